@@ -1,0 +1,147 @@
+"""The `kubedrill` command: the lab's life cycle, the ledger, and binary builds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kubedrill import __version__
+from kubedrill.errors import KubedrillError
+from kubedrill.ledger import Ledger
+from kubedrill.targets.lab import lab
+from kubedrill.targets.lab.config import load_lab_config
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_lab_up(args: argparse.Namespace) -> int:
+    config = load_lab_config(args.config, name=args.name, members=args.members,
+                             subnet=args.subnet, bin_dir=args.bin_dir)
+    cluster = lab.up(config, progress=_progress)
+    print(f"lab {config.name!r} is up: {len(cluster.nodes)} etcd members")
+    for name, url in sorted(cluster.etcd.endpoints.items()):
+        print(f"  {name:10s} {url}")
+    print(f"state: {config.state_dir}")
+    return 0
+
+
+def cmd_lab_down(args: argparse.Namespace) -> int:
+    config = load_lab_config(args.config, name=args.name)
+    removed = lab.down(config, progress=_progress)
+    print(f"lab {config.name!r} is down ({len(removed)} things removed)")
+    return 0
+
+
+def cmd_lab_status(args: argparse.Namespace) -> int:
+    config = load_lab_config(args.config, name=args.name)
+    report = lab.status(config)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(lab.render_status(report))
+    return 0 if report.get("up") else 1
+
+
+def cmd_lab_logs(args: argparse.Namespace) -> int:
+    config = load_lab_config(args.config, name=args.name)
+    print(lab.logs(config, host=args.host, component=args.component, lines=args.lines))
+    return 0
+
+
+def cmd_heal(args: argparse.Namespace) -> int:
+    ledger = Ledger()
+    if not ledger.outstanding():
+        print("nothing to heal: no outstanding undo records")
+        return 0
+    failed = 0
+    for report in ledger.heal_all(log=lambda m: _progress(f"  undo {m}")):
+        if report.ok:
+            print(f"healed {report.record.id}: {report.record.description}")
+        else:
+            failed += 1
+            print(f"FAILED {report.record.id}: {'; '.join(report.failures)}")
+    # Records of a run that is still alive are that run's to heal (it heals on its way out).
+    for rec in ledger.outstanding():
+        print(f"left alone {rec.id}: owned by running process {rec.owner_pid} ({rec.description})")
+        failed += 1
+    return 1 if failed else 0
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    records = Ledger().outstanding()
+    for rec in records:
+        print(f"{rec.id}  pid {rec.owner_pid}  {rec.cluster}  {rec.description}")
+        for step in rec.undo:
+            print(f"    undo: {step.render()}")
+    if not records:
+        print("no outstanding undo records")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    config = load_lab_config(args.config)
+    path = lab.binaries(config, _progress)
+    print(f"binaries in {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kubedrill",
+        description="Failure drills for Kubernetes HA control planes. Drills run with pytest "
+        "(pytest drills/ -m etcd); this command manages the lab and repairs faults.",
+    )
+    parser.add_argument("--version", action="version", version=f"kubedrill {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lab_p = sub.add_parser("lab", help="the local lab: a real cluster in network namespaces")
+    lab_sub = lab_p.add_subparsers(dest="lab_command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="lab config YAML (a top-level `lab:` key)")
+    common.add_argument("--name", help="lab name (default: lab)")
+    up_p = lab_sub.add_parser("up", parents=[common], help="build binaries, bring the lab up")
+    up_p.add_argument("--members", type=int, help="etcd members: 1, 3, 5 or 7 (default 3)")
+    up_p.add_argument("--subnet", help="IPv4 subnet for the lab hosts (default 10.213.7.0/24)")
+    up_p.add_argument("--bin-dir", type=Path, help="use prebuilt binaries from this directory")
+    up_p.set_defaults(func=cmd_lab_up)
+    down_p = lab_sub.add_parser("down", parents=[common], help="remove every trace of the lab")
+    down_p.set_defaults(func=cmd_lab_down)
+    st_p = lab_sub.add_parser("status", parents=[common], help="hosts, processes, etcd leader")
+    st_p.add_argument("--json", action="store_true", help="machine-readable output")
+    st_p.set_defaults(func=cmd_lab_status)
+    logs_p = lab_sub.add_parser("logs", parents=[common], help="component logs")
+    logs_p.add_argument("host", nargs="?", help="one host (default: all)")
+    logs_p.add_argument("--component", default="etcd")
+    logs_p.add_argument("-n", "--lines", type=int, default=50)
+    logs_p.set_defaults(func=cmd_lab_logs)
+
+    heal_p = sub.add_parser("heal", help="replay outstanding undo records (after a crash/SIGKILL)")
+    heal_p.set_defaults(func=cmd_heal)
+    ledger_p = sub.add_parser("ledger", help="list outstanding undo records")
+    ledger_p.set_defaults(func=cmd_ledger)
+    build_p = sub.add_parser("build", help="build and cache the pinned upstream binaries")
+    build_p.add_argument("--config", type=Path)
+    build_p.set_defaults(func=cmd_build)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KubedrillError as exc:
+        print(f"kubedrill: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kubedrill: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""What a drill sees of its target: nodes with roles and transports, and how to reach etcd."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from kubedrill.errors import UnknownNodeError
+from kubedrill.transport import Transport, TransportSpec, transport_for
+
+if TYPE_CHECKING:
+    from kubedrill.faults.base import Step
+
+
+ROLES = ("etcd", "control-plane", "lb", "worker")
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    roles: frozenset[str]
+    address: str
+    transport: TransportSpec
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    ca: Path
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class EtcdAccess:
+    """Client URLs by node name, plus the client certificate used by kubedrill's probes."""
+
+    endpoints: Mapping[str, str]
+    tls: TLSFiles | None
+    peer_port: int = 2380
+    client_port: int = 2379
+    metrics_urls: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FaultSteps:
+    """Commands that inject a fault and the commands that undo it (plain data, replayable)."""
+
+    inject: tuple[Step, ...]
+    undo: tuple[Step, ...]
+
+
+class ComponentControl(Protocol):
+    """How a target stops, kills and pauses a component on a node (supervisor, crictl, systemd)."""
+
+    def stop(self, node: Node, component: str) -> FaultSteps: ...
+
+    def kill(self, node: Node, component: str) -> FaultSteps: ...
+
+    def pause(self, node: Node, component: str) -> FaultSteps: ...
+
+    def is_running(self, node: Node, component: str) -> bool: ...
+
+    def components(self, node: Node) -> Sequence[str]: ...
+
+    def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str: ...
+
+
+LeaderLocator = Callable[[], str | None]
+
+
+@dataclass
+class Cluster:
+    name: str
+    target: str  # "lab" | "ssh" | "kind"
+    nodes: tuple[Node, ...]
+    etcd: EtcdAccess
+    control: ComponentControl
+    observer: TransportSpec  # where kubedrill itself runs commands that are not on a node
+    leader_locators: dict[str, LeaderLocator] = field(default_factory=dict)
+    facts: dict[str, str] = field(default_factory=dict)  # versions, topology: for reports
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        known = ", ".join(n.name for n in self.nodes)
+        raise UnknownNodeError(f"unknown node {name!r} in {self.name}", f"known nodes: {known}")
+
+    def with_role(self, role: str) -> list[Node]:
+        if role not in ROLES:
+            raise UnknownNodeError(f"unknown role {role!r}", f"known roles: {', '.join(ROLES)}")
+        return [n for n in self.nodes if role in n.roles]
+
+    def transport(self, node: str | Node) -> Transport:
+        found = node if isinstance(node, Node) else self.node(node)
+        return transport_for(found.transport)
+
+    def leader(self, component: str) -> str | None:
+        """Name of the node whose `component` currently leads, or None when there is none."""
+        locate = self.leader_locators.get(component)
+        if locate is None:
+            raise UnknownNodeError(
+                f"{self.target} target cannot tell the leader of {component!r}",
+                f"components with leaders here: {', '.join(sorted(self.leader_locators))}",
+            )
+        return locate()

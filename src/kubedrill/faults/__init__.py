@@ -1,0 +1,19 @@
+"""Faults: what breaks, on which node, and exactly how to undo it."""
+
+from kubedrill.faults.base import Fault, FaultPlan, Step
+from kubedrill.faults.network import Isolate, NetemDelay, Partition
+from kubedrill.faults.process import KillComponent, PauseComponent, StopComponent
+from kubedrill.faults.shape import Selector
+
+__all__ = [
+    "Fault",
+    "FaultPlan",
+    "Isolate",
+    "KillComponent",
+    "NetemDelay",
+    "Partition",
+    "PauseComponent",
+    "Selector",
+    "Step",
+    "StopComponent",
+]

@@ -1,0 +1,196 @@
+"""Network faults made with iptables and tc inside the victim nodes.
+
+Rules live in a chain of kubedrill's own (KUBEDRILL) so that undo is "flush and unhook the
+chain": idempotent and unable to touch anybody else's rules. Only traffic between cluster nodes
+is dropped; the machine that runs kubedrill keeps reaching every node, so probes can still ask
+an isolated node what it believes (e.g. whether the old leader stepped down).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kubedrill.errors import FaultError
+from kubedrill.faults.base import FaultPlan, Step
+from kubedrill.faults.shape import (
+    COMPONENT_ROLE,
+    Selector,
+    complete_grudge,
+    isolate_grudge,
+    majority_side,
+    select_victims,
+)
+from kubedrill.transport import TransportSpec
+
+if TYPE_CHECKING:
+    from kubedrill.cluster import Cluster, Node
+
+CHAIN = "KUBEDRILL"
+
+
+def iptables_grudge_steps(
+    node: Node, drop_from: Sequence[Node], *, port: int | None
+) -> tuple[list[Step], list[Step]]:
+    """Rules on `node` that drop traffic with every node in `drop_from`, both directions."""
+    spec = node.transport
+    inject = [
+        Step(spec, ("iptables", "-w", "-N", CHAIN), ignore_errors=True),
+        Step(spec, ("iptables", "-w", "-I", "INPUT", "1", "-j", CHAIN)),
+        Step(spec, ("iptables", "-w", "-I", "OUTPUT", "1", "-j", CHAIN)),
+    ]
+    for peer in sorted(drop_from, key=lambda n: n.name):
+        if port is None:
+            inject.append(Step(spec, ("iptables", "-w", "-A", CHAIN, "-s", peer.address, "-j", "DROP")))
+            inject.append(Step(spec, ("iptables", "-w", "-A", CHAIN, "-d", peer.address, "-j", "DROP")))
+        else:
+            p = str(port)
+            inject += [
+                Step(spec, ("iptables", "-w", "-A", CHAIN, "-s", peer.address, "-p", "tcp",
+                            "--dport", p, "-j", "DROP")),
+                Step(spec, ("iptables", "-w", "-A", CHAIN, "-d", peer.address, "-p", "tcp",
+                            "--dport", p, "-j", "DROP")),
+                Step(spec, ("iptables", "-w", "-A", CHAIN, "-s", peer.address, "-p", "tcp",
+                            "--sport", p, "-j", "DROP")),
+            ]
+    return inject, unhook_steps(spec)
+
+
+def unhook_steps(spec: TransportSpec) -> list[Step]:
+    """Undo: unhook the chain from INPUT/OUTPUT (every copy), flush it, delete it."""
+    script = (
+        f"while iptables -w -D INPUT -j {CHAIN} 2>/dev/null; do :; done; "
+        f"while iptables -w -D OUTPUT -j {CHAIN} 2>/dev/null; do :; done; "
+        f"iptables -w -F {CHAIN} 2>/dev/null; iptables -w -X {CHAIN} 2>/dev/null; true"
+    )
+    return [Step(spec, ("sh", "-c", script))]
+
+
+def _grudge_plan(
+    cluster: Cluster,
+    name: str,
+    description: str,
+    grudge: Mapping[str, frozenset[str]],
+    victims: tuple[str, ...],
+    port: int | None,
+) -> FaultPlan:
+    inject: list[Step] = []
+    undo: list[Step] = []
+    for node_name in sorted(grudge):
+        if not grudge[node_name]:
+            continue
+        node = cluster.node(node_name)
+        i, u = iptables_grudge_steps(node, [cluster.node(n) for n in grudge[node_name]], port=port)
+        inject += i
+        undo += u
+    etcd_members = [n.name for n in cluster.with_role("etcd")]
+    side = majority_side(grudge, etcd_members)
+    cut_off = frozenset((m, "etcd") for m in etcd_members if m not in side)
+    return FaultPlan(name, victims, description, tuple(inject), tuple(undo), takes_down=cut_off,
+                     data={"port": str(port) if port else "all"})
+
+
+@dataclass(frozen=True)
+class Isolate:
+    """Cut victim nodes off from every other cluster node (all traffic, or one port only)."""
+
+    victims: Selector = field(default_factory=Selector.leader)
+    component: str = "etcd"  # whose leader/follower the selector refers to
+    port: int | None = None  # e.g. 2380 to blackhole only etcd peer traffic
+
+    @property
+    def name(self) -> str:
+        return "isolate" if self.port is None else f"blackhole port {self.port}"
+
+    def plan(self, cluster: Cluster) -> FaultPlan:
+        leader = cluster.leader(self.component) if self.victims.kind in ("leader", "follower",
+                                                                          "minority") else None
+        everyone = [n.name for n in cluster.nodes]
+        candidates = [n.name for n in cluster.with_role(COMPONENT_ROLE.get(self.component, "etcd"))]
+        victims = select_victims(self.victims, candidates, leader=leader)
+        grudge = isolate_grudge(victims, everyone)
+        what = "all traffic" if self.port is None else f"tcp port {self.port}"
+        role = " (leader)" if leader in victims else ""
+        return _grudge_plan(cluster, self.name,
+                            f"isolate {', '.join(victims)}{role} from the other nodes ({what})",
+                            grudge, victims, self.port)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Split the nodes into a minority and a majority that cannot reach each other."""
+
+    minority: Selector = field(default_factory=lambda: Selector("minority"))
+    component: str = "etcd"
+
+    @property
+    def name(self) -> str:
+        return "partition"
+
+    def plan(self, cluster: Cluster) -> FaultPlan:
+        leader = cluster.leader(self.component)
+        candidates = [n.name for n in cluster.with_role(COMPONENT_ROLE.get(self.component, "etcd"))]
+        small = select_victims(self.minority, candidates, leader=leader)
+        if len(small) * 2 >= len(candidates):
+            raise FaultError(f"{', '.join(small)} is not a minority of {', '.join(candidates)}")
+        rest = [n.name for n in cluster.nodes if n.name not in small]
+        grudge = complete_grudge([list(small), rest])
+        return _grudge_plan(cluster, self.name,
+                            f"partition {{{', '.join(small)}}} from {{{', '.join(rest)}}}",
+                            grudge, small, None)
+
+
+@dataclass(frozen=True)
+class NetemDelay:
+    """Delay a node's outgoing traffic on one port (default: etcd peer traffic) with tc netem."""
+
+    delay_ms: int
+    victims: Selector = field(default_factory=Selector.leader)
+    component: str = "etcd"
+    port: int = 2380
+    jitter_ms: int = 0
+    device: str = "eth0"
+
+    @property
+    def name(self) -> str:
+        return f"netem delay {self.delay_ms}ms"
+
+    def plan(self, cluster: Cluster) -> FaultPlan:
+        if self.delay_ms <= 0 or self.jitter_ms < 0:
+            raise FaultError(f"netem delay must be positive (got {self.delay_ms} ms)")
+        leader = cluster.leader(self.component) if self.victims.kind in ("leader",
+                                                                          "follower") else None
+        candidates = [n.name for n in cluster.with_role(COMPONENT_ROLE.get(self.component, "etcd"))]
+        victims = select_victims(self.victims, candidates, leader=leader)
+        inject: list[Step] = []
+        undo: list[Step] = []
+        for name in victims:
+            inject_steps, undo_steps = netem_steps(cluster.node(name).transport, self)
+            inject += inject_steps
+            undo += undo_steps
+        role = " (leader)" if leader in victims else ""
+        return FaultPlan(
+            self.name, victims,
+            f"delay tcp port {self.port} traffic from {', '.join(victims)}{role} by "
+            f"{self.delay_ms}ms",
+            tuple(inject), tuple(undo), data={"delay_ms": str(self.delay_ms)},
+        )
+
+
+def netem_steps(spec: TransportSpec, fault: NetemDelay) -> tuple[list[Step], list[Step]]:
+    """A prio qdisc whose third band is netem; u32 filters send only the port's packets there."""
+    dev = fault.device
+    delay = [f"{fault.delay_ms}ms"] + ([f"{fault.jitter_ms}ms"] if fault.jitter_ms else [])
+    port = str(fault.port)
+    inject = [
+        Step(spec, ("tc", "qdisc", "add", "dev", dev, "root", "handle", "1:", "prio")),
+        Step(spec, ("tc", "qdisc", "add", "dev", dev, "parent", "1:3", "handle", "30:", "netem",
+                    "delay", *delay)),
+    ]
+    for direction in ("dport", "sport"):
+        inject.append(Step(spec, ("tc", "filter", "add", "dev", dev, "parent", "1:0", "protocol",
+                                  "ip", "prio", "1", "u32", "match", "ip", direction, port,
+                                  "0xffff", "flowid", "1:3")))
+    undo = [Step(spec, ("sh", "-c", f"tc qdisc del dev {dev} root 2>/dev/null; true"))]
+    return inject, undo

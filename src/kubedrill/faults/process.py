@@ -1,0 +1,82 @@
+"""Stop (SIGTERM, held down), kill (SIGKILL, restarted by the supervisor) or pause (SIGSTOP)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kubedrill.faults.base import FaultPlan
+from kubedrill.faults.shape import COMPONENT_ROLE, Selector, select_victims
+
+if TYPE_CHECKING:
+    from kubedrill.cluster import Cluster, FaultSteps, Node
+
+
+def _candidates(cluster: Cluster, component: str) -> list[str]:
+    return [n.name for n in cluster.with_role(COMPONENT_ROLE.get(component, "control-plane"))]
+
+
+@dataclass(frozen=True)
+class _ComponentFault:
+    component: str
+    victims: Selector = field(default_factory=Selector.leader)
+    verb = "stop"
+
+    @property
+    def name(self) -> str:
+        return f"{self.verb} {self.component}"
+
+    def _steps(self, cluster: Cluster, node: Node) -> FaultSteps:
+        raise NotImplementedError
+
+    def plan(self, cluster: Cluster) -> FaultPlan:
+        needs_leader = self.victims.kind in ("leader", "follower", "minority")
+        leader = cluster.leader(self.component) if needs_leader else None
+        chosen = select_victims(self.victims, _candidates(cluster, self.component), leader=leader)
+        inject: list = []
+        undo: list = []
+        for name in chosen:
+            steps = self._steps(cluster, cluster.node(name))
+            inject += steps.inject
+            undo += steps.undo
+        role = "leader " if leader in chosen else ""
+        return FaultPlan(
+            name=self.name,
+            victims=chosen,
+            description=f"{self.verb} {role}{self.component} on {', '.join(chosen)}",
+            inject=tuple(inject),
+            undo=tuple(undo),
+            takes_down=frozenset((n, self.component) for n in chosen),
+            data={"component": self.component, "selector": str(self.victims),
+                  "leader_before": leader or ""},
+        )
+
+
+@dataclass(frozen=True)
+class StopComponent(_ComponentFault):
+    """SIGTERM and keep it down until heal (like `crictl stop` with the manifest moved away)."""
+
+    verb = "stop"
+
+    def _steps(self, cluster: Cluster, node: Node) -> FaultSteps:
+        return cluster.control.stop(node, self.component)
+
+
+@dataclass(frozen=True)
+class KillComponent(_ComponentFault):
+    """SIGKILL: a crash. The supervisor restarts it with back-off, as kubelet would."""
+
+    verb = "kill"
+
+    def _steps(self, cluster: Cluster, node: Node) -> FaultSteps:
+        return cluster.control.kill(node, self.component)
+
+
+@dataclass(frozen=True)
+class PauseComponent(_ComponentFault):
+    """SIGSTOP until heal (SIGCONT): a hung process that still holds its sockets."""
+
+    verb = "pause"
+
+    def _steps(self, cluster: Cluster, node: Node) -> FaultSteps:
+        return cluster.control.pause(node, self.component)

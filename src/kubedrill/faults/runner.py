@@ -1,0 +1,123 @@
+"""Inject a fault under guards, record its undo first, and heal it on every way out."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from kubedrill.cluster import Cluster
+from kubedrill.errors import FaultError, GuardError
+from kubedrill.faults.base import Fault, FaultPlan
+from kubedrill.faults.shape import COMPONENT_ROLE, loses_quorum
+from kubedrill.ledger import Ledger, run_steps
+from kubedrill.timeline import Timeline
+
+_DEFERRED = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold ^C and SIGTERM while a fault is half-injected or half-healed; deliver them after."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def check_guards(
+    cluster: Cluster, plan: FaultPlan, already: list[FaultPlan], *, allow_quorum_loss: bool,
+    allow_all_replicas: bool,
+) -> None:
+    down = set(plan.takes_down)
+    for other in already:
+        down |= other.takes_down
+    by_component: dict[str, list[str]] = {}
+    for node, component in down:
+        by_component.setdefault(component, []).append(node)
+    for component, nodes in by_component.items():
+        members = [n.name for n in cluster.with_role(COMPONENT_ROLE.get(component, "control-plane"))]
+        if component == "etcd":
+            if loses_quorum(members, nodes) and not allow_quorum_loss:
+                raise GuardError(
+                    f"refusing '{plan.description}': etcd would keep "
+                    f"{len(members) - len(set(nodes))} of {len(members)} members and lose quorum",
+                    "a drill that means to lose quorum declares it: drill.fault(..., "
+                    "allow_quorum_loss=True) / --allow-quorum-loss",
+                )
+        elif set(members) <= set(nodes) and not allow_all_replicas:
+            raise GuardError(
+                f"refusing '{plan.description}': it takes down every {component} replica",
+                "declare it with allow_all_replicas=True if that is the point of the drill",
+            )
+
+
+@dataclass
+class FaultSession:
+    """Per-drill fault bookkeeping: one fault at a time unless asked, ledger, timeline marks."""
+
+    cluster: Cluster
+    timeline: Timeline
+    ledger: Ledger
+    dry_run: bool = False
+    log: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr))
+    active: list[FaultPlan] = field(default_factory=list)
+    planned: list[FaultPlan] = field(default_factory=list)
+
+    def plan(self, fault: Fault) -> FaultPlan:
+        plan = fault.plan(self.cluster)
+        self.planned.append(plan)
+        return plan
+
+    @contextlib.contextmanager
+    def inject(
+        self,
+        fault: Fault | FaultPlan,
+        *,
+        concurrent: bool = False,
+        allow_quorum_loss: bool = False,
+        allow_all_replicas: bool = False,
+    ) -> Iterator[FaultPlan]:
+        plan = fault if isinstance(fault, FaultPlan) else self.plan(fault)
+        if self.active and not concurrent:
+            raise GuardError(
+                f"refusing '{plan.description}': '{self.active[-1].description}' is still active",
+                "pass concurrent=True when a drill means to combine faults",
+            )
+        check_guards(self.cluster, plan, self.active, allow_quorum_loss=allow_quorum_loss,
+                     allow_all_replicas=allow_all_replicas)
+        if self.dry_run:
+            self.log("[dry-run] " + plan.render().replace("\n", "\n[dry-run] "))
+            self.timeline.mark("fault.planned", fault=plan.name, victims=",".join(plan.victims))
+            yield plan
+            return
+        with signals_deferred():
+            record = self.ledger.record(self.cluster.name, plan)
+            failures = run_steps(plan.inject, log=lambda m: self.log(f"inject {m}"))
+            if failures:
+                undo_failures = run_steps(plan.undo, stop_on_error=False)
+                if not undo_failures:
+                    self.ledger.remove(record)
+                raise FaultError(
+                    f"could not inject '{plan.description}': {failures[0]}",
+                    "nothing is left injected" if not undo_failures
+                    else "undo failed too; run `kubedrill heal`",
+                )
+            self.timeline.mark("fault.injected", fault=plan.name, victims=",".join(plan.victims))
+            self.active.append(plan)
+        try:
+            yield plan
+        finally:
+            with signals_deferred():
+                self.timeline.mark("fault.healing", fault=plan.name)
+                report = self.ledger.heal(record, log=lambda m: self.log(f"heal {m}"))
+                self.active.remove(plan)
+                self.timeline.mark("fault.healed", fault=plan.name, ok=report.ok)
+            if not report.ok:
+                raise FaultError(
+                    f"heal of '{plan.description}' failed: {'; '.join(report.failures)}",
+                    "run `kubedrill heal` to retry the undo record",
+                )

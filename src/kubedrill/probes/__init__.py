@@ -1,0 +1,1 @@
+"""Probes: what the cluster looks like right now (leaders, readiness, writes)."""

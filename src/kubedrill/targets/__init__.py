@@ -1,0 +1,1 @@
+"""Targets: the lab (network namespaces on this machine), kind and SSH clusters."""

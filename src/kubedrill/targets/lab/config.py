@@ -1,0 +1,170 @@
+"""Lab configuration: defaults from the seed document, overridable by a YAML file.
+
+Parsing is strict: an unknown or malformed field is an error that names the field, so that a
+typo never silently falls back to a default during a game day.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubedrill.errors import ConfigError
+
+# Pinned: newest patch of the etcd 3.6 line, the line kubeadm pairs with Kubernetes 1.34.
+ETCD_VERSION = "v3.6.16"
+TOPOLOGIES = ("etcd",)
+_NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+
+
+def default_cache_dir() -> Path:
+    """Built binaries live outside any checkout so that every clone (and CI) reuses them."""
+    explicit = os.environ.get("KUBEDRILL_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "kubedrill"
+
+
+@dataclass(frozen=True)
+class EtcdSettings:
+    """etcd flags (the seed's section 3: heartbeat 100 ms, election 1 s, snapshot 10k...)."""
+
+    version: str = ETCD_VERSION
+    heartbeat_interval_ms: int = 100
+    election_timeout_ms: int = 1000
+    snapshot_count: int = 10000
+    quota_backend_bytes: int = 8 * 1024**3
+    max_request_bytes: int = 10 * 1024**2
+    max_txn_ops: int = 10000
+    auto_compaction_retention: str = "1h"
+    client_port: int = 2379
+    peer_port: int = 2380
+    metrics_port: int = 2381
+    extra_flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SupervisorSettings:
+    """Restart like kubelet does for static pods, with a shorter back-off suited to drills."""
+
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 10.0
+    reset_after_s: float = 30.0  # a process that ran this long gets its back-off reset
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    name: str = "lab"
+    topology: str = "etcd"
+    members: int = 3
+    subnet: str = "10.213.7.0/24"
+    state_root: Path = Path("/var/lib/kubedrill/labs")
+    bin_dir: Path | None = None  # user-supplied binaries instead of building them
+    cache_dir: Path = field(default_factory=lambda: default_cache_dir())
+    etcd: EtcdSettings = field(default_factory=EtcdSettings)
+    supervisor: SupervisorSettings = field(default_factory=SupervisorSettings)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.state_root / self.name
+
+    def validate(self) -> LabConfig:
+        if not _NAME.match(self.name):
+            raise ConfigError(f"lab.name {self.name!r} is invalid",
+                              "use 1-8 lowercase letters/digits starting with a letter")
+        if self.topology not in TOPOLOGIES:
+            raise ConfigError(f"lab.topology {self.topology!r} is unknown",
+                              f"use one of: {', '.join(TOPOLOGIES)}")
+        if self.members not in (1, 3, 5, 7):
+            raise ConfigError(f"lab.members is {self.members}",
+                              "use an odd member count: 1, 3, 5 or 7")
+        try:
+            net = ipaddress.ip_network(self.subnet)
+        except ValueError as exc:
+            raise ConfigError(f"lab.subnet {self.subnet!r} is not a network: {exc}",
+                              "e.g. 10.213.7.0/24") from exc
+        if not isinstance(net, ipaddress.IPv4Network) or net.prefixlen > 26:
+            raise ConfigError(f"lab.subnet {self.subnet} is too small or not IPv4",
+                              "use an IPv4 /24 (up to /26)")
+        e = self.etcd
+        if e.heartbeat_interval_ms <= 0 or e.election_timeout_ms < 5 * e.heartbeat_interval_ms:
+            raise ConfigError(
+                "lab.etcd.election_timeout_ms must be at least 5x heartbeat_interval_ms",
+                "etcd refuses smaller ratios; the seed uses 100 ms / 1000 ms")
+        return self
+
+
+def _build(cls: type[Any], raw: Mapping[str, Any], path: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path} must be a mapping, got {type(raw).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    defaults = cls()
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"unknown field {path}.{key}",
+                              f"known fields of {path}: {', '.join(sorted(known))}")
+        current = getattr(defaults, key)
+        where = f"{path}.{key}"
+        if isinstance(current, EtcdSettings | SupervisorSettings):
+            values[key] = _build(type(current), value, where)
+        elif key in ("state_root", "cache_dir", "bin_dir"):
+            values[key] = Path(str(value)).expanduser() if value is not None else None
+        elif key == "extra_flags":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where} must be a list of strings like '--flag=value'")
+            values[key] = tuple(value)
+        else:
+            values[key] = _coerce(value, current, where)
+    return replace(defaults, **values)
+
+
+def _coerce(value: Any, current: Any, where: str) -> Any:
+    if isinstance(current, bool) or current is None:
+        return value
+    if isinstance(current, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if isinstance(current, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if isinstance(current, str):
+        if not isinstance(value, str | int):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def load_lab_config(path: Path | None = None, **overrides: Any) -> LabConfig:
+    """Defaults, then the YAML file's `lab:` section, then explicit overrides (CLI flags)."""
+    config = LabConfig()
+    if path is not None:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read lab config {path}: {exc.strerror}",
+                              "pass an existing file with --config") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"lab config {path} is not valid YAML: {exc}",
+                              "fix the YAML syntax") from exc
+        if not isinstance(raw, Mapping) or set(raw) - {"lab"}:
+            raise ConfigError(f"lab config {path} must have a single top-level key 'lab'",
+                              "see kind-configs/ and README for an example")
+        config = _build(LabConfig, raw.get("lab") or {}, "lab")
+    env_bin = os.environ.get("KUBEDRILL_BIN_DIR")
+    if env_bin and "bin_dir" not in overrides:
+        overrides["bin_dir"] = Path(env_bin)
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    if clean:
+        config = replace(config, **clean)
+    return config.validate()

@@ -1,0 +1,107 @@
+"""ComponentControl for the lab: faults act through the supervisor's hold files and signals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from kubedrill.cluster import FaultSteps, Node
+from kubedrill.errors import FaultError
+from kubedrill.faults.base import Step
+from kubedrill.transport import TransportSpec
+
+LOCAL = TransportSpec("local", "kubedrill")
+
+
+class LabControl:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+
+    def _key(self, node: Node, component: str) -> str:
+        return f"{node.name}__{component}"
+
+    def pid(self, node: Node, component: str) -> int | None:
+        try:
+            return int((self.state_dir / "run" / f"{self._key(node, component)}.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _live_pid(self, node: Node, component: str) -> int:
+        pid = self.pid(node, component)
+        if pid is None or not Path(f"/proc/{pid}").exists():
+            raise FaultError(f"{component} is not running on {node.name}",
+                             "wait for it to come back (kubedrill lab status) before this fault")
+        return pid
+
+    def _hold(self, node: Node, component: str) -> str:
+        return str(self.state_dir / "holds" / self._key(node, component))
+
+    def stop(self, node: Node, component: str) -> FaultSteps:
+        pid = self._live_pid(node, component)
+        hold = self._hold(node, component)
+        return FaultSteps(
+            inject=(
+                Step(LOCAL, ("touch", hold)),
+                Step(LOCAL, ("kill", "-TERM", str(pid))),
+                # Wait for the process to be gone, so "stopped" means stopped.
+                Step(LOCAL, ("timeout", "20", "tail", f"--pid={pid}", "-f", "/dev/null"),
+                     timeout=25),
+            ),
+            undo=(Step(LOCAL, ("rm", "-f", hold)),),
+        )
+
+    def kill(self, node: Node, component: str) -> FaultSteps:
+        pid = self._live_pid(node, component)
+        return FaultSteps(inject=(Step(LOCAL, ("kill", "-KILL", str(pid))),), undo=())
+
+    def pause(self, node: Node, component: str) -> FaultSteps:
+        pid = self._live_pid(node, component)
+        return FaultSteps(
+            inject=(Step(LOCAL, ("kill", "-STOP", str(pid))),),
+            undo=(Step(LOCAL, ("sh", "-c", f"kill -CONT {pid} 2>/dev/null; true")),),
+        )
+
+    def is_running(self, node: Node, component: str) -> bool:
+        pid = self.pid(node, component)
+        if pid is None:
+            return False
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        state = stat.rsplit(")", 1)[1].split()[0]
+        return state not in ("T", "t", "Z", "X")
+
+    def components(self, node: Node) -> Sequence[str]:
+        specs = json.loads((self.state_dir / "components.json").read_text())
+        return [s["component"] for s in specs if s["host"] == node.name]
+
+    def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str:
+        path = self.state_dir / "logs" / node.name / f"{component}.log"
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        if since_wall is not None:
+            lines = [ln for ln in lines if _wall_of(ln) is None or _wall_of(ln) >= since_wall]
+        return "\n".join(lines[-400:])
+
+
+def _wall_of(line: str) -> float | None:
+    """etcd's zap logs carry a "ts" field; lines without one are kept."""
+    if not line.startswith("{"):
+        return None
+    try:
+        ts = json.loads(line).get("ts")
+    except ValueError:
+        return None
+    if isinstance(ts, int | float):
+        return float(ts)
+    if isinstance(ts, str):
+        try:
+            return dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,357 @@
+"""`kubedrill lab up|down|status|logs`: build, wire, start and tear down the lab."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+
+from kubedrill.cluster import Cluster, EtcdAccess, Node, TLSFiles
+from kubedrill.errors import MissingBinaryError, NotRootError, TargetError
+from kubedrill.ledger import Ledger, pid_alive
+from kubedrill.polling import poll_until
+from kubedrill.probes.etcd import EtcdClient
+from kubedrill.targets.lab import network, pki
+from kubedrill.targets.lab.build import etcd_build, ensure_built, find_binaries
+from kubedrill.targets.lab.config import LabConfig
+from kubedrill.targets.lab.control import LOCAL, LabControl
+from kubedrill.targets.lab.etcd import etcd_argv
+from kubedrill.targets.lab.supervisor import ComponentSpec
+from kubedrill.transport import TransportSpec
+
+Progress = Callable[[str], None]
+REQUIRED_TOOLS = {"ip": "iproute2", "iptables": "iptables", "tc": "iproute2"}
+
+
+def require_root(action: str) -> None:
+    if os.geteuid() != 0:
+        raise NotRootError(
+            f"{action} needs root: it creates network namespaces, iptables rules and processes",
+            "run it as root (sudo -E kubedrill ...); nothing was changed",
+        )
+
+
+def require_tools() -> None:
+    missing = [f"{tool} (Debian package {pkg})" for tool, pkg in REQUIRED_TOOLS.items()
+               if shutil.which(tool) is None]
+    if missing:
+        raise MissingBinaryError(f"missing {', '.join(missing)}",
+                                 "install them (make setup does), then retry; nothing was changed")
+
+
+def host_names(config: LabConfig) -> list[str]:
+    return [f"etcd-{i}" for i in range(1, config.members + 1)]
+
+
+def binaries(config: LabConfig, progress: Progress) -> Path:
+    if config.bin_dir is not None:
+        return find_binaries(config.bin_dir, ["etcd", "etcdctl"])
+    return ensure_built(etcd_build(config.etcd.version), config.cache_dir, progress)
+
+
+def supervisor_pid(state_dir: Path) -> int | None:
+    try:
+        pid = int((state_dir / "run" / "supervisor.pid").read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+def read_state(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((state_dir / "lab.json").read_text())
+    except FileNotFoundError:
+        return None
+    return data
+
+
+def up(config: LabConfig, progress: Progress = print) -> Cluster:
+    """Idempotent: an existing lab with the same shape is kept and only checked."""
+    require_root("lab up")
+    require_tools()
+    state_dir = config.state_dir
+    existing = read_state(state_dir)
+    if existing is not None and supervisor_pid(state_dir) is not None:
+        if len(existing["hosts"]) != config.members:
+            raise TargetError(
+                f"lab {config.name!r} is already up with {len(existing['hosts'])} members",
+                "run `kubedrill lab down` first to change its shape",
+            )
+        progress(f"lab {config.name!r} is already up; checking health")
+        cluster = load_cluster(state_dir)
+        wait_healthy(cluster, progress)
+        return cluster
+
+    started = time.monotonic()
+    bin_dir = binaries(config, progress)
+    plan = network.plan_network(config.name, config.subnet, host_names(config))
+    network.check_subnet_free(plan, config.subnet)
+    progress(f"creating {len(plan.hosts)} hosts on bridge {plan.bridge} ({config.subnet})")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        network.create(plan)
+        pki_dir = state_dir / "pki" / "etcd"
+        if not (pki_dir / "ca.crt").exists():
+            progress("generating PKI")
+            make_pki(pki_dir, plan)
+        specs = [
+            ComponentSpec(
+                host.name, "etcd", host.netns,
+                etcd_argv(bin_dir / "etcd", host, plan.hosts, config.etcd,
+                          state_dir / "data" / host.name / "etcd", pki_dir,
+                          f"kubedrill-{config.name}"),
+            )
+            for host in plan.hosts
+        ]
+        (state_dir / "components.json").write_text(
+            json.dumps([s.to_dict() for s in specs], indent=1))
+        (state_dir / "supervisor.json").write_text(json.dumps(asdict(config.supervisor)))
+        write_state(state_dir, config, plan, pki_dir, bin_dir)
+        start_supervisor(state_dir)
+        cluster = load_cluster(state_dir)
+        wait_healthy(cluster, progress)
+    except BaseException:
+        progress("lab up failed; last log lines of each component:")
+        for log_file in sorted((state_dir / "logs").glob("*/*.log")):
+            tail = log_file.read_text(errors="replace").splitlines()[-6:]
+            progress(f"==> {log_file.relative_to(state_dir)} <==\n" + "\n".join(tail))
+        progress("tearing down what was made")
+        down(config, progress=lambda _m: None)
+        raise
+    progress(f"lab {config.name!r} up in {time.monotonic() - started:.1f} s")
+    return cluster
+
+
+def make_pki(pki_dir: Path, plan: network.NetworkPlan) -> None:
+    ca = pki.create_ca(pki_dir, "ca", "kubedrill-etcd-ca")
+    for host in plan.hosts:
+        names = [host.name, "localhost"]
+        ips = [host.address, "127.0.0.1"]
+        pki.issue(ca, pki_dir, f"{host.name}-server", host.name, dns=names, ips=ips,
+                  server=True, client=True)
+        pki.issue(ca, pki_dir, f"{host.name}-peer", host.name, dns=names, ips=ips,
+                  server=True, client=True)
+    pki.issue(ca, pki_dir, "kubedrill-client", "kubedrill", client=True)
+
+
+def write_state(state_dir: Path, config: LabConfig, plan: network.NetworkPlan, pki_dir: Path,
+                bin_dir: Path) -> None:
+    e = config.etcd
+    state = {
+        "name": config.name,
+        "topology": config.topology,
+        "subnet": config.subnet,
+        "bridge": plan.bridge,
+        "gateway": plan.gateway,
+        "bin_dir": str(bin_dir),
+        "versions": {"etcd": e.version},
+        "hosts": [
+            {"name": h.name, "roles": ["etcd"], "address": h.address, "netns": h.netns}
+            for h in plan.hosts
+        ],
+        "etcd": {
+            "endpoints": {h.name: f"https://{h.address}:{e.client_port}" for h in plan.hosts},
+            "metrics": {h.name: f"http://{h.address}:{e.metrics_port}/metrics" for h in plan.hosts},
+            "peer_port": e.peer_port,
+            "client_port": e.client_port,
+            "tls": {"ca": str(pki_dir / "ca.crt"), "cert": str(pki_dir / "kubedrill-client.crt"),
+                    "key": str(pki_dir / "kubedrill-client.key")},
+            "election_timeout_ms": e.election_timeout_ms,
+            "heartbeat_interval_ms": e.heartbeat_interval_ms,
+        },
+    }
+    (state_dir / "lab.json").write_text(json.dumps(state, indent=1))
+
+
+def start_supervisor(state_dir: Path) -> None:
+    if supervisor_pid(state_dir) is not None:
+        return
+    log = open(state_dir / "supervisor.log", "a")  # noqa: SIM115 - handed to the child
+    subprocess.Popen(
+        [sys.executable, "-m", "kubedrill.targets.lab.supervisor", str(state_dir)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        close_fds=True,
+    )
+    log.close()
+    _, started = poll_until(lambda: supervisor_pid(state_dir), lambda pid: pid is not None,
+                            timeout=10, interval=0.05)
+    if not started:
+        raise TargetError("the lab supervisor did not start",
+                          f"see {state_dir / 'supervisor.log'}")
+
+
+def wait_healthy(cluster: Cluster, progress: Progress, timeout: float = 60.0) -> None:
+    """Every member answers and a quorum agrees on a leader."""
+    client = EtcdClient(cluster.etcd, timeout=1.0)
+    try:
+        def healthy() -> bool:
+            view = client.leader_view()
+            return view.leader is not None and view.reachable == len(client.nodes)
+
+        _, ok = poll_until(healthy, bool, timeout=timeout, interval=0.2)
+        if not ok:
+            raise TargetError(
+                f"etcd in lab {cluster.name!r} did not become healthy within {timeout:.0f} s",
+                "see `kubedrill lab logs` for the members' logs",
+            )
+        progress(f"etcd healthy: leader {client.leader()}")
+    finally:
+        client.close()
+
+
+def load_cluster(state_dir: Path) -> Cluster:
+    state = read_state(state_dir)
+    if state is None:
+        raise TargetError(f"no lab state in {state_dir}", "bring the lab up: kubedrill lab up")
+    nodes = tuple(
+        Node(h["name"], frozenset(h["roles"]), h["address"],
+             TransportSpec("netns", h["name"], {"netns": h["netns"]}))
+        for h in state["hosts"]
+    )
+    e = state["etcd"]
+    tls = TLSFiles(Path(e["tls"]["ca"]), Path(e["tls"]["cert"]), Path(e["tls"]["key"]))
+    access = EtcdAccess(e["endpoints"], tls, e["peer_port"], e["client_port"], e["metrics"])
+    cluster = Cluster(
+        name=f"lab/{state['name']}",
+        target="lab",
+        nodes=nodes,
+        etcd=access,
+        control=LabControl(state_dir),
+        observer=LOCAL,
+        facts={"target": "lab", "topology": state["topology"],
+               "etcd_version": state["versions"]["etcd"], "members": str(len(nodes)),
+               "election_timeout_ms": str(e["election_timeout_ms"]),
+               "heartbeat_interval_ms": str(e["heartbeat_interval_ms"])},
+    )
+    leader_client = EtcdClient(access, timeout=0.8)
+    cluster.leader_locators["etcd"] = leader_client.leader
+    return cluster
+
+
+def down(config: LabConfig, progress: Progress = print) -> list[str]:
+    """Stop everything and delete every trace: processes, namespaces, links, state, records."""
+    require_root("lab down")
+    state_dir = config.state_dir
+    removed: list[str] = []
+    pid = supervisor_pid(state_dir)
+    if pid is not None:
+        progress(f"stopping supervisor {pid}")
+        os.kill(pid, signal.SIGTERM)
+        _, gone = poll_until(lambda: pid_alive(pid), lambda alive: not alive, timeout=20)
+        if not gone:
+            os.kill(pid, signal.SIGKILL)
+        removed.append(f"supervisor {pid}")
+    removed += kill_namespace_processes(config.name)
+    removed += network.destroy(config.name)
+    dropped = drop_ledger_records(f"lab/{config.name}")
+    removed += [f"undo record {r}" for r in dropped]
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+        removed.append(f"state {state_dir}")
+    for parent in (state_dir.parent, state_dir.parent.parent):
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+    for item in removed:
+        progress(f"removed {item}")
+    return removed
+
+
+def kill_namespace_processes(lab: str) -> list[str]:
+    """Anything still running inside the lab's namespaces (a supervisor killed with -9, say)."""
+    killed: list[str] = []
+    for ns in network.existing_netns():
+        if not ns.startswith(f"kd-{lab}-"):
+            continue
+        out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
+                             check=False).stdout.split()
+        for raw in out:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(raw), signal.SIGCONT)
+                os.kill(int(raw), signal.SIGKILL)
+                killed.append(f"process {raw} in {ns}")
+    return killed
+
+
+def drop_ledger_records(cluster: str) -> list[str]:
+    """Faults of a lab that no longer exists have nothing left to undo."""
+    ledger = Ledger()
+    dropped = []
+    for rec in ledger.outstanding():
+        if rec.cluster == cluster:
+            ledger.heal(rec)  # best effort (the hold files are about to go anyway)
+            ledger.remove(rec)
+            dropped.append(rec.id)
+    return dropped
+
+
+def status(config: LabConfig) -> dict[str, Any]:
+    state_dir = config.state_dir
+    state = read_state(state_dir)
+    sup = supervisor_pid(state_dir)
+    if state is None:
+        return {"name": config.name, "up": False, "reason": "no lab state (not up)"}
+    try:
+        procs = json.loads((state_dir / "run" / "status.json").read_text())
+    except (OSError, ValueError):
+        procs = {}
+    cluster = load_cluster(state_dir)
+    client = EtcdClient(cluster.etcd, timeout=1.0)
+    try:
+        view = client.leader_view()
+    finally:
+        client.close()
+    hosts = []
+    for node in cluster.nodes:
+        st = view.statuses.get(node.name)
+        proc = procs.get(f"{node.name}__etcd", {})
+        hosts.append({
+            "host": node.name, "address": node.address, "pid": proc.get("pid"),
+            "restarts": proc.get("restarts", 0), "held": proc.get("held", False),
+            "running": cluster.control.is_running(node, "etcd"),
+            "etcd": None if st is None else {"leader": st.is_leader, "term": st.raft_term,
+                                              "raft_index": st.raft_index,
+                                              "revision": st.revision},
+        })
+    return {"name": config.name, "up": sup is not None and view.leader is not None,
+            "supervisor_pid": sup, "leader": view.leader, "term": view.term,
+            "versions": state["versions"], "hosts": hosts}
+
+
+def render_status(report: dict[str, Any]) -> str:
+    if "hosts" not in report:
+        return f"lab {report['name']!r}: down ({report.get('reason', '')})"
+    lines = [f"lab {report['name']!r}: {'up' if report['up'] else 'DEGRADED'}  "
+             f"supervisor={report['supervisor_pid']}  etcd leader={report['leader']} "
+             f"term={report['term']}  versions={report['versions']}",
+             f"  {'host':10s} {'address':14s} {'pid':>8s} {'restarts':>8s}  state"]
+    for h in report["hosts"]:
+        if h["etcd"] is None:
+            state = "held down" if h["held"] else ("paused/unreachable" if h["pid"] else "down")
+        else:
+            state = ("LEADER" if h["etcd"]["leader"] else "follower") + \
+                f" rev={h['etcd']['revision']}"
+        lines.append(f"  {h['host']:10s} {h['address']:14s} {h['pid'] or '-'!s:>8s} "
+                     f"{h['restarts']:>8d}  {state}")
+    return "\n".join(lines)
+
+
+def logs(config: LabConfig, *, host: str | None, component: str, lines: int) -> str:
+    state_dir = config.state_dir
+    cluster = load_cluster(state_dir)
+    nodes = [cluster.node(host)] if host else list(cluster.nodes)
+    out = []
+    for node in nodes:
+        text = cluster.control.logs(node, component).splitlines()[-lines:]
+        out.append(f"==> {node.name} {component} <==")
+        out.extend(text)
+    return "\n".join(out)

@@ -1,0 +1,18 @@
+"""Recreate a transport from its spec (the ledger stores specs, not live objects)."""
+
+from __future__ import annotations
+
+from kubedrill.errors import LedgerError
+from kubedrill.transport.base import Transport, TransportSpec
+from kubedrill.transport.local import LocalTransport, NetnsTransport
+
+
+def transport_for(spec: TransportSpec) -> Transport:
+    if spec.kind == "local":
+        return LocalTransport(spec.node)
+    if spec.kind == "netns":
+        return NetnsTransport(spec.node, spec.params["netns"])
+    raise LedgerError(
+        f"no transport of kind {spec.kind!r} for node {spec.node}",
+        "this kubedrill does not know that target kind; upgrade kubedrill or heal by hand",
+    )
