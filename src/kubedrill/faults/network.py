@@ -8,6 +8,7 @@ an isolated node what it believes (e.g. whether the old leader stepped down).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -165,8 +166,10 @@ class NetemDelay:
         victims = select_victims(self.victims, candidates, leader=leader)
         inject: list[Step] = []
         undo: list[Step] = []
+        method = cluster.facts.get("delay_method", "netem")
+        make_steps = nfqueue_steps if method == "nfqueue" else netem_steps
         for name in victims:
-            inject_steps, undo_steps = netem_steps(cluster.node(name).transport, self)
+            inject_steps, undo_steps = make_steps(cluster.node(name).transport, self)
             inject += inject_steps
             undo += undo_steps
         role = " (leader)" if leader in victims else ""
@@ -174,7 +177,7 @@ class NetemDelay:
             self.name, victims,
             f"delay tcp port {self.port} traffic from {', '.join(victims)}{role} by "
             f"{self.delay_ms}ms",
-            tuple(inject), tuple(undo), data={"delay_ms": str(self.delay_ms)},
+            tuple(inject), tuple(undo), data={"delay_ms": str(self.delay_ms), "method": method},
         )
 
 
@@ -194,3 +197,34 @@ def netem_steps(spec: TransportSpec, fault: NetemDelay) -> tuple[list[Step], lis
                                   "0xffff", "flowid", "1:3")))
     undo = [Step(spec, ("sh", "-c", f"tc qdisc del dev {dev} root 2>/dev/null; true"))]
     return inject, undo
+
+
+DELAY_CHAIN = "KUBEDRILL-DELAY"
+DELAYER_MAX_SECONDS = 900  # the delayer stops by itself even if nobody heals
+
+
+def nfqueue_steps(spec: TransportSpec, fault: NetemDelay) -> tuple[list[Step], list[Step]]:
+    """Kernels without sch_netem: queue the port's packets to kubedrill's userspace delayer.
+
+    --queue-bypass makes the rules fail open: with no delayer listening, packets pass."""
+    port = str(fault.port)
+    queue = port
+    pidfile = f"/run/kubedrill-delayer-{spec.node}.pid"
+    start = (f"{sys.executable} -m kubedrill.faults.delayer --queue {queue} --delay-ms "
+             f"{fault.delay_ms} --max-seconds {DELAYER_MAX_SECONDS} >/dev/null 2>&1 & "
+             f"echo $! > {pidfile}")
+    inject = [
+        Step(spec, ("sh", "-c", start)),
+        Step(spec, ("iptables", "-w", "-N", DELAY_CHAIN), ignore_errors=True),
+        Step(spec, ("iptables", "-w", "-I", "OUTPUT", "1", "-j", DELAY_CHAIN)),
+    ]
+    for direction in ("--dport", "--sport"):
+        inject.append(Step(spec, ("iptables", "-w", "-A", DELAY_CHAIN, "-p", "tcp", direction,
+                                  port, "-j", "NFQUEUE", "--queue-num", queue,
+                                  "--queue-bypass")))
+    script = (
+        f"while iptables -w -D OUTPUT -j {DELAY_CHAIN} 2>/dev/null; do :; done; "
+        f"iptables -w -F {DELAY_CHAIN} 2>/dev/null; iptables -w -X {DELAY_CHAIN} 2>/dev/null; "
+        f"[ -f {pidfile} ] && kill $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}; true"
+    )
+    return inject, [Step(spec, ("sh", "-c", script))]

@@ -6,6 +6,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from kubedrill.cluster import Cluster
@@ -64,6 +65,9 @@ class FaultSession:
     ledger: Ledger
     dry_run: bool = False
     log: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr))
+    # Wraps the inject and heal phases (the drill passes Allure steps here).
+    phase: Callable[[str], AbstractContextManager[object]] = field(
+        default=lambda _title: nullcontext())
     active: list[FaultPlan] = field(default_factory=list)
     planned: list[FaultPlan] = field(default_factory=list)
 
@@ -94,7 +98,7 @@ class FaultSession:
             self.timeline.mark("fault.planned", fault=plan.name, victims=",".join(plan.victims))
             yield plan
             return
-        with signals_deferred():
+        with self.phase(f"inject: {plan.description}"), signals_deferred():
             record = self.ledger.record(self.cluster.name, plan)
             failures = run_steps(plan.inject, log=lambda m: self.log(f"inject {m}"))
             if failures:
@@ -111,12 +115,13 @@ class FaultSession:
         try:
             yield plan
         finally:
-            with signals_deferred():
+            with self.phase("heal"), signals_deferred():
                 self.timeline.mark("fault.healing", fault=plan.name)
                 report = self.ledger.heal(record, log=lambda m: self.log(f"heal {m}"))
                 self.active.remove(plan)
                 self.timeline.mark("fault.healed", fault=plan.name, ok=report.ok)
-            if not report.ok:
+            # Do not mask the exception that ended the observation; the record stays for heal.
+            if not report.ok and sys.exc_info()[0] is None:
                 raise FaultError(
                     f"heal of '{plan.description}' failed: {'; '.join(report.failures)}",
                     "run `kubedrill heal` to retry the undo record",

@@ -116,7 +116,7 @@ def up(config: LabConfig, progress: Progress = print) -> Cluster:
         (state_dir / "components.json").write_text(
             json.dumps([s.to_dict() for s in specs], indent=1))
         (state_dir / "supervisor.json").write_text(json.dumps(asdict(config.supervisor)))
-        write_state(state_dir, config, plan, pki_dir, bin_dir)
+        write_state(state_dir, config, plan, pki_dir, bin_dir, delay_method(plan.hosts[0].netns))
         start_supervisor(state_dir)
         cluster = load_cluster(state_dir)
         wait_healthy(cluster, progress)
@@ -144,8 +144,19 @@ def make_pki(pki_dir: Path, plan: network.NetworkPlan) -> None:
     pki.issue(ca, pki_dir, "kubedrill-client", "kubedrill", client=True)
 
 
+def delay_method(netns: str) -> str:
+    """'netem' when the kernel has sch_netem; else 'nfqueue' (kubedrill's userspace delayer)."""
+    probe = subprocess.run(["ip", "netns", "exec", netns, "tc", "qdisc", "add", "dev", "lo",
+                            "root", "netem", "delay", "1ms"], capture_output=True, check=False)
+    if probe.returncode == 0:
+        subprocess.run(["ip", "netns", "exec", netns, "tc", "qdisc", "del", "dev", "lo", "root"],
+                       capture_output=True, check=False)
+        return "netem"
+    return "nfqueue"
+
+
 def write_state(state_dir: Path, config: LabConfig, plan: network.NetworkPlan, pki_dir: Path,
-                bin_dir: Path) -> None:
+                bin_dir: Path, delay: str) -> None:
     e = config.etcd
     state = {
         "name": config.name,
@@ -155,6 +166,7 @@ def write_state(state_dir: Path, config: LabConfig, plan: network.NetworkPlan, p
         "gateway": plan.gateway,
         "bin_dir": str(bin_dir),
         "versions": {"etcd": e.version},
+        "delay_method": delay,
         "hosts": [
             {"name": h.name, "roles": ["etcd"], "address": h.address, "netns": h.netns}
             for h in plan.hosts
@@ -231,7 +243,8 @@ def load_cluster(state_dir: Path) -> Cluster:
         facts={"target": "lab", "topology": state["topology"],
                "etcd_version": state["versions"]["etcd"], "members": str(len(nodes)),
                "election_timeout_ms": str(e["election_timeout_ms"]),
-               "heartbeat_interval_ms": str(e["heartbeat_interval_ms"])},
+               "heartbeat_interval_ms": str(e["heartbeat_interval_ms"]),
+               "delay_method": state.get("delay_method", "netem")},
     )
     leader_client = EtcdClient(access, timeout=0.8)
     cluster.leader_locators["etcd"] = leader_client.leader

@@ -1,0 +1,150 @@
+"""etcd failover drills: each one reads like the runbook step it replaces."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubedrill.drill import Drill
+from kubedrill.faults import (
+    Isolate,
+    KillComponent,
+    NetemDelay,
+    PauseComponent,
+    Selector,
+    StopComponent,
+)
+from kubedrill.probes import etcd_checks as check
+from kubedrill.probes.etcd import EtcdClient
+from kubedrill.workload.history import longest_unavailability, ops_between
+
+pytestmark = [pytest.mark.etcd, pytest.mark.disruptive]
+
+
+def test_kill_leader(drill: Drill, etcd: EtcdClient) -> None:
+    """SIGKILL the leader: a new leader within budget, writes accepted again, member rejoins."""
+    before = etcd.leader_view()
+    with drill.fault(KillComponent("etcd", Selector.leader())) as fault:
+        drill.wait_for("leader.elected", lambda: check.new_leader(etcd, before),
+                       budget="leader_election")
+        drill.wait_for("writes.accepted", lambda: check.accepts_write(etcd), budget="recovery")
+    drill.within_budget("leader_election", "fault.injected", "leader.elected")
+    with drill.verify():
+        drill.wait_for("member.rejoined", lambda: check.rejoined(etcd, fault.victims[0]),
+                       budget="recovery")
+        drill.within_budget("recovery", "fault.injected", "member.rejoined")
+
+
+def test_stop_follower(drill: Drill, etcd: EtcdClient) -> None:
+    """Stop a follower: writes never fail; after heal it rejoins and catches up."""
+    writer = drill.writer()
+    drill.wait_for("writes.flowing", lambda: any(op.ok for op in writer.history()), timeout=10)
+    with drill.fault(StopComponent("etcd", Selector.follower())) as fault:
+        drill.hold(5.0, lambda: None)  # let writes run against the degraded cluster
+    last_acked = max(op.revision for op in writer.history() if op.ok)
+    with drill.verify():
+        drill.wait_for("member.caught_up",
+                       lambda: check.rejoined(etcd, fault.victims[0], last_acked),
+                       budget="recovery")
+        drill.within_budget("recovery", "fault.healed", "member.caught_up")
+        ops = writer.stop()
+        during = ops_between(ops, drill.timeline.first("fault.injected").offset,  # type: ignore[union-attr]
+                             drill.timeline.first("fault.healed").offset)  # type: ignore[union-attr]
+        drill.observe("writes_during_fault", len(during))
+        failed = [op for op in during if not op.ok]
+        assert during, "no write completed while the follower was down"
+        assert not failed, f"{len(failed)} writes failed while a follower was down: {failed[:3]}"
+
+
+def test_isolate_leader(drill: Drill, etcd: EtcdClient) -> None:
+    """Cut the leader off with iptables: the majority elects a new leader, the old one steps
+    down, and after heal it rejoins as a follower."""
+    before = etcd.leader_view()
+    with drill.fault(Isolate(Selector.leader())) as fault:
+        old = fault.victims[0]
+        drill.wait_for("leader.elected", lambda: check.new_leader(etcd, before),
+                       budget="leader_election")
+        drill.wait_for("old_leader.stepped_down", lambda: check.stepped_down(etcd, old),
+                       budget="leader_election")
+    drill.within_budget("leader_election", "fault.injected", "leader.elected")
+    with drill.verify():
+        drill.wait_for("old_leader.rejoined", lambda: check.rejoined(etcd, old), budget="recovery")
+        drill.within_budget("recovery", "fault.healed", "old_leader.rejoined")
+
+
+def test_pause_leader(drill: Drill, etcd: EtcdClient) -> None:
+    """SIGSTOP the leader (a hung process): new leader within budget; after SIGCONT it rejoins."""
+    before = etcd.leader_view()
+    with drill.fault(PauseComponent("etcd", Selector.leader())) as fault:
+        drill.wait_for("leader.elected", lambda: check.new_leader(etcd, before),
+                       budget="leader_election")
+    drill.within_budget("leader_election", "fault.injected", "leader.elected")
+    with drill.verify():
+        drill.wait_for("old_leader.rejoined", lambda: check.rejoined(etcd, fault.victims[0]),
+                       budget="recovery")
+        drill.within_budget("recovery", "fault.healed", "old_leader.rejoined")
+
+
+def test_quorum_loss(drill: Drill, etcd: EtcdClient) -> None:
+    """Stop a majority: writes fail while quorum is gone (expected); after heal the cluster
+    elects a leader and accepts writes within the recovery budget."""
+    writer = drill.writer(interval=0.1)
+    majority = StopComponent("etcd", Selector("majority"))
+    with drill.fault(majority, allow_quorum_loss=True):
+        drill.hold(4.0, lambda: None)
+    with drill.verify():
+        drill.wait_for("writes.accepted", lambda: check.accepts_write(etcd), budget="recovery")
+        drill.wait_for("cluster.healthy", lambda: check.all_healthy(etcd), budget="recovery")
+        drill.within_budget("recovery", "fault.healed", "cluster.healthy")
+        ops = writer.stop()
+        injected = drill.timeline.first("fault.injected").offset  # type: ignore[union-attr]
+        healing = drill.timeline.first("fault.healing").offset  # type: ignore[union-attr]
+        during = ops_between(ops, injected, healing)
+        acked = [op for op in during if op.ok]
+        drill.observe("writes_attempted_without_quorum", len(during))
+        window = longest_unavailability(ops)
+        drill.observe("longest_write_unavailability_s", round(window.seconds, 3) if window else 0)
+        assert during, "no write was attempted while quorum was lost"
+        assert not acked, f"{len(acked)} writes were acknowledged without quorum: {acked[:3]}"
+
+
+@pytest.mark.partition
+def test_peer_latency_below_election_timeout(drill: Drill, etcd: EtcdClient) -> None:
+    """Delay the leader's peer traffic well below the election timeout: no leader change."""
+    timeout_ms = int(drill.cluster.facts.get("election_timeout_ms", "1000"))
+    delay = timeout_ms // 5
+    before = etcd.leader_view()
+    with drill.fault(NetemDelay(delay, Selector.leader())):
+        drill.hold(8.0, lambda: check.same_leader(etcd, before))
+    drill.observe("peer_delay_ms", delay)
+    drill.observe("leader_term_change", etcd.leader_view().term - before.term)
+    with drill.verify():
+        drill.wait_for("writes.accepted", lambda: check.accepts_write(etcd), budget="recovery")
+        assert check.same_leader(etcd, before) is None, check.same_leader(etcd, before)
+
+
+@pytest.mark.partition
+def test_peer_latency_above_election_timeout(drill: Drill, etcd: EtcdClient) -> None:
+    """Delay the leader's peer traffic beyond the election timeout and report what happened;
+    the cluster must be healthy again within the recovery budget after heal."""
+    timeout_ms = int(drill.cluster.facts.get("election_timeout_ms", "1000"))
+    delay = timeout_ms * 3 // 2
+    before = etcd.leader_view()
+    writer = drill.writer(interval=0.1)
+    with drill.fault(NetemDelay(delay, Selector.leader())):
+        drill.hold(8.0, lambda: None)
+        during = etcd.leader_view()
+    drill.observe("peer_delay_ms", delay)
+    drill.observe("leader_during_fault", f"{during.leader} (term {during.term})")
+    drill.observe("terms_elapsed_during_fault", during.term - before.term)
+    with drill.verify():
+        drill.wait_for("cluster.healthy", lambda: check.all_healthy(etcd), budget="recovery")
+        drill.within_budget("recovery", "fault.healed", "cluster.healthy")
+        ops = writer.stop()
+        window = longest_unavailability(ops)
+        drill.observe("writes_ok", sum(op.ok for op in ops))
+        drill.observe("writes_failed", sum(not op.ok for op in ops))
+        latencies = sorted(op.complete - op.invoke for op in ops if op.ok)
+        if latencies:
+            drill.observe("write_latency_p50_s", round(latencies[len(latencies) // 2], 3))
+            drill.observe("write_latency_max_s", round(latencies[-1], 3))
+        drill.observe("longest_write_unavailability_s", round(window.seconds, 3) if window else 0)

@@ -1,0 +1,187 @@
+"""A drill: steady state, inject, observe, heal, verify -- with measured figures and budgets.
+
+Plain Python, usable without pytest: the pytest plugin only builds a `Drill` and turns
+`SteadyStateError` into a skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kubedrill.budgets import Budgets
+from kubedrill.cluster import Cluster
+from kubedrill.errors import KubedrillError
+from kubedrill.faults.base import Fault, FaultPlan
+from kubedrill.faults.runner import FaultSession
+from kubedrill.ledger import Ledger
+from kubedrill.polling import poll_until
+from kubedrill.probes.etcd import EtcdClient
+from kubedrill.report import allure_report
+from kubedrill.timeline import Measurement, Timeline
+from kubedrill.workload.etcd_writer import EtcdWriter
+
+T = TypeVar("T")
+
+
+class SteadyStateError(KubedrillError):
+    """The cluster was unhealthy before the fault: the drill is skipped, not failed."""
+
+
+class DrillFailure(AssertionError):
+    """A budget was breached or an expected event never happened. Carries the timeline."""
+
+
+@dataclass(frozen=True)
+class BudgetResult:
+    measurement: Measurement
+    budget_name: str
+    budget_s: float
+
+    @property
+    def within(self) -> bool:
+        return self.measurement.within(self.budget_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.measurement.name, "seconds": round(self.measurement.seconds, 3),
+                "from": self.measurement.start_event, "to": self.measurement.end_event,
+                "budget": self.budget_name, "budget_s": self.budget_s, "within": self.within}
+
+
+@dataclass
+class Drill:
+    name: str
+    cluster: Cluster
+    budgets: Budgets
+    ledger: Ledger = field(default_factory=Ledger)
+    dry_run: bool = False
+    poll_interval: float = 0.1
+    timeline: Timeline = field(default_factory=Timeline)
+    results: list[BudgetResult] = field(default_factory=list)
+    observations: dict[str, Any] = field(default_factory=dict)
+    faults_planned: list[FaultPlan] = field(default_factory=list)
+    _etcd: EtcdClient | None = None
+    _writers: list[EtcdWriter] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.session = FaultSession(self.cluster, self.timeline, self.ledger, self.dry_run,
+                                    phase=allure_report.step)
+
+    # -- probes --------------------------------------------------------------------------------
+
+    @property
+    def etcd(self) -> EtcdClient:
+        if self._etcd is None:
+            self._etcd = EtcdClient(self.cluster.etcd, timeout=0.8)
+        return self._etcd
+
+    def writer(self, *, interval: float = 0.05, max_duration: float = 300.0) -> EtcdWriter:
+        """A background writer recording every put; stopped at the end of the drill."""
+        prefix = f"/kubedrill/{self.name}/{int(time.time() * 1000)}"
+        writer = EtcdWriter(self.etcd, self.timeline, prefix, interval=interval,
+                            max_duration=max_duration, name=f"writer-{len(self._writers) + 1}")
+        self._writers.append(writer)
+        return writer.start()
+
+    # -- phases --------------------------------------------------------------------------------
+
+    def steady_state(self, description: str, check: Callable[[], bool], *,
+                     timeout: float = 30.0) -> None:
+        """Wait (briefly) for the cluster to be healthy; if it is not, skip with the reason."""
+        with allure_report.step(f"steady state: {description}"):
+            _, ok = poll_until(check, bool, timeout=timeout, interval=self.poll_interval * 2)
+            if not ok:
+                raise SteadyStateError(
+                    f"cluster unhealthy before the fault: {description} did not hold within "
+                    f"{timeout:.0f} s", "fix the cluster (kubedrill lab status) and rerun")
+            self.timeline.mark("steady_state.ok", check=description)
+
+    @contextlib.contextmanager
+    def fault(self, fault: Fault, **guards: bool) -> Iterator[FaultPlan]:
+        """Inject, yield for observation, and heal on every way out."""
+        plan = self.session.plan(fault)
+        self.faults_planned.append(plan)
+        allure_report.attach_text(f"fault plan: {plan.name}", plan.render())
+        with self.session.inject(plan, **guards) as active, allure_report.step("observe"):
+            yield active
+
+    @contextlib.contextmanager
+    def verify(self, title: str = "verify") -> Iterator[None]:
+        with allure_report.step(title):
+            yield
+
+    # -- observation ---------------------------------------------------------------------------
+
+    def wait_for(self, event: str, probe: Callable[[], T | None], *, budget: str | None = None,
+                 timeout: float | None = None, **data: Any) -> T:
+        """Poll `probe` until it returns something truthy; mark `event` then and return it.
+
+        Polling goes on past the budget (up to twice it), so a breach is reported with the
+        figure actually measured rather than just "timed out".
+        """
+        limit = timeout if timeout is not None else (
+            self.budgets[budget] * 2 if budget else self.budgets["recovery"])
+        if self.dry_run:
+            self.timeline.mark(event, dry_run=True)
+            raise SteadyStateError(f"dry run: would wait for {event}", "")
+        value, ok = poll_until(probe, bool, timeout=limit, interval=self.poll_interval)
+        if not ok:
+            self.timeline.mark(f"{event}.timeout")
+            raise DrillFailure(f"{event} did not happen within {limit:.1f} s\n"
+                               f"{self.timeline.render()}")
+        assert value is not None
+        self.timeline.mark(event, **data)
+        return value
+
+    def within_budget(self, budget: str, start: str, end: str, name: str | None = None
+                      ) -> Measurement:
+        """Record the interval start->end and fail the drill if it exceeds the budget."""
+        measurement = self.timeline.between(start, end, name or budget)
+        result = BudgetResult(measurement, budget, self.budgets[budget])
+        self.results.append(result)
+        if not result.within:
+            raise DrillFailure(
+                f"budget breached: {measurement.name} took {measurement.seconds:.3f} s "
+                f"({start} -> {end}), budget {budget} is {result.budget_s:.3f} s\n"
+                f"{self.timeline.render()}")
+        return measurement
+
+    def observe(self, key: str, value: Any) -> None:
+        """Record a figure that is reported but not asserted (e.g. what netem delay caused)."""
+        self.observations[key] = value
+
+    def hold(self, seconds: float, check: Callable[[], str | None]) -> None:
+        """Keep checking for `seconds`; fail at once if `check` returns a complaint."""
+        def complaint() -> str | None:
+            return check()
+
+        found, bad = poll_until(complaint, lambda c: c is not None, timeout=seconds,
+                                interval=self.poll_interval * 2)
+        if bad:
+            raise DrillFailure(f"{found}\n{self.timeline.render()}")
+
+    # -- end -----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        for writer in self._writers:
+            writer.stop()
+        if self._etcd is not None:
+            self._etcd.close()
+
+    def writers(self) -> list[EtcdWriter]:
+        return list(self._writers)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "drill": self.name,
+            "cluster": self.cluster.name,
+            "target": self.cluster.target,
+            "facts": dict(self.cluster.facts),
+            "faults": [p.description for p in self.faults_planned],
+            "measurements": [r.to_dict() for r in self.results],
+            "observations": self.observations,
+            "timeline": self.timeline.to_dict(),
+        }

@@ -1,0 +1,1 @@
+"""Evidence: Allure steps and attachments, the JSON summary."""

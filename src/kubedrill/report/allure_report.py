@@ -1,0 +1,32 @@
+"""The only module that talks to Allure, so the drill logic stays free of reporting details."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import allure
+
+
+@contextmanager
+def step(title: str) -> Iterator[None]:
+    with allure.step(title):
+        yield
+
+
+def attach_json(name: str, data: Any) -> None:
+    allure.attach(json.dumps(data, indent=2, default=str), name=name,
+                  attachment_type=allure.attachment_type.JSON)
+
+
+def attach_text(name: str, text: str) -> None:
+    allure.attach(text, name=name, attachment_type=allure.attachment_type.TEXT)
+
+
+def label_drill(*, component: str, fault: str, parameters: dict[str, str]) -> None:
+    allure.dynamic.feature(component)
+    allure.dynamic.story(fault)
+    for key, value in parameters.items():
+        allure.dynamic.parameter(key, value)

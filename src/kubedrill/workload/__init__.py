@@ -1,0 +1,1 @@
+"""Clients that keep working through a fault and record every operation."""
