@@ -24,13 +24,15 @@ def test_kill_leader(drill: Drill, etcd: EtcdClient) -> None:
     """SIGKILL the leader: a new leader within budget, writes accepted again, member rejoins."""
     before = etcd.leader_view()
     with drill.fault(KillComponent("etcd", Selector.leader())) as fault:
-        drill.wait_for("leader.elected", lambda: check.new_leader(etcd, before),
-                       budget="leader_election")
+        drill.wait_for(
+            "leader.elected", lambda: check.new_leader(etcd, before), budget="leader_election"
+        )
         drill.wait_for("writes.accepted", lambda: check.accepts_write(etcd), budget="recovery")
     drill.within_budget("leader_election", "fault.injected", "leader.elected")
     with drill.verify():
-        drill.wait_for("member.rejoined", lambda: check.rejoined(etcd, fault.victims[0]),
-                       budget="recovery")
+        drill.wait_for(
+            "member.rejoined", lambda: check.rejoined(etcd, fault.victims[0]), budget="recovery"
+        )
         drill.within_budget("recovery", "fault.injected", "member.rejoined")
 
 
@@ -42,13 +44,18 @@ def test_stop_follower(drill: Drill, etcd: EtcdClient) -> None:
         drill.hold(5.0, lambda: None)  # let writes run against the degraded cluster
     last_acked = max(op.revision for op in writer.history() if op.ok)
     with drill.verify():
-        drill.wait_for("member.caught_up",
-                       lambda: check.rejoined(etcd, fault.victims[0], last_acked),
-                       budget="recovery")
+        drill.wait_for(
+            "member.caught_up",
+            lambda: check.rejoined(etcd, fault.victims[0], last_acked),
+            budget="recovery",
+        )
         drill.within_budget("recovery", "fault.healed", "member.caught_up")
         ops = writer.stop()
-        during = ops_between(ops, drill.timeline.first("fault.injected").offset,  # type: ignore[union-attr]
-                             drill.timeline.first("fault.healed").offset)  # type: ignore[union-attr]
+        during = ops_between(
+            ops,
+            drill.offset("fault.injected"),
+            drill.offset("fault.healed"),
+        )
         drill.observe("writes_during_fault", len(during))
         failed = [op for op in during if not op.ok]
         assert during, "no write completed while the follower was down"
@@ -61,10 +68,14 @@ def test_isolate_leader(drill: Drill, etcd: EtcdClient) -> None:
     before = etcd.leader_view()
     with drill.fault(Isolate(Selector.leader())) as fault:
         old = fault.victims[0]
-        drill.wait_for("leader.elected", lambda: check.new_leader(etcd, before),
-                       budget="leader_election")
-        drill.wait_for("old_leader.stepped_down", lambda: check.stepped_down(etcd, old),
-                       budget="leader_election")
+        drill.wait_for(
+            "leader.elected", lambda: check.new_leader(etcd, before), budget="leader_election"
+        )
+        drill.wait_for(
+            "old_leader.stepped_down",
+            lambda: check.stepped_down(etcd, old),
+            budget="leader_election",
+        )
     drill.within_budget("leader_election", "fault.injected", "leader.elected")
     with drill.verify():
         drill.wait_for("old_leader.rejoined", lambda: check.rejoined(etcd, old), budget="recovery")
@@ -75,12 +86,14 @@ def test_pause_leader(drill: Drill, etcd: EtcdClient) -> None:
     """SIGSTOP the leader (a hung process): new leader within budget; after SIGCONT it rejoins."""
     before = etcd.leader_view()
     with drill.fault(PauseComponent("etcd", Selector.leader())) as fault:
-        drill.wait_for("leader.elected", lambda: check.new_leader(etcd, before),
-                       budget="leader_election")
+        drill.wait_for(
+            "leader.elected", lambda: check.new_leader(etcd, before), budget="leader_election"
+        )
     drill.within_budget("leader_election", "fault.injected", "leader.elected")
     with drill.verify():
-        drill.wait_for("old_leader.rejoined", lambda: check.rejoined(etcd, fault.victims[0]),
-                       budget="recovery")
+        drill.wait_for(
+            "old_leader.rejoined", lambda: check.rejoined(etcd, fault.victims[0]), budget="recovery"
+        )
         drill.within_budget("recovery", "fault.healed", "old_leader.rejoined")
 
 
@@ -96,8 +109,8 @@ def test_quorum_loss(drill: Drill, etcd: EtcdClient) -> None:
         drill.wait_for("cluster.healthy", lambda: check.all_healthy(etcd), budget="recovery")
         drill.within_budget("recovery", "fault.healed", "cluster.healthy")
         ops = writer.stop()
-        injected = drill.timeline.first("fault.injected").offset  # type: ignore[union-attr]
-        healing = drill.timeline.first("fault.healing").offset  # type: ignore[union-attr]
+        injected = drill.offset("fault.injected")
+        healing = drill.offset("fault.healing")
         during = ops_between(ops, injected, healing)
         acked = [op for op in during if op.ok]
         drill.observe("writes_attempted_without_quorum", len(during))

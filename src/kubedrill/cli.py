@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kubedrill import __version__
 from kubedrill.errors import KubedrillError
+from kubedrill.faults.runner import install_sigterm_handler
 from kubedrill.ledger import Ledger
 from kubedrill.targets.lab import lab
 from kubedrill.targets.lab.config import load_lab_config
@@ -20,8 +21,9 @@ def _progress(message: str) -> None:
 
 
 def cmd_lab_up(args: argparse.Namespace) -> int:
-    config = load_lab_config(args.config, name=args.name, members=args.members,
-                             subnet=args.subnet, bin_dir=args.bin_dir)
+    config = load_lab_config(
+        args.config, name=args.name, members=args.members, subnet=args.subnet, bin_dir=args.bin_dir
+    )
     cluster = lab.up(config, progress=_progress)
     print(f"lab {config.name!r} is up: {len(cluster.nodes)} etcd members")
     for name, url in sorted(cluster.etcd.endpoints.items()):
@@ -132,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    install_sigterm_handler()
     try:
         code: int = args.func(args)
     except KubedrillError as exc:

@@ -46,9 +46,15 @@ class BudgetResult:
         return self.measurement.within(self.budget_s)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.measurement.name, "seconds": round(self.measurement.seconds, 3),
-                "from": self.measurement.start_event, "to": self.measurement.end_event,
-                "budget": self.budget_name, "budget_s": self.budget_s, "within": self.within}
+        return {
+            "name": self.measurement.name,
+            "seconds": round(self.measurement.seconds, 3),
+            "from": self.measurement.start_event,
+            "to": self.measurement.end_event,
+            "budget": self.budget_name,
+            "budget_s": self.budget_s,
+            "within": self.within,
+        }
 
 
 @dataclass
@@ -67,8 +73,9 @@ class Drill:
     _writers: list[EtcdWriter] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.session = FaultSession(self.cluster, self.timeline, self.ledger, self.dry_run,
-                                    phase=allure_report.step)
+        self.session = FaultSession(
+            self.cluster, self.timeline, self.ledger, self.dry_run, phase=allure_report.step
+        )
 
     # -- probes --------------------------------------------------------------------------------
 
@@ -81,22 +88,31 @@ class Drill:
     def writer(self, *, interval: float = 0.05, max_duration: float = 300.0) -> EtcdWriter:
         """A background writer recording every put; stopped at the end of the drill."""
         prefix = f"/kubedrill/{self.name}/{int(time.time() * 1000)}"
-        writer = EtcdWriter(self.etcd, self.timeline, prefix, interval=interval,
-                            max_duration=max_duration, name=f"writer-{len(self._writers) + 1}")
+        writer = EtcdWriter(
+            self.etcd,
+            self.timeline,
+            prefix,
+            interval=interval,
+            max_duration=max_duration,
+            name=f"writer-{len(self._writers) + 1}",
+        )
         self._writers.append(writer)
         return writer.start()
 
     # -- phases --------------------------------------------------------------------------------
 
-    def steady_state(self, description: str, check: Callable[[], bool], *,
-                     timeout: float = 30.0) -> None:
+    def steady_state(
+        self, description: str, check: Callable[[], bool], *, timeout: float = 30.0
+    ) -> None:
         """Wait (briefly) for the cluster to be healthy; if it is not, skip with the reason."""
         with allure_report.step(f"steady state: {description}"):
             _, ok = poll_until(check, bool, timeout=timeout, interval=self.poll_interval * 2)
             if not ok:
                 raise SteadyStateError(
                     f"cluster unhealthy before the fault: {description} did not hold within "
-                    f"{timeout:.0f} s", "fix the cluster (kubedrill lab status) and rerun")
+                    f"{timeout:.0f} s",
+                    "fix the cluster (kubedrill lab status) and rerun",
+                )
             self.timeline.mark("steady_state.ok", check=description)
 
     @contextlib.contextmanager
@@ -115,29 +131,41 @@ class Drill:
 
     # -- observation ---------------------------------------------------------------------------
 
-    def wait_for(self, event: str, probe: Callable[[], T | None], *, budget: str | None = None,
-                 timeout: float | None = None, **data: Any) -> T:
+    def wait_for(
+        self,
+        event: str,
+        probe: Callable[[], T | None],
+        *,
+        budget: str | None = None,
+        timeout: float | None = None,
+        **data: Any,
+    ) -> T:
         """Poll `probe` until it returns something truthy; mark `event` then and return it.
 
         Polling goes on past the budget (up to twice it), so a breach is reported with the
         figure actually measured rather than just "timed out".
         """
-        limit = timeout if timeout is not None else (
-            self.budgets[budget] * 2 if budget else self.budgets["recovery"])
+        limit = (
+            timeout
+            if timeout is not None
+            else (self.budgets[budget] * 2 if budget else self.budgets["recovery"])
+        )
         if self.dry_run:
             self.timeline.mark(event, dry_run=True)
             raise SteadyStateError(f"dry run: would wait for {event}", "")
         value, ok = poll_until(probe, bool, timeout=limit, interval=self.poll_interval)
         if not ok:
             self.timeline.mark(f"{event}.timeout")
-            raise DrillFailure(f"{event} did not happen within {limit:.1f} s\n"
-                               f"{self.timeline.render()}")
+            raise DrillFailure(
+                f"{event} did not happen within {limit:.1f} s\n{self.timeline.render()}"
+            )
         assert value is not None
         self.timeline.mark(event, **data)
         return value
 
-    def within_budget(self, budget: str, start: str, end: str, name: str | None = None
-                      ) -> Measurement:
+    def within_budget(
+        self, budget: str, start: str, end: str, name: str | None = None
+    ) -> Measurement:
         """Record the interval start->end and fail the drill if it exceeds the budget."""
         measurement = self.timeline.between(start, end, name or budget)
         result = BudgetResult(measurement, budget, self.budgets[budget])
@@ -146,8 +174,16 @@ class Drill:
             raise DrillFailure(
                 f"budget breached: {measurement.name} took {measurement.seconds:.3f} s "
                 f"({start} -> {end}), budget {budget} is {result.budget_s:.3f} s\n"
-                f"{self.timeline.render()}")
+                f"{self.timeline.render()}"
+            )
         return measurement
+
+    def offset(self, event: str) -> float:
+        """Offset of the first `event` mark; a drill that asks for a missing mark is broken."""
+        mark = self.timeline.first(event)
+        if mark is None:
+            raise DrillFailure(f"no {event!r} mark\n{self.timeline.render()}")
+        return mark.offset
 
     def observe(self, key: str, value: Any) -> None:
         """Record a figure that is reported but not asserted (e.g. what netem delay caused)."""
@@ -155,11 +191,13 @@ class Drill:
 
     def hold(self, seconds: float, check: Callable[[], str | None]) -> None:
         """Keep checking for `seconds`; fail at once if `check` returns a complaint."""
+
         def complaint() -> str | None:
             return check()
 
-        found, bad = poll_until(complaint, lambda c: c is not None, timeout=seconds,
-                                interval=self.poll_interval * 2)
+        found, bad = poll_until(
+            complaint, lambda c: c is not None, timeout=seconds, interval=self.poll_interval * 2
+        )
         if bad:
             raise DrillFailure(f"{found}\n{self.timeline.render()}")
 

@@ -146,11 +146,13 @@ class Ledger:
 
     def orphans(self) -> list[UndoRecord]:
         """Records whose owning process is gone: nobody else will heal them."""
-        return [r for r in self.outstanding() if r.owner_pid == os.getpid() or not pid_alive(r.owner_pid)]
+        return [
+            r
+            for r in self.outstanding()
+            if r.owner_pid == os.getpid() or not pid_alive(r.owner_pid)
+        ]
 
-    def heal(
-        self, rec: UndoRecord, *, log: Callable[[str], None] = lambda _m: None
-    ) -> HealReport:
+    def heal(self, rec: UndoRecord, *, log: Callable[[str], None] = lambda _m: None) -> HealReport:
         failures = run_steps(rec.undo, log=log, stop_on_error=False)
         if not failures:
             self.remove(rec)

@@ -4,11 +4,8 @@ logic lives in `kubedrill.drill`, `kubedrill.faults` and the targets, which the 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
-import types
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ from kubedrill.budgets import Budgets, parse_assignments
 from kubedrill.cluster import Cluster
 from kubedrill.drill import Drill, SteadyStateError
 from kubedrill.errors import KubedrillError
+from kubedrill.faults.runner import install_sigterm_handler
 from kubedrill.ledger import Ledger
 from kubedrill.report import allure_report
 from kubedrill.targets.lab import lab
@@ -41,20 +39,39 @@ CLUSTER_KEY = pytest.StashKey[Cluster]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kubedrill", "kubedrill failure drills")
-    group.addoption("--target", default="lab", choices=["lab"],
-                    help="where drills run: lab (default)")
-    group.addoption("--lab-config", type=Path, default=None,
-                    help="lab config YAML (default: built-in defaults)")
-    group.addoption("--lab-keep", action="store_true",
-                    help="leave a lab that this run brought up running afterwards")
-    group.addoption("--budget", action="append", default=[], metavar="NAME=DURATION",
-                    help="override a budget for this run, e.g. --budget leader_election=10s")
-    group.addoption("--dry-run", action="store_true",
-                    help="print every fault and its undo; inject nothing")
-    group.addoption("--kubedrill-reports", type=Path, default=Path("reports"),
-                    help="where summary.json goes (default: reports/)")
-    parser.addini("kubedrill_budgets", type="linelist", default=[],
-                  help="budget overrides NAME=DURATION, e.g. leader_election=15")
+    group.addoption(
+        "--target", default="lab", choices=["lab"], help="where drills run: lab (default)"
+    )
+    group.addoption(
+        "--lab-config", type=Path, default=None, help="lab config YAML (default: built-in defaults)"
+    )
+    group.addoption(
+        "--lab-keep",
+        action="store_true",
+        help="leave a lab that this run brought up running afterwards",
+    )
+    group.addoption(
+        "--budget",
+        action="append",
+        default=[],
+        metavar="NAME=DURATION",
+        help="override a budget for this run, e.g. --budget leader_election=10s",
+    )
+    group.addoption(
+        "--dry-run", action="store_true", help="print every fault and its undo; inject nothing"
+    )
+    group.addoption(
+        "--kubedrill-reports",
+        type=Path,
+        default=Path("reports"),
+        help="where summary.json goes (default: reports/)",
+    )
+    parser.addini(
+        "kubedrill_budgets",
+        type="linelist",
+        default=[],
+        help="budget overrides NAME=DURATION, e.g. leader_election=15",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -67,24 +84,18 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from exc
     # pytest runs no teardown on SIGTERM; turn it into KeyboardInterrupt so every fault's
     # `finally` heals, exactly as on ^C.
-    if hasattr(signal, "SIGTERM") and _main_thread():
-        signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    install_sigterm_handler()
 
 
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-def _sigterm_to_interrupt(signum: int, frame: types.FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+def _log(message: str) -> None:
+    sys.stderr.write(f"[kubedrill] {message}\n")
 
 
 def base_budgets(config: pytest.Config) -> Budgets:
     budgets = Budgets.defaults()
-    budgets = budgets.overridden(parse_assignments(config.getini("kubedrill_budgets"),
-                                                   source="kubedrill_budgets"))
+    budgets = budgets.overridden(
+        parse_assignments(config.getini("kubedrill_budgets"), source="kubedrill_budgets")
+    )
     return budgets.overridden(parse_assignments(config.getoption("--budget"), source="--budget"))
 
 
@@ -93,7 +104,7 @@ def _lab_cluster(config: pytest.Config) -> Iterator[Cluster]:
     brought_up = lab.supervisor_pid(lab_config.state_dir) is None
     if config.getoption("--dry-run") and brought_up:
         raise pytest.UsageError("--dry-run needs a running lab: kubedrill lab up")
-    cluster = lab.up(lab_config, progress=lambda m: sys.stderr.write(f"[kubedrill] {m}\n"))
+    cluster = lab.up(lab_config, progress=_log)
     try:
         yield cluster
     finally:
@@ -106,7 +117,7 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
     """The target cluster; the lab is brought up if it is not running (and down afterwards)."""
     ledger = Ledger()
     try:
-        for report in ledger.heal_all(log=lambda m: sys.stderr.write(f"[kubedrill] heal {m}\n")):
+        for report in ledger.heal_all(log=lambda m: _log(f"heal {m}")):
             state = "healed" if report.ok else "COULD NOT heal"
             sys.stderr.write(f"[kubedrill] {state} a leftover fault: {report.record.description}\n")
         leftovers = ledger.outstanding()
@@ -115,7 +126,8 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
     if leftovers:
         raise pytest.UsageError(
             f"{len(leftovers)} fault(s) from another run are still injected "
-            f"({leftovers[0].description}); run `kubedrill heal`")
+            f"({leftovers[0].description}); run `kubedrill heal`"
+        )
     try:
         yield from _lab_cluster(pytestconfig)
     except KubedrillError as exc:
@@ -134,12 +146,20 @@ def drill(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[Drill]:
             pytest.fail(f"bad @pytest.mark.budget: {exc}", pytrace=False)
     d = Drill(request.node.name, cluster, budgets, dry_run=request.config.getoption("--dry-run"))
     allure_report.label_drill(
-        component=next((m.name for m in request.node.iter_markers()
-                        if m.name in ("etcd", "apiserver", "controller", "scheduler", "node")),
-                       "cluster"),
+        component=next(
+            (
+                m.name
+                for m in request.node.iter_markers()
+                if m.name in ("etcd", "apiserver", "controller", "scheduler", "node")
+            ),
+            "cluster",
+        ),
         fault=request.node.name,
-        parameters={"target": cluster.target, **cluster.facts,
-                    **{f"budget.{k}": f"{v:g}s" for k, v in budgets.limits.items()}},
+        parameters={
+            "target": cluster.target,
+            **cluster.facts,
+            **{f"budget.{k}": f"{v:g}s" for k, v in budgets.limits.items()},
+        },
     )
     try:
         yield d
@@ -162,13 +182,13 @@ def drill(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[Drill]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
-                              ) -> Iterator[Any]:
-    report: pytest.TestReport = yield
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     if call.excinfo is not None and call.excinfo.errisinstance(SteadyStateError):
         report.outcome = "skipped"
-        report.longrepr = (str(item.path), item.location[1] or 0,
-                           f"Skipped: {call.excinfo.value}")
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")
     if report.when == "call":
         item.kubedrill_call_report = report  # type: ignore[attr-defined]
     return report
@@ -183,8 +203,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     (out_dir / "summary.json").write_text(json.dumps({"drills": summaries}, indent=2))
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config
-                            ) -> None:
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     summaries = config.stash.get(SUMMARY_KEY, [])
     if not summaries:
         return
@@ -194,9 +213,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.write_line(f"{s['verdict'].upper():8s} {s['drill']}")
         for m in s["measurements"]:
             flag = "ok" if m["within"] else "BREACH"
-            tr.write_line(f"           {m['name']:28s} {m['seconds']:8.3f} s  "
-                          f"(budget {m['budget_s']:g} s) {flag}")
+            tr.write_line(
+                f"           {m['name']:28s} {m['seconds']:8.3f} s  "
+                f"(budget {m['budget_s']:g} s) {flag}"
+            )
         for key, value in s["observations"].items():
             tr.write_line(f"           {key:28s} {value}")
-    if os.environ.get("KUBEDRILL_SUMMARY_PATH_HINT", "1") == "1":
-        tr.write_line(f"summary: {config.getoption('--kubedrill-reports') / 'summary.json'}")
+    tr.write_line(f"summary: {config.getoption('--kubedrill-reports') / 'summary.json'}")

@@ -74,7 +74,9 @@ class Timeline:
         end_mark = self.first(end, after=start_mark.offset)
         if end_mark is None:
             raise KubedrillError(f"timeline has no {end!r} mark after {start!r}", self._hint())
-        return Measurement(name or f"{start}->{end}", start, end, end_mark.offset - start_mark.offset)
+        return Measurement(
+            name or f"{start}->{end}", start, end, end_mark.offset - start_mark.offset
+        )
 
     def _hint(self) -> str:
         return "marks so far: " + ", ".join(f"{m.event}@{m.offset:.3f}s" for m in self.marks)

@@ -37,6 +37,8 @@ def main(argv: list[str]) -> int:
         nonlocal stopping
         stopping = True
 
+    # Started from a heal-protected section, we may have inherited handlers or a mask: reset.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 

@@ -43,17 +43,66 @@ def iptables_grudge_steps(
     ]
     for peer in sorted(drop_from, key=lambda n: n.name):
         if port is None:
-            inject.append(Step(spec, ("iptables", "-w", "-A", CHAIN, "-s", peer.address, "-j", "DROP")))
-            inject.append(Step(spec, ("iptables", "-w", "-A", CHAIN, "-d", peer.address, "-j", "DROP")))
+            inject.append(
+                Step(spec, ("iptables", "-w", "-A", CHAIN, "-s", peer.address, "-j", "DROP"))
+            )
+            inject.append(
+                Step(spec, ("iptables", "-w", "-A", CHAIN, "-d", peer.address, "-j", "DROP"))
+            )
         else:
             p = str(port)
             inject += [
-                Step(spec, ("iptables", "-w", "-A", CHAIN, "-s", peer.address, "-p", "tcp",
-                            "--dport", p, "-j", "DROP")),
-                Step(spec, ("iptables", "-w", "-A", CHAIN, "-d", peer.address, "-p", "tcp",
-                            "--dport", p, "-j", "DROP")),
-                Step(spec, ("iptables", "-w", "-A", CHAIN, "-s", peer.address, "-p", "tcp",
-                            "--sport", p, "-j", "DROP")),
+                Step(
+                    spec,
+                    (
+                        "iptables",
+                        "-w",
+                        "-A",
+                        CHAIN,
+                        "-s",
+                        peer.address,
+                        "-p",
+                        "tcp",
+                        "--dport",
+                        p,
+                        "-j",
+                        "DROP",
+                    ),
+                ),
+                Step(
+                    spec,
+                    (
+                        "iptables",
+                        "-w",
+                        "-A",
+                        CHAIN,
+                        "-d",
+                        peer.address,
+                        "-p",
+                        "tcp",
+                        "--dport",
+                        p,
+                        "-j",
+                        "DROP",
+                    ),
+                ),
+                Step(
+                    spec,
+                    (
+                        "iptables",
+                        "-w",
+                        "-A",
+                        CHAIN,
+                        "-s",
+                        peer.address,
+                        "-p",
+                        "tcp",
+                        "--sport",
+                        p,
+                        "-j",
+                        "DROP",
+                    ),
+                ),
             ]
     return inject, unhook_steps(spec)
 
@@ -88,8 +137,15 @@ def _grudge_plan(
     etcd_members = [n.name for n in cluster.with_role("etcd")]
     side = majority_side(grudge, etcd_members)
     cut_off = frozenset((m, "etcd") for m in etcd_members if m not in side)
-    return FaultPlan(name, victims, description, tuple(inject), tuple(undo), takes_down=cut_off,
-                     data={"port": str(port) if port else "all"})
+    return FaultPlan(
+        name,
+        victims,
+        description,
+        tuple(inject),
+        tuple(undo),
+        takes_down=cut_off,
+        data={"port": str(port) if port else "all"},
+    )
 
 
 @dataclass(frozen=True)
@@ -105,17 +161,25 @@ class Isolate:
         return "isolate" if self.port is None else f"blackhole port {self.port}"
 
     def plan(self, cluster: Cluster) -> FaultPlan:
-        leader = cluster.leader(self.component) if self.victims.kind in ("leader", "follower",
-                                                                          "minority") else None
+        leader = (
+            cluster.leader(self.component)
+            if self.victims.kind in ("leader", "follower", "minority")
+            else None
+        )
         everyone = [n.name for n in cluster.nodes]
         candidates = [n.name for n in cluster.with_role(COMPONENT_ROLE.get(self.component, "etcd"))]
         victims = select_victims(self.victims, candidates, leader=leader)
         grudge = isolate_grudge(victims, everyone)
         what = "all traffic" if self.port is None else f"tcp port {self.port}"
         role = " (leader)" if leader in victims else ""
-        return _grudge_plan(cluster, self.name,
-                            f"isolate {', '.join(victims)}{role} from the other nodes ({what})",
-                            grudge, victims, self.port)
+        return _grudge_plan(
+            cluster,
+            self.name,
+            f"isolate {', '.join(victims)}{role} from the other nodes ({what})",
+            grudge,
+            victims,
+            self.port,
+        )
 
 
 @dataclass(frozen=True)
@@ -137,9 +201,14 @@ class Partition:
             raise FaultError(f"{', '.join(small)} is not a minority of {', '.join(candidates)}")
         rest = [n.name for n in cluster.nodes if n.name not in small]
         grudge = complete_grudge([list(small), rest])
-        return _grudge_plan(cluster, self.name,
-                            f"partition {{{', '.join(small)}}} from {{{', '.join(rest)}}}",
-                            grudge, small, None)
+        return _grudge_plan(
+            cluster,
+            self.name,
+            f"partition {{{', '.join(small)}}} from {{{', '.join(rest)}}}",
+            grudge,
+            small,
+            None,
+        )
 
 
 @dataclass(frozen=True)
@@ -160,8 +229,9 @@ class NetemDelay:
     def plan(self, cluster: Cluster) -> FaultPlan:
         if self.delay_ms <= 0 or self.jitter_ms < 0:
             raise FaultError(f"netem delay must be positive (got {self.delay_ms} ms)")
-        leader = cluster.leader(self.component) if self.victims.kind in ("leader",
-                                                                          "follower") else None
+        leader = (
+            cluster.leader(self.component) if self.victims.kind in ("leader", "follower") else None
+        )
         candidates = [n.name for n in cluster.with_role(COMPONENT_ROLE.get(self.component, "etcd"))]
         victims = select_victims(self.victims, candidates, leader=leader)
         inject: list[Step] = []
@@ -174,10 +244,13 @@ class NetemDelay:
             undo += undo_steps
         role = " (leader)" if leader in victims else ""
         return FaultPlan(
-            self.name, victims,
+            self.name,
+            victims,
             f"delay tcp port {self.port} traffic from {', '.join(victims)}{role} by "
             f"{self.delay_ms}ms",
-            tuple(inject), tuple(undo), data={"delay_ms": str(self.delay_ms), "method": method},
+            tuple(inject),
+            tuple(undo),
+            data={"delay_ms": str(self.delay_ms), "method": method},
         )
 
 
@@ -188,13 +261,51 @@ def netem_steps(spec: TransportSpec, fault: NetemDelay) -> tuple[list[Step], lis
     port = str(fault.port)
     inject = [
         Step(spec, ("tc", "qdisc", "add", "dev", dev, "root", "handle", "1:", "prio")),
-        Step(spec, ("tc", "qdisc", "add", "dev", dev, "parent", "1:3", "handle", "30:", "netem",
-                    "delay", *delay)),
+        Step(
+            spec,
+            (
+                "tc",
+                "qdisc",
+                "add",
+                "dev",
+                dev,
+                "parent",
+                "1:3",
+                "handle",
+                "30:",
+                "netem",
+                "delay",
+                *delay,
+            ),
+        ),
     ]
     for direction in ("dport", "sport"):
-        inject.append(Step(spec, ("tc", "filter", "add", "dev", dev, "parent", "1:0", "protocol",
-                                  "ip", "prio", "1", "u32", "match", "ip", direction, port,
-                                  "0xffff", "flowid", "1:3")))
+        inject.append(
+            Step(
+                spec,
+                (
+                    "tc",
+                    "filter",
+                    "add",
+                    "dev",
+                    dev,
+                    "parent",
+                    "1:0",
+                    "protocol",
+                    "ip",
+                    "prio",
+                    "1",
+                    "u32",
+                    "match",
+                    "ip",
+                    direction,
+                    port,
+                    "0xffff",
+                    "flowid",
+                    "1:3",
+                ),
+            )
+        )
     undo = [Step(spec, ("sh", "-c", f"tc qdisc del dev {dev} root 2>/dev/null; true"))]
     return inject, undo
 
@@ -210,18 +321,37 @@ def nfqueue_steps(spec: TransportSpec, fault: NetemDelay) -> tuple[list[Step], l
     port = str(fault.port)
     queue = port
     pidfile = f"/run/kubedrill-delayer-{spec.node}.pid"
-    start = (f"{sys.executable} -m kubedrill.faults.delayer --queue {queue} --delay-ms "
-             f"{fault.delay_ms} --max-seconds {DELAYER_MAX_SECONDS} >/dev/null 2>&1 & "
-             f"echo $! > {pidfile}")
+    start = (
+        f"{sys.executable} -m kubedrill.faults.delayer --queue {queue} --delay-ms "
+        f"{fault.delay_ms} --max-seconds {DELAYER_MAX_SECONDS} >/dev/null 2>&1 & "
+        f"echo $! > {pidfile}"
+    )
     inject = [
         Step(spec, ("sh", "-c", start)),
         Step(spec, ("iptables", "-w", "-N", DELAY_CHAIN), ignore_errors=True),
         Step(spec, ("iptables", "-w", "-I", "OUTPUT", "1", "-j", DELAY_CHAIN)),
     ]
     for direction in ("--dport", "--sport"):
-        inject.append(Step(spec, ("iptables", "-w", "-A", DELAY_CHAIN, "-p", "tcp", direction,
-                                  port, "-j", "NFQUEUE", "--queue-num", queue,
-                                  "--queue-bypass")))
+        inject.append(
+            Step(
+                spec,
+                (
+                    "iptables",
+                    "-w",
+                    "-A",
+                    DELAY_CHAIN,
+                    "-p",
+                    "tcp",
+                    direction,
+                    port,
+                    "-j",
+                    "NFQUEUE",
+                    "--queue-num",
+                    queue,
+                    "--queue-bypass",
+                ),
+            )
+        )
     script = (
         f"while iptables -w -D OUTPUT -j {DELAY_CHAIN} 2>/dev/null; do :; done; "
         f"iptables -w -F {DELAY_CHAIN} 2>/dev/null; iptables -w -X {DELAY_CHAIN} 2>/dev/null; "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kubedrill.faults.base import FaultPlan
+from kubedrill.faults.base import FaultPlan, Step
 from kubedrill.faults.shape import COMPONENT_ROLE, Selector, select_victims
 
 if TYPE_CHECKING:
@@ -33,8 +33,8 @@ class _ComponentFault:
         needs_leader = self.victims.kind in ("leader", "follower", "minority")
         leader = cluster.leader(self.component) if needs_leader else None
         chosen = select_victims(self.victims, _candidates(cluster, self.component), leader=leader)
-        inject: list = []
-        undo: list = []
+        inject: list[Step] = []
+        undo: list[Step] = []
         for name in chosen:
             steps = self._steps(cluster, cluster.node(name))
             inject += steps.inject
@@ -47,8 +47,11 @@ class _ComponentFault:
             inject=tuple(inject),
             undo=tuple(undo),
             takes_down=frozenset((n, self.component) for n in chosen),
-            data={"component": self.component, "selector": str(self.victims),
-                  "leader_before": leader or ""},
+            data={
+                "component": self.component,
+                "selector": str(self.victims),
+                "leader_before": leader or "",
+            },
         )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -19,18 +21,48 @@ from kubedrill.timeline import Timeline
 _DEFERRED = {signal.SIGINT, signal.SIGTERM}
 
 
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def install_sigterm_handler() -> None:
+    """Make SIGTERM behave like ^C (KeyboardInterrupt) so every `finally` heals. pytest and
+    plain Python would otherwise die on SIGTERM without running any cleanup."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold ^C and SIGTERM while a fault is half-injected or half-healed; deliver them after."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    """Hold ^C and SIGTERM while a fault is half-injected or half-healed; deliver them after.
+
+    Handlers are swapped rather than the signal mask blocked: a blocked mask would be inherited
+    by every process a step starts (a delayer, `timeout`), which then could not be stopped.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def remember(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, remember) for sig in _DEFERRED}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            os.kill(os.getpid(), received[0])
 
 
 def check_guards(
-    cluster: Cluster, plan: FaultPlan, already: list[FaultPlan], *, allow_quorum_loss: bool,
+    cluster: Cluster,
+    plan: FaultPlan,
+    already: list[FaultPlan],
+    *,
+    allow_quorum_loss: bool,
     allow_all_replicas: bool,
 ) -> None:
     down = set(plan.takes_down)
@@ -40,7 +72,9 @@ def check_guards(
     for node, component in down:
         by_component.setdefault(component, []).append(node)
     for component, nodes in by_component.items():
-        members = [n.name for n in cluster.with_role(COMPONENT_ROLE.get(component, "control-plane"))]
+        members = [
+            n.name for n in cluster.with_role(COMPONENT_ROLE.get(component, "control-plane"))
+        ]
         if component == "etcd":
             if loses_quorum(members, nodes) and not allow_quorum_loss:
                 raise GuardError(
@@ -67,7 +101,8 @@ class FaultSession:
     log: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr))
     # Wraps the inject and heal phases (the drill passes Allure steps here).
     phase: Callable[[str], AbstractContextManager[object]] = field(
-        default=lambda _title: nullcontext())
+        default=lambda _title: nullcontext()
+    )
     active: list[FaultPlan] = field(default_factory=list)
     planned: list[FaultPlan] = field(default_factory=list)
 
@@ -91,8 +126,13 @@ class FaultSession:
                 f"refusing '{plan.description}': '{self.active[-1].description}' is still active",
                 "pass concurrent=True when a drill means to combine faults",
             )
-        check_guards(self.cluster, plan, self.active, allow_quorum_loss=allow_quorum_loss,
-                     allow_all_replicas=allow_all_replicas)
+        check_guards(
+            self.cluster,
+            plan,
+            self.active,
+            allow_quorum_loss=allow_quorum_loss,
+            allow_all_replicas=allow_all_replicas,
+        )
         if self.dry_run:
             self.log("[dry-run] " + plan.render().replace("\n", "\n[dry-run] "))
             self.timeline.mark("fault.planned", fault=plan.name, victims=",".join(plan.victims))
@@ -107,7 +147,8 @@ class FaultSession:
                     self.ledger.remove(record)
                 raise FaultError(
                     f"could not inject '{plan.description}': {failures[0]}",
-                    "nothing is left injected" if not undo_failures
+                    "nothing is left injected"
+                    if not undo_failures
                     else "undo failed too; run `kubedrill heal`",
                 )
             self.timeline.mark("fault.injected", fault=plan.name, victims=",".join(plan.victims))

@@ -85,7 +85,8 @@ def select_victims(
     if selector.kind in ("leader", "follower"):
         if leader is None:
             raise FaultError(
-                "there is no leader to target", "wait until the cluster has a leader, or name a node"
+                "there is no leader to target",
+                "wait until the cluster has a leader, or name a node",
             )
         if leader not in ordered:
             raise FaultError(f"leader {leader!r} is not one of {', '.join(ordered)}")
@@ -97,7 +98,9 @@ def select_victims(
         return (pick.choice(followers),)
     if selector.kind == "one":
         return (pick.choice(ordered),)
-    size = len(ordered) - quorum(len(ordered)) if selector.kind == "minority" else quorum(len(ordered))
+    size = (
+        len(ordered) - quorum(len(ordered)) if selector.kind == "minority" else quorum(len(ordered))
+    )
     size = max(size, 1)
     # Prefer to include the leader in a minority: that is the interesting case (old leader cut off).
     first = [leader] if leader in ordered and selector.kind == "minority" else []

@@ -66,8 +66,9 @@ class EtcdClient:
         self.access = access
         self.timeout = timeout
         self._local = threading.local()
-        self._pool = ThreadPoolExecutor(max_workers=max(2, len(access.endpoints)),
-                                        thread_name_prefix="etcd-probe")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(2, len(access.endpoints)), thread_name_prefix="etcd-probe"
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -90,8 +91,9 @@ class EtcdClient:
             sessions[node] = session
         return sessions[node]
 
-    def call(self, node: str, path: str, body: Mapping[str, Any],
-             timeout: float | None = None) -> dict[str, Any]:
+    def call(
+        self, node: str, path: str, body: Mapping[str, Any], timeout: float | None = None
+    ) -> dict[str, Any]:
         url = self.access.endpoints[node] + path
         try:
             resp = self._session(node).post(url, json=dict(body), timeout=timeout or self.timeout)
@@ -101,8 +103,10 @@ class EtcdClient:
             data: dict[str, Any] = resp.json()
         except ValueError as exc:
             raise EtcdError(f"{node}: HTTP {resp.status_code} with no JSON") from exc
-        if resp.status_code != 200 or "error" in data or "code" in data and data.get("code"):
-            raise EtcdError(f"{node}: {data.get('message') or data.get('error') or resp.status_code}")
+        if resp.status_code != 200 or "error" in data or ("code" in data and data.get("code")):
+            raise EtcdError(
+                f"{node}: {data.get('message') or data.get('error') or resp.status_code}"
+            )
         return data
 
     # -- cluster state ------------------------------------------------------------------------
@@ -133,14 +137,18 @@ class EtcdClient:
 
     def leader_view(self) -> LeaderView:
         statuses = self.statuses()
-        votes = Counter(s.leader_id for s in statuses.values()
-                        if s is not None and s.leader_id not in ("", "0"))
+        votes = Counter(
+            s.leader_id for s in statuses.values() if s is not None and s.leader_id not in ("", "0")
+        )
         needed = quorum(len(self.access.endpoints))
         id_to_node = {s.member_id: s.node for s in statuses.values() if s is not None}
         for leader_id, count in votes.most_common():
             if count >= needed and leader_id in id_to_node:
-                terms = [s.raft_term for s in statuses.values()
-                         if s is not None and s.leader_id == leader_id]
+                terms = [
+                    s.raft_term
+                    for s in statuses.values()
+                    if s is not None and s.leader_id == leader_id
+                ]
                 return LeaderView(id_to_node[leader_id], max(terms), statuses)
         term = max((s.raft_term for s in statuses.values() if s is not None), default=0)
         return LeaderView(None, term, statuses)
@@ -150,14 +158,16 @@ class EtcdClient:
 
     # -- key/value ------------------------------------------------------------------------------
 
-    def put(self, key: str, value: str, *, node: str | None = None,
-            timeout: float | None = None) -> int:
+    def put(
+        self, key: str, value: str, *, node: str | None = None, timeout: float | None = None
+    ) -> int:
         """Put through `node`, or through the first member that answers. Returns the revision."""
         errors: list[str] = []
         for candidate in [node] if node else self.nodes:
             try:
-                data = self.call(candidate, "/v3/kv/put", {"key": b64(key), "value": b64(value)},
-                                 timeout)
+                data = self.call(
+                    candidate, "/v3/kv/put", {"key": b64(key), "value": b64(value)}, timeout
+                )
                 return int(data.get("header", {}).get("revision", 0))
             except EtcdError as exc:
                 errors.append(str(exc))
@@ -167,8 +177,9 @@ class EtcdClient:
         errors: list[str] = []
         for candidate in [node] if node else self.nodes:
             try:
-                data = self.call(candidate, "/v3/kv/range",
-                                 {"key": b64(key), "serializable": serializable})
+                data = self.call(
+                    candidate, "/v3/kv/range", {"key": b64(key), "serializable": serializable}
+                )
             except EtcdError as exc:
                 errors.append(str(exc))
                 continue

@@ -24,8 +24,9 @@ def same_leader(etcd: EtcdClient, before: LeaderView) -> str | None:
     view = etcd.leader_view()
     if view.leader == before.leader and view.term == before.term:
         return None
-    return (f"leader changed: {before.leader} (term {before.term}) -> {view.leader} "
-            f"(term {view.term})")
+    return (
+        f"leader changed: {before.leader} (term {before.term}) -> {view.leader} (term {view.term})"
+    )
 
 
 def accepts_write(etcd: EtcdClient, key: str = "/kubedrill/probe") -> int | None:

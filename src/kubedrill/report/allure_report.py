@@ -17,8 +17,11 @@ def step(title: str) -> Iterator[None]:
 
 
 def attach_json(name: str, data: Any) -> None:
-    allure.attach(json.dumps(data, indent=2, default=str), name=name,
-                  attachment_type=allure.attachment_type.JSON)
+    allure.attach(
+        json.dumps(data, indent=2, default=str),
+        name=name,
+        attachment_type=allure.attachment_type.JSON,
+    )
 
 
 def attach_text(name: str, text: str) -> None:
@@ -26,7 +29,7 @@ def attach_text(name: str, text: str) -> None:
 
 
 def label_drill(*, component: str, fault: str, parameters: dict[str, str]) -> None:
-    allure.dynamic.feature(component)
-    allure.dynamic.story(fault)
+    allure.dynamic.feature(component)  # type: ignore[no-untyped-call]
+    allure.dynamic.story(fault)  # type: ignore[no-untyped-call]
     for key, value in parameters.items():
         allure.dynamic.parameter(key, value)

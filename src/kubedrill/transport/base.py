@@ -45,7 +45,7 @@ class TransportSpec:
     def from_dict(cls, raw: Mapping[str, object]) -> TransportSpec:
         params = raw.get("params", {})
         if not isinstance(params, Mapping):
-            raise ValueError("transport params must be a mapping")
+            raise TypeError("transport params must be a mapping")
         return cls(str(raw["kind"]), str(raw["node"]), {str(k): str(v) for k, v in params.items()})
 
 

@@ -20,7 +20,9 @@ def run_process(
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        return CommandResult(node, tuple(argv), 124, _text(exc.stdout), f"timed out after {timeout}s")
+        return CommandResult(
+            node, tuple(argv), 124, _text(exc.stdout), f"timed out after {timeout}s"
+        )
     except FileNotFoundError as exc:
         return CommandResult(node, tuple(argv), 127, "", f"not found: {exc.filename}")
     return CommandResult(node, tuple(argv), proc.returncode, proc.stdout, proc.stderr)

@@ -56,7 +56,7 @@ class EtcdWriter:
             invoke = self.timeline.now()
             outcome, revision, error = "fail", 0, ""
             # Rotate the first member tried so load spreads as with a real client.
-            order = nodes[seq % len(nodes):] + nodes[: seq % len(nodes)]
+            order = nodes[seq % len(nodes) :] + nodes[: seq % len(nodes)]
             for node in order:
                 try:
                     revision = self.client.put(key, value, node=node, timeout=self.attempt_timeout)
@@ -66,8 +66,17 @@ class EtcdWriter:
                     error = str(exc)
                     if "Timeout" in error:
                         outcome = "unknown"
-            op = Operation(self.name, "put", key, value, invoke, self.timeline.now(), outcome,
-                           revision, "" if outcome == "ok" else error)
+            op = Operation(
+                self.name,
+                "put",
+                key,
+                value,
+                invoke,
+                self.timeline.now(),
+                outcome,
+                revision,
+                "" if outcome == "ok" else error,
+            )
             with self._lock:
                 self.ops.append(op)
             self._stop.wait(self.interval)

@@ -32,6 +32,9 @@ class GoBuild:
     ldflags: str = ""
     replaces: Mapping[str, str] = field(default_factory=dict)
     expected_minutes: int = 2
+    # Resolves what needs the upstream module itself (e.g. replaces read from its go.mod). It gets
+    # the Go environment and runs only when a build is needed, so a cached build stays instant.
+    prepare: Callable[[Mapping[str, str]], GoBuild] | None = None
 
 
 def etcd_build(version: str) -> GoBuild:
@@ -50,7 +53,8 @@ def cached_dir(cache_dir: Path, build: GoBuild) -> Path:
 
 def is_complete(directory: Path, names: Sequence[str]) -> bool:
     return (directory / ".complete").exists() and all(
-        os.access(directory / n, os.X_OK) for n in names)
+        os.access(directory / n, os.X_OK) for n in names
+    )
 
 
 def find_binaries(bin_dir: Path, names: Sequence[str]) -> Path:
@@ -75,17 +79,20 @@ def ensure_built(build: GoBuild, cache_dir: Path, progress: Progress) -> Path:
             "install Go (1.24 or newer), or point lab.bin_dir / KUBEDRILL_BIN_DIR at prebuilt "
             "binaries",
         )
-    progress(f"building {build.key} from Go modules (first time about "
-             f"{build.expected_minutes} min; cached in {target})")
+    progress(
+        f"building {build.key} from Go modules (first time about "
+        f"{build.expected_minutes} min; cached in {target})"
+    )
     started = time.monotonic()
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+    if build.prepare is not None:
+        build = build.prepare(env)
     work_root = cache_dir / "work"
     work_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{build.key}-", dir=work_root) as tmp:
         work = Path(tmp)
         _write_module(work, build)
-        env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
-        _go(work, env, ["go", "get", *[f"{m}@{v}" for m, v in build.requires.items()]],
-            progress)
+        _go(work, env, ["go", "get", *[f"{m}@{v}" for m, v in build.requires.items()]], progress)
         out = work / "out"
         out.mkdir()
         for name, package in build.binaries.items():
@@ -97,9 +104,14 @@ def ensure_built(build: GoBuild, cache_dir: Path, progress: Progress) -> Path:
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(out, staging)
-        (staging / ".complete").write_text(json.dumps({
-            "requires": dict(build.requires), "built_seconds": round(time.monotonic() - started, 1),
-        }))
+        (staging / ".complete").write_text(
+            json.dumps(
+                {
+                    "requires": dict(build.requires),
+                    "built_seconds": round(time.monotonic() - started, 1),
+                }
+            )
+        )
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
     shutil.rmtree(work_root, ignore_errors=True)
@@ -116,8 +128,9 @@ def _write_module(work: Path, build: GoBuild) -> None:
 
 def _go(work: Path, env: Mapping[str, str], cmd: list[str], progress: Progress) -> None:
     """Run go, echoing a line every 25 packages so a long cold build visibly moves."""
-    proc = subprocess.Popen(cmd, cwd=work, env=dict(env), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=work, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     assert proc.stdout is not None
     tail: list[str] = []
     for count, line in enumerate(proc.stdout, start=1):

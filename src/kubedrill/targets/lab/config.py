@@ -68,7 +68,7 @@ class LabConfig:
     subnet: str = "10.213.7.0/24"
     state_root: Path = Path("/var/lib/kubedrill/labs")
     bin_dir: Path | None = None  # user-supplied binaries instead of building them
-    cache_dir: Path = field(default_factory=lambda: default_cache_dir())
+    cache_dir: Path = field(default_factory=default_cache_dir)
     etcd: EtcdSettings = field(default_factory=EtcdSettings)
     supervisor: SupervisorSettings = field(default_factory=SupervisorSettings)
 
@@ -78,27 +78,34 @@ class LabConfig:
 
     def validate(self) -> LabConfig:
         if not _NAME.match(self.name):
-            raise ConfigError(f"lab.name {self.name!r} is invalid",
-                              "use 1-8 lowercase letters/digits starting with a letter")
+            raise ConfigError(
+                f"lab.name {self.name!r} is invalid",
+                "use 1-8 lowercase letters/digits starting with a letter",
+            )
         if self.topology not in TOPOLOGIES:
-            raise ConfigError(f"lab.topology {self.topology!r} is unknown",
-                              f"use one of: {', '.join(TOPOLOGIES)}")
+            raise ConfigError(
+                f"lab.topology {self.topology!r} is unknown", f"use one of: {', '.join(TOPOLOGIES)}"
+            )
         if self.members not in (1, 3, 5, 7):
-            raise ConfigError(f"lab.members is {self.members}",
-                              "use an odd member count: 1, 3, 5 or 7")
+            raise ConfigError(
+                f"lab.members is {self.members}", "use an odd member count: 1, 3, 5 or 7"
+            )
         try:
             net = ipaddress.ip_network(self.subnet)
         except ValueError as exc:
-            raise ConfigError(f"lab.subnet {self.subnet!r} is not a network: {exc}",
-                              "e.g. 10.213.7.0/24") from exc
+            raise ConfigError(
+                f"lab.subnet {self.subnet!r} is not a network: {exc}", "e.g. 10.213.7.0/24"
+            ) from exc
         if not isinstance(net, ipaddress.IPv4Network) or net.prefixlen > 26:
-            raise ConfigError(f"lab.subnet {self.subnet} is too small or not IPv4",
-                              "use an IPv4 /24 (up to /26)")
+            raise ConfigError(
+                f"lab.subnet {self.subnet} is too small or not IPv4", "use an IPv4 /24 (up to /26)"
+            )
         e = self.etcd
         if e.heartbeat_interval_ms <= 0 or e.election_timeout_ms < 5 * e.heartbeat_interval_ms:
             raise ConfigError(
                 "lab.etcd.election_timeout_ms must be at least 5x heartbeat_interval_ms",
-                "etcd refuses smaller ratios; the seed uses 100 ms / 1000 ms")
+                "etcd refuses smaller ratios; the seed uses 100 ms / 1000 ms",
+            )
         return self
 
 
@@ -110,8 +117,9 @@ def _build(cls: type[Any], raw: Mapping[str, Any], path: str) -> Any:
     defaults = cls()
     for key, value in raw.items():
         if key not in known:
-            raise ConfigError(f"unknown field {path}.{key}",
-                              f"known fields of {path}: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown field {path}.{key}", f"known fields of {path}: {', '.join(sorted(known))}"
+            )
         current = getattr(defaults, key)
         where = f"{path}.{key}"
         if isinstance(current, EtcdSettings | SupervisorSettings):
@@ -152,14 +160,19 @@ def load_lab_config(path: Path | None = None, **overrides: Any) -> LabConfig:
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except OSError as exc:
-            raise ConfigError(f"cannot read lab config {path}: {exc.strerror}",
-                              "pass an existing file with --config") from exc
+            raise ConfigError(
+                f"cannot read lab config {path}: {exc.strerror}",
+                "pass an existing file with --config",
+            ) from exc
         except yaml.YAMLError as exc:
-            raise ConfigError(f"lab config {path} is not valid YAML: {exc}",
-                              "fix the YAML syntax") from exc
+            raise ConfigError(
+                f"lab config {path} is not valid YAML: {exc}", "fix the YAML syntax"
+            ) from exc
         if not isinstance(raw, Mapping) or set(raw) - {"lab"}:
-            raise ConfigError(f"lab config {path} must have a single top-level key 'lab'",
-                              "see kind-configs/ and README for an example")
+            raise ConfigError(
+                f"lab config {path} must have a single top-level key 'lab'",
+                "see kind-configs/ and README for an example",
+            )
         config = _build(LabConfig, raw.get("lab") or {}, "lab")
     env_bin = os.environ.get("KUBEDRILL_BIN_DIR")
     if env_bin and "bin_dir" not in overrides:

@@ -31,8 +31,10 @@ class LabControl:
     def _live_pid(self, node: Node, component: str) -> int:
         pid = self.pid(node, component)
         if pid is None or not Path(f"/proc/{pid}").exists():
-            raise FaultError(f"{component} is not running on {node.name}",
-                             "wait for it to come back (kubedrill lab status) before this fault")
+            raise FaultError(
+                f"{component} is not running on {node.name}",
+                "wait for it to come back (kubedrill lab status) before this fault",
+            )
         return pid
 
     def _hold(self, node: Node, component: str) -> str:
@@ -46,8 +48,9 @@ class LabControl:
                 Step(LOCAL, ("touch", hold)),
                 Step(LOCAL, ("kill", "-TERM", str(pid))),
                 # Wait for the process to be gone, so "stopped" means stopped.
-                Step(LOCAL, ("timeout", "20", "tail", f"--pid={pid}", "-f", "/dev/null"),
-                     timeout=25),
+                Step(
+                    LOCAL, ("timeout", "20", "tail", f"--pid={pid}", "-f", "/dev/null"), timeout=25
+                ),
             ),
             undo=(Step(LOCAL, ("rm", "-f", hold)),),
         )
@@ -85,7 +88,7 @@ class LabControl:
         except OSError:
             return ""
         if since_wall is not None:
-            lines = [ln for ln in lines if _wall_of(ln) is None or _wall_of(ln) >= since_wall]
+            lines = [ln for ln in lines if (_wall_of(ln) or since_wall) >= since_wall]
         return "\n".join(lines[-400:])
 
 

@@ -15,14 +15,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-
 from kubedrill.cluster import Cluster, EtcdAccess, Node, TLSFiles
 from kubedrill.errors import MissingBinaryError, NotRootError, TargetError
 from kubedrill.ledger import Ledger, pid_alive
 from kubedrill.polling import poll_until
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.targets.lab import network, pki
-from kubedrill.targets.lab.build import etcd_build, ensure_built, find_binaries
+from kubedrill.targets.lab.build import ensure_built, etcd_build, find_binaries
 from kubedrill.targets.lab.config import LabConfig
 from kubedrill.targets.lab.control import LOCAL, LabControl
 from kubedrill.targets.lab.etcd import etcd_argv
@@ -42,11 +41,16 @@ def require_root(action: str) -> None:
 
 
 def require_tools() -> None:
-    missing = [f"{tool} (Debian package {pkg})" for tool, pkg in REQUIRED_TOOLS.items()
-               if shutil.which(tool) is None]
+    missing = [
+        f"{tool} (Debian package {pkg})"
+        for tool, pkg in REQUIRED_TOOLS.items()
+        if shutil.which(tool) is None
+    ]
     if missing:
-        raise MissingBinaryError(f"missing {', '.join(missing)}",
-                                 "install them (make setup does), then retry; nothing was changed")
+        raise MissingBinaryError(
+            f"missing {', '.join(missing)}",
+            "install them (make setup does), then retry; nothing was changed",
+        )
 
 
 def host_names(config: LabConfig) -> list[str]:
@@ -106,15 +110,24 @@ def up(config: LabConfig, progress: Progress = print) -> Cluster:
             make_pki(pki_dir, plan)
         specs = [
             ComponentSpec(
-                host.name, "etcd", host.netns,
-                etcd_argv(bin_dir / "etcd", host, plan.hosts, config.etcd,
-                          state_dir / "data" / host.name / "etcd", pki_dir,
-                          f"kubedrill-{config.name}"),
+                host.name,
+                "etcd",
+                host.netns,
+                etcd_argv(
+                    bin_dir / "etcd",
+                    host,
+                    plan.hosts,
+                    config.etcd,
+                    state_dir / "data" / host.name / "etcd",
+                    pki_dir,
+                    f"kubedrill-{config.name}",
+                ),
             )
             for host in plan.hosts
         ]
         (state_dir / "components.json").write_text(
-            json.dumps([s.to_dict() for s in specs], indent=1))
+            json.dumps([s.to_dict() for s in specs], indent=1)
+        )
         (state_dir / "supervisor.json").write_text(json.dumps(asdict(config.supervisor)))
         write_state(state_dir, config, plan, pki_dir, bin_dir, delay_method(plan.hosts[0].netns))
         start_supervisor(state_dir)
@@ -137,26 +150,68 @@ def make_pki(pki_dir: Path, plan: network.NetworkPlan) -> None:
     for host in plan.hosts:
         names = [host.name, "localhost"]
         ips = [host.address, "127.0.0.1"]
-        pki.issue(ca, pki_dir, f"{host.name}-server", host.name, dns=names, ips=ips,
-                  server=True, client=True)
-        pki.issue(ca, pki_dir, f"{host.name}-peer", host.name, dns=names, ips=ips,
-                  server=True, client=True)
+        pki.issue(
+            ca,
+            pki_dir,
+            f"{host.name}-server",
+            host.name,
+            dns=names,
+            ips=ips,
+            server=True,
+            client=True,
+        )
+        pki.issue(
+            ca,
+            pki_dir,
+            f"{host.name}-peer",
+            host.name,
+            dns=names,
+            ips=ips,
+            server=True,
+            client=True,
+        )
     pki.issue(ca, pki_dir, "kubedrill-client", "kubedrill", client=True)
 
 
 def delay_method(netns: str) -> str:
     """'netem' when the kernel has sch_netem; else 'nfqueue' (kubedrill's userspace delayer)."""
-    probe = subprocess.run(["ip", "netns", "exec", netns, "tc", "qdisc", "add", "dev", "lo",
-                            "root", "netem", "delay", "1ms"], capture_output=True, check=False)
+    probe = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            netns,
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            "lo",
+            "root",
+            "netem",
+            "delay",
+            "1ms",
+        ],
+        capture_output=True,
+        check=False,
+    )
     if probe.returncode == 0:
-        subprocess.run(["ip", "netns", "exec", netns, "tc", "qdisc", "del", "dev", "lo", "root"],
-                       capture_output=True, check=False)
+        subprocess.run(
+            ["ip", "netns", "exec", netns, "tc", "qdisc", "del", "dev", "lo", "root"],
+            capture_output=True,
+            check=False,
+        )
         return "netem"
     return "nfqueue"
 
 
-def write_state(state_dir: Path, config: LabConfig, plan: network.NetworkPlan, pki_dir: Path,
-                bin_dir: Path, delay: str) -> None:
+def write_state(
+    state_dir: Path,
+    config: LabConfig,
+    plan: network.NetworkPlan,
+    pki_dir: Path,
+    bin_dir: Path,
+    delay: str,
+) -> None:
     e = config.etcd
     state = {
         "name": config.name,
@@ -176,8 +231,11 @@ def write_state(state_dir: Path, config: LabConfig, plan: network.NetworkPlan, p
             "metrics": {h.name: f"http://{h.address}:{e.metrics_port}/metrics" for h in plan.hosts},
             "peer_port": e.peer_port,
             "client_port": e.client_port,
-            "tls": {"ca": str(pki_dir / "ca.crt"), "cert": str(pki_dir / "kubedrill-client.crt"),
-                    "key": str(pki_dir / "kubedrill-client.key")},
+            "tls": {
+                "ca": str(pki_dir / "ca.crt"),
+                "cert": str(pki_dir / "kubedrill-client.crt"),
+                "key": str(pki_dir / "kubedrill-client.key"),
+            },
             "election_timeout_ms": e.election_timeout_ms,
             "heartbeat_interval_ms": e.heartbeat_interval_ms,
         },
@@ -191,21 +249,25 @@ def start_supervisor(state_dir: Path) -> None:
     log = open(state_dir / "supervisor.log", "a")  # noqa: SIM115 - handed to the child
     subprocess.Popen(
         [sys.executable, "-m", "kubedrill.targets.lab.supervisor", str(state_dir)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
         close_fds=True,
     )
     log.close()
-    _, started = poll_until(lambda: supervisor_pid(state_dir), lambda pid: pid is not None,
-                            timeout=10, interval=0.05)
+    _, started = poll_until(
+        lambda: supervisor_pid(state_dir), lambda pid: pid is not None, timeout=10, interval=0.05
+    )
     if not started:
-        raise TargetError("the lab supervisor did not start",
-                          f"see {state_dir / 'supervisor.log'}")
+        raise TargetError("the lab supervisor did not start", f"see {state_dir / 'supervisor.log'}")
 
 
 def wait_healthy(cluster: Cluster, progress: Progress, timeout: float = 60.0) -> None:
     """Every member answers and a quorum agrees on a leader."""
     client = EtcdClient(cluster.etcd, timeout=1.0)
     try:
+
         def healthy() -> bool:
             view = client.leader_view()
             return view.leader is not None and view.reachable == len(client.nodes)
@@ -226,8 +288,12 @@ def load_cluster(state_dir: Path) -> Cluster:
     if state is None:
         raise TargetError(f"no lab state in {state_dir}", "bring the lab up: kubedrill lab up")
     nodes = tuple(
-        Node(h["name"], frozenset(h["roles"]), h["address"],
-             TransportSpec("netns", h["name"], {"netns": h["netns"]}))
+        Node(
+            h["name"],
+            frozenset(h["roles"]),
+            h["address"],
+            TransportSpec("netns", h["name"], {"netns": h["netns"]}),
+        )
         for h in state["hosts"]
     )
     e = state["etcd"]
@@ -240,11 +306,15 @@ def load_cluster(state_dir: Path) -> Cluster:
         etcd=access,
         control=LabControl(state_dir),
         observer=LOCAL,
-        facts={"target": "lab", "topology": state["topology"],
-               "etcd_version": state["versions"]["etcd"], "members": str(len(nodes)),
-               "election_timeout_ms": str(e["election_timeout_ms"]),
-               "heartbeat_interval_ms": str(e["heartbeat_interval_ms"]),
-               "delay_method": state.get("delay_method", "netem")},
+        facts={
+            "target": "lab",
+            "topology": state["topology"],
+            "etcd_version": state["versions"]["etcd"],
+            "members": str(len(nodes)),
+            "election_timeout_ms": str(e["election_timeout_ms"]),
+            "heartbeat_interval_ms": str(e["heartbeat_interval_ms"]),
+            "delay_method": state.get("delay_method", "netem"),
+        },
     )
     leader_client = EtcdClient(access, timeout=0.8)
     cluster.leader_locators["etcd"] = leader_client.leader
@@ -285,8 +355,9 @@ def kill_namespace_processes(lab: str) -> list[str]:
     for ns in network.existing_netns():
         if not ns.startswith(f"kd-{lab}-"):
             continue
-        out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
-                             check=False).stdout.split()
+        out = subprocess.run(
+            ["ip", "netns", "pids", ns], capture_output=True, text=True, check=False
+        ).stdout.split()
         for raw in out:
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(raw), signal.SIGCONT)
@@ -327,34 +398,55 @@ def status(config: LabConfig) -> dict[str, Any]:
     for node in cluster.nodes:
         st = view.statuses.get(node.name)
         proc = procs.get(f"{node.name}__etcd", {})
-        hosts.append({
-            "host": node.name, "address": node.address, "pid": proc.get("pid"),
-            "restarts": proc.get("restarts", 0), "held": proc.get("held", False),
-            "running": cluster.control.is_running(node, "etcd"),
-            "etcd": None if st is None else {"leader": st.is_leader, "term": st.raft_term,
-                                              "raft_index": st.raft_index,
-                                              "revision": st.revision},
-        })
-    return {"name": config.name, "up": sup is not None and view.leader is not None,
-            "supervisor_pid": sup, "leader": view.leader, "term": view.term,
-            "versions": state["versions"], "hosts": hosts}
+        hosts.append(
+            {
+                "host": node.name,
+                "address": node.address,
+                "pid": proc.get("pid"),
+                "restarts": proc.get("restarts", 0),
+                "held": proc.get("held", False),
+                "running": cluster.control.is_running(node, "etcd"),
+                "etcd": None
+                if st is None
+                else {
+                    "leader": st.is_leader,
+                    "term": st.raft_term,
+                    "raft_index": st.raft_index,
+                    "revision": st.revision,
+                },
+            }
+        )
+    return {
+        "name": config.name,
+        "up": sup is not None and view.leader is not None,
+        "supervisor_pid": sup,
+        "leader": view.leader,
+        "term": view.term,
+        "versions": state["versions"],
+        "hosts": hosts,
+    }
 
 
 def render_status(report: dict[str, Any]) -> str:
     if "hosts" not in report:
         return f"lab {report['name']!r}: down ({report.get('reason', '')})"
-    lines = [f"lab {report['name']!r}: {'up' if report['up'] else 'DEGRADED'}  "
-             f"supervisor={report['supervisor_pid']}  etcd leader={report['leader']} "
-             f"term={report['term']}  versions={report['versions']}",
-             f"  {'host':10s} {'address':14s} {'pid':>8s} {'restarts':>8s}  state"]
+    lines = [
+        f"lab {report['name']!r}: {'up' if report['up'] else 'DEGRADED'}  "
+        f"supervisor={report['supervisor_pid']}  etcd leader={report['leader']} "
+        f"term={report['term']}  versions={report['versions']}",
+        f"  {'host':10s} {'address':14s} {'pid':>8s} {'restarts':>8s}  state",
+    ]
     for h in report["hosts"]:
         if h["etcd"] is None:
             state = "held down" if h["held"] else ("paused/unreachable" if h["pid"] else "down")
         else:
-            state = ("LEADER" if h["etcd"]["leader"] else "follower") + \
-                f" rev={h['etcd']['revision']}"
-        lines.append(f"  {h['host']:10s} {h['address']:14s} {h['pid'] or '-'!s:>8s} "
-                     f"{h['restarts']:>8d}  {state}")
+            state = (
+                "LEADER" if h["etcd"]["leader"] else "follower"
+            ) + f" rev={h['etcd']['revision']}"
+        lines.append(
+            f"  {h['host']:10s} {h['address']:14s} {h['pid'] or '-'!s:>8s} "
+            f"{h['restarts']:>8d}  {state}"
+        )
     return "\n".join(lines)
 
 

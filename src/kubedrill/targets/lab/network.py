@@ -37,8 +37,9 @@ class NetworkPlan:
 def plan_network(lab: str, subnet: str, host_names: Sequence[str]) -> NetworkPlan:
     net = ipaddress.IPv4Network(subnet)
     if HOST_OFFSET + len(host_names) >= net.num_addresses - 1:
-        raise ConfigError(f"lab.subnet {subnet} has no room for {len(host_names)} hosts",
-                          "use a /24")
+        raise ConfigError(
+            f"lab.subnet {subnet} has no room for {len(host_names)} hosts", "use a /24"
+        )
     hosts = tuple(
         HostPlan(
             name=name,
@@ -73,8 +74,11 @@ def check_subnet_free(plan: NetworkPlan, subnet: str) -> None:
     routes = json.loads(_ip("-j", "-4", "route", "show", "table", "all").stdout or "[]")
     for route in routes:
         dst, dev = route.get("dst", ""), route.get("dev", "")
-        if dev == plan.bridge or dst in ("", "default") or route.get("type") in ("local",
-                                                                                  "broadcast"):
+        if (
+            dev == plan.bridge
+            or dst in ("", "default")
+            or route.get("type") in ("local", "broadcast")
+        ):
             continue
         try:
             other = ipaddress.ip_network(dst, strict=False)
@@ -98,8 +102,18 @@ def create(plan: NetworkPlan) -> None:
         if host.netns not in have:
             _ip("netns", "add", host.netns)
         if not link_exists(host.veth):
-            _ip("link", "add", host.veth, "type", "veth", "peer", "name", "eth0", "netns",
-                host.netns)
+            _ip(
+                "link",
+                "add",
+                host.veth,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                host.netns,
+            )
             _ip("-n", host.netns, "addr", "add", f"{host.address}/{plan.prefixlen}", "dev", "eth0")
         _ip("link", "set", host.veth, "master", plan.bridge, "up")
         _ip("-n", host.netns, "link", "set", "lo", "up")

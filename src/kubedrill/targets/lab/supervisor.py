@@ -37,13 +37,23 @@ class ComponentSpec:
         return f"{self.host}__{self.component}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"host": self.host, "component": self.component, "netns": self.netns,
-                "argv": list(self.argv), "env": self.env}
+        return {
+            "host": self.host,
+            "component": self.component,
+            "netns": self.netns,
+            "argv": list(self.argv),
+            "env": self.env,
+        }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ComponentSpec:
-        return cls(raw["host"], raw["component"], raw["netns"], tuple(raw["argv"]),
-                   dict(raw.get("env", {})))
+        return cls(
+            raw["host"],
+            raw["component"],
+            raw["netns"],
+            tuple(raw["argv"]),
+            dict(raw.get("env", {})),
+        )
 
 
 @dataclass(frozen=True)
@@ -93,13 +103,18 @@ class Supervisor:
         log_dir.mkdir(parents=True, exist_ok=True)
         if slot.log is None:
             slot.log = open(log_dir / f"{spec.component}.log", "a", buffering=1)  # noqa: SIM115
-        slot.log.write(f"--- kubedrill supervisor: start #{slot.restarts + 1} at {time.time():.3f}\n")
+        slot.log.write(
+            f"--- kubedrill supervisor: start #{slot.restarts + 1} at {time.time():.3f}\n"
+        )
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **spec.env}
         # `ip netns exec` enters the namespace and execs the command, so the pid we get is the
         # component's own pid (signals from faults reach it directly).
         slot.proc = subprocess.Popen(
             ["ip", "netns", "exec", spec.netns, *spec.argv],
-            stdout=slot.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            stdout=slot.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
             start_new_session=True,
         )
         slot.started = time.monotonic()
@@ -118,8 +133,10 @@ class Supervisor:
         slot.delay = next_delay(slot.delay, ran_for, self.backoff)
         slot.restart_at = now + slot.delay
         if slot.log:
-            slot.log.write(f"--- kubedrill supervisor: exited {code} after {ran_for:.1f}s; "
-                           f"restart in {slot.delay:.1f}s unless held\n")
+            slot.log.write(
+                f"--- kubedrill supervisor: exited {code} after {ran_for:.1f}s; "
+                f"restart in {slot.delay:.1f}s unless held\n"
+            )
 
     def tick(self) -> None:
         now = time.monotonic()
@@ -194,8 +211,9 @@ class Supervisor:
 def main(argv: list[str]) -> int:
     state_dir = Path(argv[0])
     settings = json.loads((state_dir / "supervisor.json").read_text())
-    backoff = Backoff(settings["backoff_initial_s"], settings["backoff_max_s"],
-                      settings["reset_after_s"])
+    backoff = Backoff(
+        settings["backoff_initial_s"], settings["backoff_max_s"], settings["reset_after_s"]
+    )
     Supervisor(state_dir, backoff).run()
     return 0
 

@@ -1,0 +1,78 @@
+# kubedrill: failure drills for Kubernetes HA control planes.
+# Everything runs as root (network namespaces, iptables). `make help` lists the targets.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+KUBEDRILL := $(VENV)/bin/kubedrill
+PYTEST := $(PY) -m pytest -p no:cacheprovider
+REPORTS ?= reports
+APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev gcc python3-dev
+
+.PHONY: help setup system-deps python-deps binaries lab-up lab-down lab-status test lint \
+        unit integration drills drill-etcd drill-partition gameday ci bench heal clean
+
+help: ## list targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+setup: system-deps python-deps binaries ## install everything on a fresh machine (root)
+
+system-deps: ## Debian packages: iproute2, iptables, haproxy, NFQUEUE headers
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+python-deps: ## virtualenv in .venv with kubedrill and its dev tools
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev,nfqueue]'
+
+binaries: ## build and cache pinned etcd (~/.cache/kubedrill)
+	@$(KUBEDRILL) build
+
+lab-up: ## bring the lab up (3 etcd members; MEMBERS=5 for five)
+	@$(KUBEDRILL) lab up $(if $(MEMBERS),--members $(MEMBERS))
+
+lab-down: ## remove every trace of the lab
+	@$(KUBEDRILL) lab down
+
+lab-status: ## hosts, processes and the etcd leader
+	@$(KUBEDRILL) lab status
+
+lint: ## ruff and mypy --strict
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy
+
+unit: ## unit tests (pure logic, no root)
+	@$(PYTEST) tests/unit -q
+
+integration: ## integration tests against real labs (root)
+	@$(PYTEST) tests/integration -q
+
+drills: ## every drill against the lab, with reports in reports/
+	@$(PYTEST) drills/ -v
+
+test: lint unit integration drill-etcd ## the project's whole test suite
+
+drill-etcd: ## etcd drills (pytest drills/ -m etcd)
+	@$(PYTEST) drills/ -m etcd -v
+
+drill-partition: ## network partition and latency drills
+	@$(PYTEST) drills/ -m partition -v
+
+gameday: setup ## set up, bring the lab up, run every drill, write reports/
+	@$(KUBEDRILL) lab up
+	@$(PYTEST) drills/ -v --lab-keep; status=$$?; \
+	  echo "reports: $(REPORTS)/allure-results, $(REPORTS)/junit.xml, $(REPORTS)/summary.json"; \
+	  exit $$status
+
+ci: setup test ## what CI runs: set up from nothing, then the whole suite
+
+bench: ## benchmarks: lab-up time, failover measurement error, poll interval
+	@$(PY) benchmarks/run.py
+
+heal: ## undo faults left by a killed run
+	@$(KUBEDRILL) heal
+
+clean: ## remove generated reports
+	@rm -rf $(REPORTS)/allure-results $(REPORTS)/junit.xml $(REPORTS)/summary.json

@@ -1,0 +1,105 @@
+"""Integration tests run against real labs (real etcd in real network namespaces) and check
+that nothing of them is left behind. They need root."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kubedrill.cluster import Cluster
+from kubedrill.targets.lab import lab
+from kubedrill.targets.lab.config import LabConfig, load_lab_config
+
+ROOT = Path(__file__).resolve().parents[2]
+TEST_LAB = "kdtest"
+TEST_SUBNET = "10.213.8.0/24"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="integration tests build real labs and need root")
+        for item in items:
+            item.add_marker(skip)
+
+
+def leftovers(lab_name: str) -> list[str]:
+    """Everything a lab or its faults could leave behind, described; empty when clean."""
+    found: list[str] = []
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    found += [f"netns {n.split()[0]}" for n in netns.splitlines() if f"kd-{lab_name}-" in n]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    found += [
+        f"link {ln.split(':')[1].strip()}"
+        for ln in links.splitlines()
+        if f"kd-{lab_name}" in ln or f"kdv-{lab_name}-" in ln
+    ]
+    state = Path("/var/lib/kubedrill/labs") / lab_name
+    if state.exists():
+        found.append(f"state dir {state}")
+    procs = subprocess.run(
+        ["pgrep", "-af", f"/labs/{lab_name}"], capture_output=True, text=True
+    ).stdout
+    found += [f"process {p}" for p in procs.splitlines() if "pgrep" not in p]
+    delayers = subprocess.run(
+        ["pgrep", "-af", "kubedrill.faults.delayer"], capture_output=True, text=True
+    ).stdout
+    found += [f"delayer {p}" for p in delayers.splitlines() if "pgrep" not in p]
+    rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
+    found += [f"host rule {r}" for r in rules.splitlines() if "KUBEDRILL" in r]
+    return found
+
+
+@pytest.fixture(scope="session")
+def lab_config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("labcfg") / "lab.yaml"
+    path.write_text(f"lab:\n  name: {TEST_LAB}\n  subnet: {TEST_SUBNET}\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lab_config(lab_config_file: Path) -> LabConfig:
+    return load_lab_config(lab_config_file)
+
+
+@pytest.fixture(scope="session")
+def test_lab(lab_config: LabConfig) -> Iterator[Cluster]:
+    """One 3-member lab for the whole integration session; proven gone at the end."""
+    cluster = lab.up(lab_config, progress=lambda _m: None)
+    try:
+        yield cluster
+    finally:
+        lab.down(lab_config, progress=lambda _m: None)
+        left = leftovers(TEST_LAB)
+        assert not left, f"the lab left things behind: {left}"
+
+
+def run_pytest(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """pytest in a child process, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def run_cli(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kubedrill.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )

@@ -1,0 +1,563 @@
+"""The iptables / tc / NFQUEUE steps that Isolate, Partition and NetemDelay plan.
+
+Plans are computed against a small fake Cluster (three etcd members and a load balancer). The
+undo scripts are then executed against stateful stand-ins for `iptables` and `tc`: the scripts
+run under /bin/sh with PATH restricted to a temporary directory holding only the stand-ins, so
+the real iptables/tc on this machine can never be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from kubedrill.cluster import Cluster, EtcdAccess, FaultSteps, Node
+from kubedrill.errors import FaultError
+from kubedrill.faults.base import FaultPlan, Step
+from kubedrill.faults.network import (
+    CHAIN,
+    DELAY_CHAIN,
+    DELAYER_MAX_SECONDS,
+    Isolate,
+    NetemDelay,
+    Partition,
+    iptables_grudge_steps,
+    unhook_steps,
+)
+from kubedrill.faults.shape import Selector
+from kubedrill.transport import TransportSpec
+
+ADDR = {"n1": "10.9.0.11", "n2": "10.9.0.12", "n3": "10.9.0.13", "lb1": "10.9.0.20"}
+
+IPT_UNDO = (
+    "while iptables -w -D INPUT -j KUBEDRILL 2>/dev/null; do :; done; "
+    "while iptables -w -D OUTPUT -j KUBEDRILL 2>/dev/null; do :; done; "
+    "iptables -w -F KUBEDRILL 2>/dev/null; iptables -w -X KUBEDRILL 2>/dev/null; true"
+)
+
+
+class StubControl:
+    """ComponentControl that network faults must never call."""
+
+    def stop(self, node: Node, component: str) -> FaultSteps:
+        raise AssertionError("network faults do not stop components")
+
+    def kill(self, node: Node, component: str) -> FaultSteps:
+        raise AssertionError("network faults do not kill components")
+
+    def pause(self, node: Node, component: str) -> FaultSteps:
+        raise AssertionError("network faults do not pause components")
+
+    def is_running(self, node: Node, component: str) -> bool:
+        return True
+
+    def components(self, node: Node) -> Sequence[str]:
+        return ["etcd"] if "etcd" in node.roles else ["haproxy"]
+
+    def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str:
+        return ""
+
+
+def spec(name: str) -> TransportSpec:
+    return TransportSpec("netns", name, {"netns": f"kd-t-{name}"})
+
+
+def make_cluster(leader: str | None = "n2", facts: dict[str, str] | None = None) -> Cluster:
+    nodes = (
+        *(
+            Node(name, frozenset({"etcd", "control-plane"}), ADDR[name], spec(name))
+            for name in ("n1", "n2", "n3")
+        ),
+        Node("lb1", frozenset({"lb"}), ADDR["lb1"], spec("lb1")),
+    )
+    cluster = Cluster(
+        name="lab/t",
+        target="lab",
+        nodes=nodes,
+        etcd=EtcdAccess({n: f"https://{ADDR[n]}:2379" for n in ("n1", "n2", "n3")}, None),
+        control=StubControl(),
+        observer=TransportSpec("local", "kubedrill"),
+        facts=dict(facts or {}),
+    )
+    cluster.leader_locators["etcd"] = lambda: leader
+    return cluster
+
+
+def flat(steps: Sequence[Step]) -> list[tuple[str, tuple[str, ...]]]:
+    return [(s.transport.node, s.argv) for s in steps]
+
+
+def ipt(*args: str) -> tuple[str, ...]:
+    return ("iptables", "-w", *args)
+
+
+def hook(node: str) -> list[tuple[str, tuple[str, ...]]]:
+    return [
+        (node, ipt("-N", "KUBEDRILL")),
+        (node, ipt("-I", "INPUT", "1", "-j", "KUBEDRILL")),
+        (node, ipt("-I", "OUTPUT", "1", "-j", "KUBEDRILL")),
+    ]
+
+
+def drop_all(node: str, peer: str) -> list[tuple[str, tuple[str, ...]]]:
+    return [
+        (node, ipt("-A", "KUBEDRILL", "-s", ADDR[peer], "-j", "DROP")),
+        (node, ipt("-A", "KUBEDRILL", "-d", ADDR[peer], "-j", "DROP")),
+    ]
+
+
+def undo(node: str) -> tuple[str, tuple[str, ...]]:
+    return (node, ("sh", "-c", IPT_UNDO))
+
+
+# --- Isolate ----------------------------------------------------------------------------------
+
+
+def test_isolate_leader_all_traffic_exact_rules() -> None:
+    plan = Isolate().plan(make_cluster(leader="n2"))
+
+    assert plan.name == "isolate"
+    assert plan.victims == ("n2",)
+    assert plan.description == "isolate n2 (leader) from the other nodes (all traffic)"
+    assert plan.takes_down == frozenset({("n2", "etcd")})
+    assert plan.data == {"port": "all"}
+    # fmt: off
+    assert flat(plan.inject) == [
+        ("lb1", ("iptables", "-w", "-N", "KUBEDRILL")),
+        ("lb1", ("iptables", "-w", "-I", "INPUT", "1", "-j", "KUBEDRILL")),
+        ("lb1", ("iptables", "-w", "-I", "OUTPUT", "1", "-j", "KUBEDRILL")),
+        ("lb1", ("iptables", "-w", "-A", "KUBEDRILL", "-s", "10.9.0.12", "-j", "DROP")),
+        ("lb1", ("iptables", "-w", "-A", "KUBEDRILL", "-d", "10.9.0.12", "-j", "DROP")),
+        ("n1", ("iptables", "-w", "-N", "KUBEDRILL")),
+        ("n1", ("iptables", "-w", "-I", "INPUT", "1", "-j", "KUBEDRILL")),
+        ("n1", ("iptables", "-w", "-I", "OUTPUT", "1", "-j", "KUBEDRILL")),
+        ("n1", ("iptables", "-w", "-A", "KUBEDRILL", "-s", "10.9.0.12", "-j", "DROP")),
+        ("n1", ("iptables", "-w", "-A", "KUBEDRILL", "-d", "10.9.0.12", "-j", "DROP")),
+        ("n2", ("iptables", "-w", "-N", "KUBEDRILL")),
+        ("n2", ("iptables", "-w", "-I", "INPUT", "1", "-j", "KUBEDRILL")),
+        ("n2", ("iptables", "-w", "-I", "OUTPUT", "1", "-j", "KUBEDRILL")),
+        ("n2", ("iptables", "-w", "-A", "KUBEDRILL", "-s", "10.9.0.20", "-j", "DROP")),
+        ("n2", ("iptables", "-w", "-A", "KUBEDRILL", "-d", "10.9.0.20", "-j", "DROP")),
+        ("n2", ("iptables", "-w", "-A", "KUBEDRILL", "-s", "10.9.0.11", "-j", "DROP")),
+        ("n2", ("iptables", "-w", "-A", "KUBEDRILL", "-d", "10.9.0.11", "-j", "DROP")),
+        ("n2", ("iptables", "-w", "-A", "KUBEDRILL", "-s", "10.9.0.13", "-j", "DROP")),
+        ("n2", ("iptables", "-w", "-A", "KUBEDRILL", "-d", "10.9.0.13", "-j", "DROP")),
+        ("n3", ("iptables", "-w", "-N", "KUBEDRILL")),
+        ("n3", ("iptables", "-w", "-I", "INPUT", "1", "-j", "KUBEDRILL")),
+        ("n3", ("iptables", "-w", "-I", "OUTPUT", "1", "-j", "KUBEDRILL")),
+        ("n3", ("iptables", "-w", "-A", "KUBEDRILL", "-s", "10.9.0.12", "-j", "DROP")),
+        ("n3", ("iptables", "-w", "-A", "KUBEDRILL", "-d", "10.9.0.12", "-j", "DROP")),
+    ]
+    # fmt: on
+    assert flat(plan.undo) == [undo("lb1"), undo("n1"), undo("n2"), undo("n3")]
+    # Only creating the chain may fail (it may exist already); everything else must succeed.
+    assert [s.argv[2] for s in plan.inject if s.ignore_errors] == ["-N"] * 4
+    assert not any(s.ignore_errors for s in plan.undo)
+    # Steps carry the node's own transport (the lab's netns), not the observer's.
+    for step in plan.inject + plan.undo:
+        assert step.transport == spec(step.transport.node)
+
+
+def test_isolate_named_port_only() -> None:
+    plan = Isolate(victims=Selector.named("n1"), port=2380).plan(make_cluster(leader="n2"))
+
+    def port_drops(node: str, peer: str) -> list[tuple[str, tuple[str, ...]]]:
+        a = ADDR[peer]
+        return [
+            (node, ipt("-A", CHAIN, "-s", a, "-p", "tcp", "--dport", "2380", "-j", "DROP")),
+            (node, ipt("-A", CHAIN, "-d", a, "-p", "tcp", "--dport", "2380", "-j", "DROP")),
+            (node, ipt("-A", CHAIN, "-s", a, "-p", "tcp", "--sport", "2380", "-j", "DROP")),
+        ]
+
+    assert plan.name == "blackhole port 2380"
+    assert plan.victims == ("n1",)
+    assert plan.description == "isolate n1 from the other nodes (tcp port 2380)"
+    assert plan.data == {"port": "2380"}
+    assert plan.takes_down == frozenset({("n1", "etcd")})
+    # fmt: off
+    assert flat(plan.inject) == [
+        *hook("lb1"), *port_drops("lb1", "n1"),
+        *hook("n1"), *port_drops("n1", "lb1"), *port_drops("n1", "n2"), *port_drops("n1", "n3"),
+        *hook("n2"), *port_drops("n2", "n1"),
+        *hook("n3"), *port_drops("n3", "n1"),
+    ]
+    # fmt: on
+    assert flat(plan.undo) == [undo("lb1"), undo("n1"), undo("n2"), undo("n3")]
+
+
+def test_isolate_two_victims_takes_quorum() -> None:
+    plan = Isolate(victims=Selector.named("n1", "n3")).plan(make_cluster())
+    assert plan.victims == ("n1", "n3")
+    assert plan.description == "isolate n1, n3 from the other nodes (all traffic)"
+    # n1 and n3 are each alone, so n1 also drops n3 and vice versa.
+    n1_drops = [argv[5] for node, argv in flat(plan.inject) if node == "n1" and "-A" in argv]
+    assert n1_drops == [ADDR["lb1"], ADDR["lb1"], ADDR["n2"], ADDR["n2"], ADDR["n3"], ADDR["n3"]]
+    assert len(plan.takes_down) == 2
+    assert {c for _n, c in plan.takes_down} == {"etcd"}
+
+
+def test_isolate_follower_never_the_leader() -> None:
+    plan = Isolate(victims=Selector.follower()).plan(make_cluster(leader="n2"))
+    assert len(plan.victims) == 1
+    assert plan.victims[0] in ("n1", "n3")
+    assert "(leader)" not in plan.description
+
+
+def test_isolate_leader_without_leader_fails() -> None:
+    with pytest.raises(FaultError, match="no leader"):
+        Isolate().plan(make_cluster(leader=None))
+
+
+def test_isolate_named_does_not_ask_for_the_leader() -> None:
+    cluster = make_cluster()
+
+    def no_leader() -> str | None:
+        raise AssertionError("a named selector must not look up the leader")
+
+    cluster.leader_locators["etcd"] = no_leader
+    plan = Isolate(victims=Selector.named("n3")).plan(cluster)
+    assert plan.victims == ("n3",)
+
+
+def test_plan_render_lists_inject_and_undo() -> None:
+    plan = Isolate().plan(make_cluster())
+    text = plan.render()
+    assert text.startswith(
+        "fault: isolate n2 (leader) from the other nodes (all traffic)\n"
+        "  inject:\n    [lb1] iptables -w -N KUBEDRILL\n"
+    )
+    assert f"  undo:\n    [lb1] sh -c {IPT_UNDO}\n" in text
+    assert text.count("\n    [") == len(plan.inject) + len(plan.undo)
+
+
+# --- Partition --------------------------------------------------------------------------------
+
+
+def test_partition_minority_with_leader_exact_rules() -> None:
+    plan = Partition().plan(make_cluster(leader="n2"))
+    assert plan.name == "partition"
+    assert plan.victims == ("n2",)
+    assert plan.description == "partition {n2} from {n1, n3, lb1}"
+    assert plan.takes_down == frozenset({("n2", "etcd")})
+    assert plan.data == {"port": "all"}
+    # fmt: off
+    assert flat(plan.inject) == [
+        *hook("lb1"), *drop_all("lb1", "n2"),
+        *hook("n1"), *drop_all("n1", "n2"),
+        *hook("n2"), *drop_all("n2", "lb1"), *drop_all("n2", "n1"), *drop_all("n2", "n3"),
+        *hook("n3"), *drop_all("n3", "n2"),
+    ]
+    # fmt: on
+    assert flat(plan.undo) == [undo("lb1"), undo("n1"), undo("n2"), undo("n3")]
+
+
+@pytest.mark.parametrize("selector", [Selector("majority"), Selector.named("n1", "n2")])
+def test_partition_refuses_a_non_minority(selector: Selector) -> None:
+    with pytest.raises(FaultError, match="is not a minority of n1, n2, n3"):
+        Partition(minority=selector).plan(make_cluster())
+
+
+def test_partition_refuses_a_half() -> None:
+    cluster = make_cluster()
+    cluster.nodes = (*cluster.nodes, Node("n4", frozenset({"etcd"}), "10.9.0.14", spec("n4")))
+    with pytest.raises(FaultError, match="n1, n2 is not a minority of n1, n2, n3, n4"):
+        Partition(minority=Selector.named("n1", "n2")).plan(cluster)
+    plan = Partition(minority=Selector.named("n4")).plan(cluster)
+    assert plan.victims == ("n4",)
+    assert plan.takes_down == frozenset({("n4", "etcd")})
+
+
+# --- NetemDelay -------------------------------------------------------------------------------
+
+
+def test_netem_delay_exact_tc_commands() -> None:
+    plan = NetemDelay(200).plan(make_cluster(leader="n3"))
+    assert plan.name == "netem delay 200ms"
+    assert plan.victims == ("n3",)
+    assert plan.description == "delay tcp port 2380 traffic from n3 (leader) by 200ms"
+    assert plan.data == {"delay_ms": "200", "method": "netem"}
+    assert plan.takes_down == frozenset()
+    # fmt: off
+    assert flat(plan.inject) == [
+        ("n3", ("tc", "qdisc", "add", "dev", "eth0", "root", "handle", "1:", "prio")),
+        ("n3", ("tc", "qdisc", "add", "dev", "eth0", "parent", "1:3", "handle", "30:", "netem",
+                "delay", "200ms")),
+        ("n3", ("tc", "filter", "add", "dev", "eth0", "parent", "1:0", "protocol", "ip", "prio",
+                "1", "u32", "match", "ip", "dport", "2380", "0xffff", "flowid", "1:3")),
+        ("n3", ("tc", "filter", "add", "dev", "eth0", "parent", "1:0", "protocol", "ip", "prio",
+                "1", "u32", "match", "ip", "sport", "2380", "0xffff", "flowid", "1:3")),
+    ]
+    # fmt: on
+    assert flat(plan.undo) == [
+        ("n3", ("sh", "-c", "tc qdisc del dev eth0 root 2>/dev/null; true")),
+    ]
+    assert not any(s.ignore_errors for s in plan.inject + plan.undo)
+
+
+def test_netem_jitter_port_device_and_named_victims() -> None:
+    fault = NetemDelay(
+        50, victims=Selector.named("n1", "n2"), port=2379, jitter_ms=10, device="veth9"
+    )
+    plan = fault.plan(make_cluster(leader="n2"))
+    assert plan.victims == ("n1", "n2")
+    assert plan.description == "delay tcp port 2379 traffic from n1, n2 by 50ms"
+    assert [n for n, _ in flat(plan.inject)] == ["n1"] * 4 + ["n2"] * 4
+    netem = plan.inject[1].argv
+    assert netem[-4:] == ("netem", "delay", "50ms", "10ms")
+    assert plan.inject[0].argv[4] == "veth9"
+    assert plan.inject[2].argv[-5:] == ("dport", "2379", "0xffff", "flowid", "1:3")
+    assert flat(plan.undo) == [
+        ("n1", ("sh", "-c", "tc qdisc del dev veth9 root 2>/dev/null; true")),
+        ("n2", ("sh", "-c", "tc qdisc del dev veth9 root 2>/dev/null; true")),
+    ]
+
+
+@pytest.mark.parametrize(("delay", "jitter"), [(0, 0), (-5, 0), (100, -1)])
+def test_netem_rejects_bad_numbers(delay: int, jitter: int) -> None:
+    with pytest.raises(FaultError, match="netem delay must be positive"):
+        NetemDelay(delay, jitter_ms=jitter).plan(make_cluster())
+
+
+def test_nfqueue_delay_exact_steps() -> None:
+    plan = NetemDelay(150).plan(make_cluster(leader="n1", facts={"delay_method": "nfqueue"}))
+    pidfile = "/run/kubedrill-delayer-n1.pid"
+    assert plan.data == {"delay_ms": "150", "method": "nfqueue"}
+    assert plan.victims == ("n1",)
+    # fmt: off
+    assert flat(plan.inject) == [
+        ("n1", ("sh", "-c",
+                f"{sys.executable} -m kubedrill.faults.delayer --queue 2380 --delay-ms 150 "
+                f"--max-seconds {DELAYER_MAX_SECONDS} >/dev/null 2>&1 & echo $! > {pidfile}")),
+        ("n1", ("iptables", "-w", "-N", "KUBEDRILL-DELAY")),
+        ("n1", ("iptables", "-w", "-I", "OUTPUT", "1", "-j", "KUBEDRILL-DELAY")),
+        ("n1", ("iptables", "-w", "-A", "KUBEDRILL-DELAY", "-p", "tcp", "--dport", "2380", "-j",
+                "NFQUEUE", "--queue-num", "2380", "--queue-bypass")),
+        ("n1", ("iptables", "-w", "-A", "KUBEDRILL-DELAY", "-p", "tcp", "--sport", "2380", "-j",
+                "NFQUEUE", "--queue-num", "2380", "--queue-bypass")),
+    ]
+    # fmt: on
+    assert [s.ignore_errors for s in plan.inject] == [False, True, False, False, False]
+    # fmt: off
+    assert flat(plan.undo) == [
+        ("n1", ("sh", "-c",
+                "while iptables -w -D OUTPUT -j KUBEDRILL-DELAY 2>/dev/null; do :; done; "
+                "iptables -w -F KUBEDRILL-DELAY 2>/dev/null; "
+                "iptables -w -X KUBEDRILL-DELAY 2>/dev/null; "
+                f"[ -f {pidfile} ] && kill $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}; true")),
+    ]
+    # fmt: on
+
+
+def test_grudge_helpers_directly() -> None:
+    cluster = make_cluster()
+    inject, und = iptables_grudge_steps(
+        cluster.node("n1"), [cluster.node("n3"), cluster.node("n2")], port=None
+    )
+    assert flat(inject) == hook("n1") + drop_all("n1", "n2") + drop_all("n1", "n3")
+    assert und == unhook_steps(spec("n1"))
+    assert flat(und) == [undo("n1")]
+
+
+# --- undo scripts against stateful stand-ins --------------------------------------------------
+
+FAKE_IPTABLES = r"""#!/bin/sh
+# Stateful stand-in for the iptables subcommands kubedrill uses.
+PATH=/usr/bin:/bin
+s="$FAKE_NET_STATE"
+echo "iptables $*" >> "$s/calls"
+[ "$1" = "-w" ] && shift
+op="$1"; shift
+case "$op" in
+  -N) [ -e "$s/chain.$1" ] && exit 1; : > "$s/chain.$1" ;;
+  -I) [ -e "$s/chain.$4" ] || exit 2; echo "$2" >> "$s/hooks.$1.$4" ;;
+  -D) f="$s/hooks.$1.$3"; [ -s "$f" ] || exit 1; sed -i '$d' "$f"; [ -s "$f" ] || rm -f "$f" ;;
+  -A) c="$1"; shift; [ -e "$s/chain.$c" ] || exit 1; echo "$*" >> "$s/rules.$c" ;;
+  -F) [ -e "$s/chain.$1" ] || exit 1; rm -f "$s/rules.$1" ;;
+  -X) [ -e "$s/chain.$1" ] || exit 1
+      for f in "$s"/hooks.*."$1"; do [ -s "$f" ] && exit 1; done
+      [ -s "$s/rules.$1" ] && exit 1
+      rm -f "$s/chain.$1" ;;
+  *) exit 2 ;;
+esac
+exit 0
+"""
+
+FAKE_TC = r"""#!/bin/sh
+# Stateful stand-in for the tc subcommands kubedrill uses.
+PATH=/usr/bin:/bin
+s="$FAKE_NET_STATE"
+echo "tc $*" >> "$s/calls"
+case "$1 $2 $5" in
+  "qdisc add root") [ -e "$s/qdisc.$4" ] && exit 2; echo root > "$s/qdisc.$4" ;;
+  "qdisc add parent"|"filter add parent") [ -e "$s/qdisc.$4" ] || exit 2
+      echo "$*" >> "$s/qdisc.$4" ;;
+  "qdisc del root") [ -e "$s/qdisc.$4" ] || exit 2; rm -f "$s/qdisc.$4" ;;
+  *) exit 2 ;;
+esac
+exit 0
+"""
+
+
+class FakeHost:
+    """One node's network state, changed only through the stand-in commands."""
+
+    def __init__(self, root: Path) -> None:
+        self.bin = root / "bin"
+        self.state = root / "state"
+        self.bin.mkdir()
+        self.state.mkdir()
+        for name, text in (("iptables", FAKE_IPTABLES), ("tc", FAKE_TC)):
+            path = self.bin / name
+            path.write_text(text)
+            path.chmod(0o755)
+        for tool in ("cat", "rm"):
+            (self.bin / tool).symlink_to(f"/bin/{tool}")
+        self.env = {"PATH": str(self.bin), "FAKE_NET_STATE": str(self.state)}
+
+    def run(self, step: Step, *, text: str | None = None) -> int:
+        argv = list(step.argv)
+        if argv[0] == "sh":
+            assert argv[1] == "-c"
+            argv = ["/bin/sh", "-c", text if text is not None else argv[2]]
+        else:
+            assert argv[0] in ("iptables", "tc"), argv
+            argv[0] = str(self.bin / argv[0])
+        return subprocess.run(
+            argv, env=self.env, capture_output=True, check=False, timeout=10
+        ).returncode
+
+    def inject(self, steps: Sequence[Step]) -> None:
+        for step in steps:
+            code = self.run(step)
+            assert code == 0 or step.ignore_errors, (step.render(), code)
+
+    def residue(self) -> list[str]:
+        return sorted(p.name for p in self.state.iterdir() if p.name != "calls")
+
+
+def test_stand_in_really_models_iptables(tmp_path: Path) -> None:
+    """The stand-in must fail like iptables does, or the idempotency tests prove nothing."""
+    host = FakeHost(tmp_path)
+    s = spec("n1")
+    assert host.run(Step(s, ipt("-D", "INPUT", "-j", CHAIN))) != 0
+    assert host.run(Step(s, ipt("-F", CHAIN))) != 0
+    assert host.run(Step(s, ipt("-I", "INPUT", "1", "-j", CHAIN))) != 0
+    assert host.run(Step(s, ipt("-N", CHAIN))) == 0
+    assert host.run(Step(s, ipt("-N", CHAIN))) != 0
+    assert host.run(Step(s, ipt("-I", "INPUT", "1", "-j", CHAIN))) == 0
+    assert host.run(Step(s, ipt("-X", CHAIN))) != 0  # still referenced
+    assert host.residue() == ["chain.KUBEDRILL", "hooks.INPUT.KUBEDRILL"]
+
+
+def test_iptables_undo_cleans_up_and_is_idempotent(tmp_path: Path) -> None:
+    plan = Isolate().plan(make_cluster(leader="n2"))
+    host = FakeHost(tmp_path)
+    n2_inject = [s for s in plan.inject if s.transport.node == "n2"]
+    n2_undo = [s for s in plan.undo if s.transport.node == "n2"]
+    host.inject(n2_inject)
+    assert host.residue() == [
+        "chain.KUBEDRILL",
+        "hooks.INPUT.KUBEDRILL",
+        "hooks.OUTPUT.KUBEDRILL",
+        "rules.KUBEDRILL",
+    ]
+    assert (host.state / "rules.KUBEDRILL").read_text().count("DROP") == 6
+
+    for _ in range(3):  # replaying the undo (e.g. `kubedrill heal` after a crash) is safe
+        assert [host.run(s) for s in n2_undo] == [0]
+        assert host.residue() == []
+
+
+def test_iptables_undo_removes_every_copy_of_the_hook(tmp_path: Path) -> None:
+    host = FakeHost(tmp_path)
+    cluster = make_cluster()
+    inject, und = iptables_grudge_steps(cluster.node("n1"), [cluster.node("n2")], port=2380)
+    host.inject(inject)
+    host.inject(inject)  # a second overlapping fault: -N fails (ignored), hooks doubled
+    assert (host.state / "hooks.INPUT.KUBEDRILL").read_text().splitlines() == ["1", "1"]
+    assert [host.run(s) for s in und] == [0]
+    assert host.residue() == []
+
+
+def test_iptables_undo_on_a_clean_node_succeeds(tmp_path: Path) -> None:
+    host = FakeHost(tmp_path)
+    assert [host.run(s) for s in unhook_steps(spec("n3"))] == [0]
+    assert host.residue() == []
+    calls = (host.state / "calls").read_text().splitlines()
+    assert calls == [
+        "iptables -w -D INPUT -j KUBEDRILL",
+        "iptables -w -D OUTPUT -j KUBEDRILL",
+        "iptables -w -F KUBEDRILL",
+        "iptables -w -X KUBEDRILL",
+    ]
+
+
+def test_netem_undo_cleans_up_and_is_idempotent(tmp_path: Path) -> None:
+    plan = NetemDelay(100, jitter_ms=5).plan(make_cluster(leader="n1"))
+    host = FakeHost(tmp_path)
+    host.inject(plan.inject)
+    assert host.residue() == ["qdisc.eth0"]
+    assert len((host.state / "qdisc.eth0").read_text().splitlines()) == 4
+    # Injecting again on top must fail (no silent double qdisc); undo first, then it works.
+    assert host.run(plan.inject[0]) != 0
+    for _ in range(2):
+        assert [host.run(s) for s in plan.undo] == [0]
+        assert host.residue() == []
+    host.inject(plan.inject)
+    assert host.residue() == ["qdisc.eth0"]
+
+
+def test_nfqueue_undo_stops_delayer_and_is_idempotent(tmp_path: Path) -> None:
+    plan = NetemDelay(150).plan(make_cluster(leader="n1", facts={"delay_method": "nfqueue"}))
+    host = FakeHost(tmp_path)
+    # Rules only: the delayer start step (inject[0]) needs NFQUEUE and root, it is not run.
+    host.inject(plan.inject[1:])
+    assert host.residue() == [
+        "chain.KUBEDRILL-DELAY",
+        "hooks.OUTPUT.KUBEDRILL-DELAY",
+        "rules.KUBEDRILL-DELAY",
+    ]
+    # Stand in for the delayer with a harmless sleeper; the pid file is moved from /run into
+    # tmp_path so that the test can never signal a real lab's delayer.
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        pidfile = tmp_path / "delayer.pid"
+        pidfile.write_text(f"{sleeper.pid}\n")
+        script = plan.undo[0].argv[2]
+        assert script.count("/run/kubedrill-delayer-n1.pid") == 3
+        local = script.replace("/run/kubedrill-delayer-n1.pid", str(pidfile))
+
+        assert host.run(plan.undo[0], text=local) == 0
+        assert sleeper.wait(timeout=5) == -signal.SIGTERM
+        assert not pidfile.exists()
+        assert host.residue() == []
+        for _ in range(2):
+            assert host.run(plan.undo[0], text=local) == 0
+            assert host.residue() == []
+    finally:
+        if sleeper.poll() is None:
+            os.kill(sleeper.pid, signal.SIGKILL)
+            sleeper.wait()
+
+
+def test_every_undo_step_is_a_shell_script_ending_in_true() -> None:
+    cluster = make_cluster(leader="n2")
+    plans: list[FaultPlan] = [
+        Isolate().plan(cluster),
+        Isolate(port=2379).plan(cluster),
+        Partition().plan(cluster),
+        NetemDelay(10).plan(cluster),
+        NetemDelay(10).plan(make_cluster(facts={"delay_method": "nfqueue"})),
+    ]
+    for plan in plans:
+        assert plan.undo
+        for step in plan.undo:
+            assert step.argv[:2] == ("sh", "-c")
+            assert step.argv[2].endswith("; true")
+    assert DELAY_CHAIN == "KUBEDRILL-DELAY"
