@@ -74,13 +74,6 @@ def test_small_subnet_that_fits() -> None:
     assert [h.address for h in plan.hosts] == ["10.0.0.11", "10.0.0.12", "10.0.0.13"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConfigError,
-    reason="BUG: off-by-one in plan_network's room check "
-    "(`HOST_OFFSET + n >= num_addresses - 1`): the last usable address is "
-    "refused, e.g. 4 hosts in a /28 need .11-.14 (broadcast is .15)",
-)
 def test_last_usable_address_can_be_used() -> None:
     plan = plan_network("lab", "10.0.0.0/28", ["n1", "n2", "n3", "n4"])
     assert plan.hosts[-1].address == "10.0.0.14"

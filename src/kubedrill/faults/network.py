@@ -230,7 +230,9 @@ class NetemDelay:
         if self.delay_ms <= 0 or self.jitter_ms < 0:
             raise FaultError(f"netem delay must be positive (got {self.delay_ms} ms)")
         leader = (
-            cluster.leader(self.component) if self.victims.kind in ("leader", "follower") else None
+            cluster.leader(self.component)
+            if self.victims.kind in ("leader", "follower", "minority")
+            else None
         )
         candidates = [n.name for n in cluster.with_role(COMPONENT_ROLE.get(self.component, "etcd"))]
         victims = select_victims(self.victims, candidates, leader=leader)

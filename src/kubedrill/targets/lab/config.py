@@ -77,7 +77,7 @@ class LabConfig:
         return self.state_root / self.name
 
     def validate(self) -> LabConfig:
-        if not _NAME.match(self.name):
+        if not _NAME.fullmatch(self.name):
             raise ConfigError(
                 f"lab.name {self.name!r} is invalid",
                 "use 1-8 lowercase letters/digits starting with a letter",
@@ -100,7 +100,17 @@ class LabConfig:
             raise ConfigError(
                 f"lab.subnet {self.subnet} is too small or not IPv4", "use an IPv4 /24 (up to /26)"
             )
+        sup = self.supervisor
+        if sup.backoff_initial_s <= 0 or sup.backoff_max_s < sup.backoff_initial_s:
+            raise ConfigError(
+                "lab.supervisor back-off must satisfy 0 < backoff_initial_s <= backoff_max_s",
+                "e.g. backoff_initial_s: 0.5, backoff_max_s: 10",
+            )
         e = self.etcd
+        for port_name in ("client_port", "peer_port", "metrics_port"):
+            port = getattr(e, port_name)
+            if not 0 < port < 65536:
+                raise ConfigError(f"lab.etcd.{port_name} {port} is not a TCP port", "1-65535")
         if e.heartbeat_interval_ms <= 0 or e.election_timeout_ms < 5 * e.heartbeat_interval_ms:
             raise ConfigError(
                 "lab.etcd.election_timeout_ms must be at least 5x heartbeat_interval_ms",
@@ -125,7 +135,12 @@ def _build(cls: type[Any], raw: Mapping[str, Any], path: str) -> Any:
         if isinstance(current, EtcdSettings | SupervisorSettings):
             values[key] = _build(type(current), value, where)
         elif key in ("state_root", "cache_dir", "bin_dir"):
-            values[key] = Path(str(value)).expanduser() if value is not None else None
+            if value is None and key == "bin_dir":
+                values[key] = None
+            elif not isinstance(value, str) or not value:
+                raise ConfigError(f"{where} must be a path (a non-empty string), got {value!r}")
+            else:
+                values[key] = Path(value).expanduser()
         elif key == "extra_flags":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{where} must be a list of strings like '--flag=value'")
@@ -173,7 +188,8 @@ def load_lab_config(path: Path | None = None, **overrides: Any) -> LabConfig:
                 f"lab config {path} must have a single top-level key 'lab'",
                 "see kind-configs/ and README for an example",
             )
-        config = _build(LabConfig, raw.get("lab") or {}, "lab")
+        section = raw.get("lab")
+        config = _build(LabConfig, {} if section is None else section, "lab")
     env_bin = os.environ.get("KUBEDRILL_BIN_DIR")
     if env_bin and "bin_dir" not in overrides:
         overrides["bin_dir"] = Path(env_bin)

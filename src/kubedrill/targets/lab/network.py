@@ -36,7 +36,8 @@ class NetworkPlan:
 
 def plan_network(lab: str, subnet: str, host_names: Sequence[str]) -> NetworkPlan:
     net = ipaddress.IPv4Network(subnet)
-    if HOST_OFFSET + len(host_names) >= net.num_addresses - 1:
+    # Hosts take .11 upwards; the last address is the broadcast address.
+    if HOST_OFFSET + len(host_names) > net.num_addresses - 1:
         raise ConfigError(
             f"lab.subnet {subnet} has no room for {len(host_names)} hosts", "use a /24"
         )
