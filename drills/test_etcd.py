@@ -20,8 +20,12 @@ from kubedrill.workload.history import longest_unavailability, ops_between
 pytestmark = [pytest.mark.etcd, pytest.mark.disruptive]
 
 
+ETCD_HEALTHY = "every etcd member answers and a quorum agrees on one leader"
+
+
 def test_kill_leader(drill: Drill, etcd: EtcdClient) -> None:
     """SIGKILL the leader: a new leader within budget, writes accepted again, member rejoins."""
+    drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
     before = etcd.leader_view()
     with drill.fault(KillComponent("etcd", Selector.leader())) as fault:
         drill.wait_for(
@@ -38,6 +42,7 @@ def test_kill_leader(drill: Drill, etcd: EtcdClient) -> None:
 
 def test_stop_follower(drill: Drill, etcd: EtcdClient) -> None:
     """Stop a follower: writes never fail; after heal it rejoins and catches up."""
+    drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
     writer = drill.writer()
     drill.wait_for("writes.flowing", lambda: any(op.ok for op in writer.history()), timeout=10)
     with drill.fault(StopComponent("etcd", Selector.follower())) as fault:
@@ -65,6 +70,7 @@ def test_stop_follower(drill: Drill, etcd: EtcdClient) -> None:
 def test_isolate_leader(drill: Drill, etcd: EtcdClient) -> None:
     """Cut the leader off with iptables: the majority elects a new leader, the old one steps
     down, and after heal it rejoins as a follower."""
+    drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
     before = etcd.leader_view()
     with drill.fault(Isolate(Selector.leader())) as fault:
         old = fault.victims[0]
@@ -84,6 +90,7 @@ def test_isolate_leader(drill: Drill, etcd: EtcdClient) -> None:
 
 def test_pause_leader(drill: Drill, etcd: EtcdClient) -> None:
     """SIGSTOP the leader (a hung process): new leader within budget; after SIGCONT it rejoins."""
+    drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
     before = etcd.leader_view()
     with drill.fault(PauseComponent("etcd", Selector.leader())) as fault:
         drill.wait_for(
@@ -100,6 +107,7 @@ def test_pause_leader(drill: Drill, etcd: EtcdClient) -> None:
 def test_quorum_loss(drill: Drill, etcd: EtcdClient) -> None:
     """Stop a majority: writes fail while quorum is gone (expected); after heal the cluster
     elects a leader and accepts writes within the recovery budget."""
+    drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
     writer = drill.writer(interval=0.1)
     majority = StopComponent("etcd", Selector("majority"))
     with drill.fault(majority, allow_quorum_loss=True):
@@ -123,6 +131,7 @@ def test_quorum_loss(drill: Drill, etcd: EtcdClient) -> None:
 @pytest.mark.partition
 def test_peer_latency_below_election_timeout(drill: Drill, etcd: EtcdClient) -> None:
     """Delay the leader's peer traffic well below the election timeout: no leader change."""
+    drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
     timeout_ms = int(drill.cluster.facts.get("election_timeout_ms", "1000"))
     delay = timeout_ms // 5
     before = etcd.leader_view()
@@ -139,6 +148,7 @@ def test_peer_latency_below_election_timeout(drill: Drill, etcd: EtcdClient) -> 
 def test_peer_latency_above_election_timeout(drill: Drill, etcd: EtcdClient) -> None:
     """Delay the leader's peer traffic beyond the election timeout and report what happened;
     the cluster must be healthy again within the recovery budget after heal."""
+    drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
     timeout_ms = int(drill.cluster.facts.get("election_timeout_ms", "1000"))
     delay = timeout_ms * 3 // 2
     before = etcd.leader_view()

@@ -22,7 +22,7 @@ DEFAULT_BUDGETS: Mapping[str, float] = {
     "api_recovery": 60.0,  # /readyz through the load balancer is OK again
 }
 
-_DURATION = re.compile(r"^\s*(?P<value>[0-9]*\.?[0-9]+)\s*(?P<unit>ms|s|m)?\s*$")
+_DURATION = re.compile(r"^\s*(?P<value>-?[0-9]*\.?[0-9]+)\s*(?P<unit>ms|s|m)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
 
 

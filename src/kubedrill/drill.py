@@ -142,14 +142,15 @@ class Drill:
     ) -> T:
         """Poll `probe` until it returns something truthy; mark `event` then and return it.
 
-        Polling goes on past the budget (up to twice it), so a breach is reported with the
-        figure actually measured rather than just "timed out".
+        Polling goes on past the budget (to twice it, at least 10 s more), so a breach is
+        reported with the figure actually measured rather than just "timed out".
         """
-        limit = (
-            timeout
-            if timeout is not None
-            else (self.budgets[budget] * 2 if budget else self.budgets["recovery"])
-        )
+        if timeout is not None:
+            limit = timeout
+        elif budget:
+            limit = max(self.budgets[budget] * 2, self.budgets[budget] + 10)
+        else:
+            limit = self.budgets["recovery"]
         if self.dry_run:
             self.timeline.mark(event, dry_run=True)
             raise SteadyStateError(f"dry run: would wait for {event}", "")

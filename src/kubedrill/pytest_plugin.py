@@ -170,15 +170,31 @@ def drill(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[Drill]:
         rep = getattr(request.node, "kubedrill_call_report", None)
         summary["verdict"] = rep.outcome if rep is not None else "error"
         request.config.stash[SUMMARY_KEY].append(summary)
-        allure_report.attach_json("timeline", d.timeline.to_dict())
-        allure_report.attach_json("measurements", summary["measurements"])
-        for plan in d.faults_planned:
-            for victim in plan.victims:
-                component = plan.data.get("component", "etcd")
-                node = cluster.node(victim)
-                text = cluster.control.logs(node, component, since_wall=d.timeline.wall_start)
-                if text:
-                    allure_report.attach_text(f"log {victim} {component}", text)
+
+
+def attach_evidence(d: Drill) -> None:
+    """Timeline, figures and the victims' logs, attached to the drill's own Allure result."""
+    allure_report.attach_json("timeline", d.timeline.to_dict())
+    allure_report.attach_json("measurements", [r.to_dict() for r in d.results])
+    if d.observations:
+        allure_report.attach_json("observations", d.observations)
+    for plan in d.faults_planned:
+        component = plan.data.get("component", "etcd")
+        for victim in plan.victims:
+            node = d.cluster.node(victim)
+            text = d.cluster.control.logs(node, component, since_wall=d.timeline.wall_start)
+            if text:
+                allure_report.attach_text(f"log {victim} {component}", text)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        d = getattr(item, "funcargs", {}).get("drill")
+        if isinstance(d, Drill):
+            attach_evidence(d)
 
 
 @pytest.hookimpl(wrapper=True)

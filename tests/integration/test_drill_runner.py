@@ -6,11 +6,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from kubedrill.cluster import Cluster
+from kubedrill.polling import poll_until
+from kubedrill.probes import etcd_checks
+from kubedrill.probes.etcd import EtcdClient
 from tests.integration.conftest import run_pytest
 
 KILL_LEADER = "drills/test_etcd.py::test_kill_leader"
 ISOLATE_LEADER = "drills/test_etcd.py::test_isolate_leader"
+
+
+@pytest.fixture(autouse=True)
+def healthy_before(test_lab: Cluster) -> None:
+    """Each test starts from a healthy lab (the previous one may have just killed a leader)."""
+    etcd = EtcdClient(test_lab.etcd)
+    try:
+        _, ok = poll_until(lambda: etcd_checks.all_healthy(etcd), bool, timeout=30)
+    finally:
+        etcd.close()
+    assert ok, "the test lab is unhealthy"
 
 
 def report_args(tmp_path: Path, lab_config_file: Path) -> list[str]:

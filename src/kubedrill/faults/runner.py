@@ -27,9 +27,12 @@ def _raise_interrupt(signum: int, _frame: object) -> None:
 
 def install_sigterm_handler() -> None:
     """Make SIGTERM behave like ^C (KeyboardInterrupt) so every `finally` heals. pytest and
-    plain Python would otherwise die on SIGTERM without running any cleanup."""
+    plain Python would otherwise die on SIGTERM without running any cleanup. SIGINT gets
+    Python's handler back too: a process started in the background inherits SIGINT ignored,
+    and an interrupt must always mean "heal, then stop"."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextlib.contextmanager

@@ -35,8 +35,9 @@ class Selector:
         if self.kind == "named" and not self.names:
             raise UnknownNodeError("a named selector needs at least one node name")
         if len(set(self.names)) != len(self.names):
-            raise UnknownNodeError(f"node named twice in {','.join(self.names)}",
-                                   "name each node once")
+            raise UnknownNodeError(
+                f"node named twice in {','.join(self.names)}", "name each node once"
+            )
 
     @classmethod
     def leader(cls) -> Selector:

@@ -121,7 +121,7 @@ class LabConfig:
 
 def _build(cls: type[Any], raw: Mapping[str, Any], path: str) -> Any:
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{path} must be a mapping, got {type(raw).__name__}")
+        raise ConfigError(f"{path} must be a mapping, got {type(raw).__name__}", _FIELD_HINT)
     known = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
     defaults = cls()
@@ -138,16 +138,23 @@ def _build(cls: type[Any], raw: Mapping[str, Any], path: str) -> Any:
             if value is None and key == "bin_dir":
                 values[key] = None
             elif not isinstance(value, str) or not value:
-                raise ConfigError(f"{where} must be a path (a non-empty string), got {value!r}")
+                raise ConfigError(
+                    f"{where} must be a path (a non-empty string), got {value!r}", _FIELD_HINT
+                )
             else:
                 values[key] = Path(value).expanduser()
         elif key == "extra_flags":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{where} must be a list of strings like '--flag=value'")
+                raise ConfigError(
+                    f"{where} must be a list of strings like '--flag=value'", _FIELD_HINT
+                )
             values[key] = tuple(value)
         else:
             values[key] = _coerce(value, current, where)
     return replace(defaults, **values)
+
+
+_FIELD_HINT = "fix that field in the lab config (README: The lab)"
 
 
 def _coerce(value: Any, current: Any, where: str) -> Any:
@@ -155,15 +162,15 @@ def _coerce(value: Any, current: Any, where: str) -> Any:
         return value
     if isinstance(current, int):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
+            raise ConfigError(f"{where} must be an integer, got {value!r}", _FIELD_HINT)
         return value
     if isinstance(current, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
+            raise ConfigError(f"{where} must be a number, got {value!r}", _FIELD_HINT)
         return float(value)
     if isinstance(current, str):
         if not isinstance(value, str | int):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
+            raise ConfigError(f"{where} must be a string, got {value!r}", _FIELD_HINT)
         return str(value)
     return value
 
