@@ -4,6 +4,7 @@ logic lives in `kubedrill.drill`, `kubedrill.faults` and the targets, which the 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -82,9 +83,23 @@ def pytest_configure(config: pytest.Config) -> None:
         base_budgets(config)
     except KubedrillError as exc:
         raise pytest.UsageError(str(exc)) from exc
+    check_mark_expression(config)
     # pytest runs no teardown on SIGTERM; turn it into KeyboardInterrupt so every fault's
     # `finally` heals, exactly as on ^C.
     install_sigterm_handler()
+
+
+def check_mark_expression(config: pytest.Config) -> None:
+    """`-m etdc` would silently select nothing; name the unknown marker instead."""
+    expression = config.getoption("markexpr", "") or ""
+    known = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expression)) - {"and", "or", "not"}
+    unknown = sorted(words - known)
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown marker(s) in -m {expression!r}: {', '.join(unknown)}; "
+            f"drill markers: {', '.join(sorted(m.split('(')[0] for m in MARKERS))}"
+        )
 
 
 def _log(message: str) -> None:

@@ -54,6 +54,26 @@ def leftovers(lab_name: str) -> list[str]:
     return found
 
 
+def fault_traces(cluster: Cluster, lab_config: LabConfig) -> list[str]:
+    """What an unhealed fault would leave in the lab."""
+    found: list[str] = []
+    for node in cluster.nodes:
+        transport = cluster.transport(node)
+        rules = transport.run(["iptables", "-S"]).stdout
+        found += [f"{node.name}: {r}" for r in rules.splitlines() if "KUBEDRILL" in r]
+        qdisc = transport.run(["tc", "qdisc", "show", "dev", "eth0"]).stdout
+        found += [f"{node.name}: {q}" for q in qdisc.splitlines() if "netem" in q or "prio" in q]
+        if not cluster.control.is_running(node, "etcd"):
+            found.append(f"{node.name}: etcd not running")
+    holds = lab_config.state_dir / "holds"
+    found += [f"hold {h.name}" for h in holds.glob("*")] if holds.exists() else []
+    delayers = subprocess.run(
+        ["pgrep", "-af", "kubedrill.faults.delayer"], capture_output=True, text=True
+    ).stdout
+    found += [f"delayer {d}" for d in delayers.splitlines() if "pgrep" not in d]
+    return found
+
+
 @pytest.fixture(scope="session")
 def lab_config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("labcfg") / "lab.yaml"

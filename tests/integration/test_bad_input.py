@@ -13,7 +13,7 @@ from kubedrill.faults import Selector, StopComponent
 from kubedrill.faults.runner import FaultSession
 from kubedrill.ledger import Ledger
 from kubedrill.timeline import Timeline
-from tests.integration.conftest import ROOT, run_cli
+from tests.integration.conftest import ROOT, run_cli, run_pytest
 
 CASES = [
     (
@@ -136,3 +136,9 @@ def test_quorum_guard_refuses_majority_stop(test_lab: Cluster, tmp_path: Path) -
         pass
     assert not list(tmp_path.glob("*.json"))
     assert all(test_lab.control.is_running(n, "etcd") for n in test_lab.nodes)
+
+
+def test_unknown_marker_is_a_usage_error() -> None:
+    proc = run_pytest("drills/", "-m", "etdc or partition", "--collect-only")
+    assert proc.returncode == 4
+    assert "unknown marker(s) in -m" in proc.stderr and "etdc" in proc.stderr

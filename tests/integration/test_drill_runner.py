@@ -12,6 +12,7 @@ from kubedrill.cluster import Cluster
 from kubedrill.polling import poll_until
 from kubedrill.probes import etcd_checks
 from kubedrill.probes.etcd import EtcdClient
+from kubedrill.targets.lab.config import LabConfig
 from tests.integration.conftest import run_pytest
 
 KILL_LEADER = "drills/test_etcd.py::test_kill_leader"
@@ -116,3 +117,22 @@ def test_invalid_budget_option_is_a_usage_error(tmp_path: Path, lab_config_file:
     )
     assert proc.returncode == 4
     assert "must be a positive duration" in proc.stderr
+
+
+def test_no_secrets_in_evidence(
+    test_lab: Cluster, lab_config: LabConfig, lab_config_file: Path, tmp_path: Path
+) -> None:
+    """Nothing a run writes (Allure, JUnit, summary, console) holds key material."""
+    proc = run_pytest(KILL_LEADER, "-s", *report_args(tmp_path, lab_config_file))
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    secrets = []
+    for key_file in (lab_config.state_dir / "pki").rglob("*.key"):
+        secrets += [ln for ln in key_file.read_text().splitlines() if "-----" not in ln]
+    assert len(secrets) > 10, "expected to find the lab's private keys to look for"
+    written = [proc.stdout, proc.stderr] + [
+        p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()
+    ]
+    for text in written:
+        assert "PRIVATE KEY" not in text
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{len(leaked)} lines of private keys found in the evidence"

@@ -18,31 +18,11 @@ from kubedrill.polling import poll_until
 from kubedrill.probes import etcd_checks
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.targets.lab.config import LabConfig
-from tests.integration.conftest import ROOT, run_cli
+from tests.integration.conftest import ROOT, fault_traces, run_cli
 
 FAULTS = ["stop", "kill", "pause", "isolate", "blackhole", "partition", "delay"]
 EXIT_PATHS = ["normal", "exception", "sigint", "sigterm", "sigkill"]
 CHILD = Path(__file__).with_name("fault_child.py")
-
-
-def fault_traces(cluster: Cluster, lab_config: LabConfig) -> list[str]:
-    """What an unhealed fault would leave in the lab."""
-    found: list[str] = []
-    for node in cluster.nodes:
-        transport = cluster.transport(node)
-        rules = transport.run(["iptables", "-S"]).stdout
-        found += [f"{node.name}: {r}" for r in rules.splitlines() if "KUBEDRILL" in r]
-        qdisc = transport.run(["tc", "qdisc", "show", "dev", "eth0"]).stdout
-        found += [f"{node.name}: {q}" for q in qdisc.splitlines() if "netem" in q or "prio" in q]
-        if not cluster.control.is_running(node, "etcd"):
-            found.append(f"{node.name}: etcd not running")
-    holds = lab_config.state_dir / "holds"
-    found += [f"hold {h.name}" for h in holds.glob("*")] if holds.exists() else []
-    delayers = subprocess.run(
-        ["pgrep", "-af", "kubedrill.faults.delayer"], capture_output=True, text=True
-    ).stdout
-    found += [f"delayer {d}" for d in delayers.splitlines() if "pgrep" not in d]
-    return found
 
 
 @pytest.mark.parametrize("exit_path", EXIT_PATHS)

@@ -15,7 +15,7 @@ from kubedrill.cluster import Cluster
 from kubedrill.errors import FaultError, GuardError
 from kubedrill.faults.base import Fault, FaultPlan
 from kubedrill.faults.shape import COMPONENT_ROLE, loses_quorum
-from kubedrill.ledger import Ledger, run_steps
+from kubedrill.ledger import Ledger, UndoRecord, run_steps
 from kubedrill.timeline import Timeline
 
 _DEFERRED = {signal.SIGINT, signal.SIGTERM}
@@ -141,32 +141,43 @@ class FaultSession:
             self.timeline.mark("fault.planned", fault=plan.name, victims=",".join(plan.victims))
             yield plan
             return
-        with self.phase(f"inject: {plan.description}"), signals_deferred():
-            record = self.ledger.record(self.cluster.name, plan)
-            failures = run_steps(plan.inject, log=lambda m: self.log(f"inject {m}"))
-            if failures:
-                undo_failures = run_steps(plan.undo, stop_on_error=False)
-                if not undo_failures:
-                    self.ledger.remove(record)
-                raise FaultError(
-                    f"could not inject '{plan.description}': {failures[0]}",
-                    "nothing is left injected"
-                    if not undo_failures
-                    else "undo failed too; run `kubedrill heal`",
-                )
-            self.timeline.mark("fault.injected", fault=plan.name, victims=",".join(plan.victims))
-            self.active.append(plan)
+        injected: UndoRecord | None = None
         try:
+            # A ^C or SIGTERM that arrives while injecting is delivered when the block ends,
+            # which is inside this try: the fault is then healed like on any other way out.
+            with self.phase(f"inject: {plan.description}"), signals_deferred():
+                injected = self._inject(plan)
             yield plan
         finally:
-            with self.phase("heal"), signals_deferred():
-                self.timeline.mark("fault.healing", fault=plan.name)
-                report = self.ledger.heal(record, log=lambda m: self.log(f"heal {m}"))
-                self.active.remove(plan)
-                self.timeline.mark("fault.healed", fault=plan.name, ok=report.ok)
-            # Do not mask the exception that ended the observation; the record stays for heal.
-            if not report.ok and sys.exc_info()[0] is None:
-                raise FaultError(
-                    f"heal of '{plan.description}' failed: {'; '.join(report.failures)}",
-                    "run `kubedrill heal` to retry the undo record",
-                )
+            if injected is not None:
+                self._heal(plan, injected)
+
+    def _inject(self, plan: FaultPlan) -> UndoRecord:
+        record = self.ledger.record(self.cluster.name, plan)
+        failures = run_steps(plan.inject, log=lambda m: self.log(f"inject {m}"))
+        if failures:
+            undo_failures = run_steps(plan.undo, stop_on_error=False)
+            if not undo_failures:
+                self.ledger.remove(record)
+            raise FaultError(
+                f"could not inject '{plan.description}': {failures[0]}",
+                "nothing is left injected"
+                if not undo_failures
+                else "undo failed too; run `kubedrill heal`",
+            )
+        self.timeline.mark("fault.injected", fault=plan.name, victims=",".join(plan.victims))
+        self.active.append(plan)
+        return record
+
+    def _heal(self, plan: FaultPlan, record: UndoRecord) -> None:
+        with self.phase("heal"), signals_deferred():
+            self.timeline.mark("fault.healing", fault=plan.name)
+            report = self.ledger.heal(record, log=lambda m: self.log(f"heal {m}"))
+            self.active.remove(plan)
+            self.timeline.mark("fault.healed", fault=plan.name, ok=report.ok)
+        # Do not mask the exception that ended the observation; the record stays for heal.
+        if not report.ok and sys.exc_info()[0] is None:
+            raise FaultError(
+                f"heal of '{plan.description}' failed: {'; '.join(report.failures)}",
+                "run `kubedrill heal` to retry the undo record",
+            )
