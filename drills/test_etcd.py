@@ -67,6 +67,7 @@ def test_stop_follower(drill: Drill, etcd: EtcdClient) -> None:
         assert not failed, f"{len(failed)} writes failed while a follower was down: {failed[:3]}"
 
 
+@pytest.mark.partition
 def test_isolate_leader(drill: Drill, etcd: EtcdClient) -> None:
     """Cut the leader off with iptables: the majority elects a new leader, the old one steps
     down, and after heal it rejoins as a follower."""

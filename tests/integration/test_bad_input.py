@@ -9,7 +9,7 @@ import pytest
 
 from kubedrill.cluster import Cluster
 from kubedrill.errors import GuardError, UnknownNodeError
-from kubedrill.faults import Selector, StopComponent
+from kubedrill.faults import Isolate, PauseComponent, Selector, StopComponent
 from kubedrill.faults.runner import FaultSession
 from kubedrill.ledger import Ledger
 from kubedrill.timeline import Timeline
@@ -142,3 +142,21 @@ def test_unknown_marker_is_a_usage_error() -> None:
     proc = run_pytest("drills/", "-m", "etdc or partition", "--collect-only")
     assert proc.returncode == 4
     assert "unknown marker(s) in -m" in proc.stderr and "etdc" in proc.stderr
+
+
+def test_second_fault_needs_a_declaration(test_lab: Cluster, tmp_path: Path) -> None:
+    session = FaultSession(test_lab, Timeline(), Ledger(tmp_path), log=lambda _m: None)
+    pause = PauseComponent("etcd", Selector.follower())
+    with (
+        session.inject(pause),
+        pytest.raises(GuardError, match="is still active"),
+        session.inject(Isolate(Selector.leader())),
+    ):
+        pass
+    assert not list(tmp_path.glob("*.json"))
+    assert all(test_lab.control.is_running(n, "etcd") for n in test_lab.nodes)
+
+
+def test_unknown_role_is_named(test_lab: Cluster) -> None:
+    with pytest.raises(UnknownNodeError, match="unknown role 'master'"):
+        test_lab.with_role("master")
