@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import pytest
 
+from kubedrill.allowlist import Allowlist
 from kubedrill.budgets import Budgets, parse_assignments
 from kubedrill.cluster import Cluster
 from kubedrill.drill import Drill, SteadyStateError
@@ -61,6 +62,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="override a budget for this run, e.g. --budget leader_election=10s",
     )
     group.addoption(
+        "--allow-target",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="allow faults on this target (cluster name pattern); the lab is always allowed",
+    )
+    group.addoption(
         "--dry-run", action="store_true", help="print every fault and its undo; inject nothing"
     )
     group.addoption(
@@ -68,6 +76,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=Path,
         default=Path("reports"),
         help="where summary.json goes (default: reports/)",
+    )
+    parser.addini(
+        "kubedrill_allowed_targets",
+        type=LINELIST,
+        default=[],
+        help="cluster name patterns faults may be injected into (besides lab/*)",
     )
     parser.addini(
         "kubedrill_budgets",
@@ -145,10 +159,18 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
             f"{len(leftovers)} fault(s) from another run are still injected "
             f"({leftovers[0].description}); run `kubedrill heal`"
         )
+    allowlist = Allowlist.of(
+        [
+            *pytestconfig.getini("kubedrill_allowed_targets"),
+            *pytestconfig.getoption("--allow-target"),
+        ]
+    )
     try:
-        yield from _lab_cluster(pytestconfig)
+        for found in _lab_cluster(pytestconfig):
+            allowlist.check(found.name)
+            yield found
     except KubedrillError as exc:
-        pytest.exit(f"kubedrill: cannot reach the target: {exc}", returncode=3)
+        pytest.exit(f"kubedrill: {exc}", returncode=3)
 
 
 @pytest.fixture
