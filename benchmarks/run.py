@@ -76,8 +76,8 @@ def one_failover(cluster: Cluster, index: int) -> dict[str, float]:
                 lambda: etcd_checks.new_leader(etcd, before),
                 budget="leader_election",
             )
-        runner_s = drill.offset("leader.elected") - drill.offset("fault.injected")
-        inject_wall = drill.timeline.wall_start + drill.offset("fault.injected")
+        runner_s = drill.offset("leader.elected") - drill.offset("fault.injecting")
+        inject_wall = drill.timeline.wall_start + drill.offset("fault.injecting")
         logged = etcd_elected_wall(cluster, view.leader or "", view.term)
         etcd_s = (logged - inject_wall) if logged else float("nan")
         drill.wait_for("healthy", lambda: etcd_checks.all_healthy(etcd), budget="recovery")

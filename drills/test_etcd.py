@@ -15,7 +15,7 @@ from kubedrill.faults import (
 )
 from kubedrill.probes import etcd_checks as check
 from kubedrill.probes.etcd import EtcdClient
-from kubedrill.workload.history import longest_unavailability, ops_between
+from kubedrill.workload.history import longest_unavailability, ops_between, ops_overlapping
 
 pytestmark = [pytest.mark.etcd, pytest.mark.disruptive]
 
@@ -29,15 +29,17 @@ def test_kill_leader(drill: Drill, etcd: EtcdClient) -> None:
     before = etcd.leader_view()
     with drill.fault(KillComponent("etcd", Selector.leader())) as fault:
         drill.wait_for(
-            "leader.elected", lambda: check.new_leader(etcd, before), budget="leader_election"
+            "leader.elected",
+            lambda: check.new_leader(etcd, before, fault.victims),
+            budget="leader_election",
         )
         drill.wait_for("writes.accepted", lambda: check.accepts_write(etcd), budget="recovery")
-    drill.within_budget("leader_election", "fault.injected", "leader.elected")
+    drill.within_budget("leader_election", "fault.injecting", "leader.elected")
     with drill.verify():
         drill.wait_for(
             "member.rejoined", lambda: check.rejoined(etcd, fault.victims[0]), budget="recovery"
         )
-        drill.within_budget("recovery", "fault.injected", "member.rejoined")
+        drill.within_budget("recovery", "fault.injecting", "member.rejoined")
 
 
 def test_stop_follower(drill: Drill, etcd: EtcdClient) -> None:
@@ -56,14 +58,14 @@ def test_stop_follower(drill: Drill, etcd: EtcdClient) -> None:
         )
         drill.within_budget("recovery", "fault.healed", "member.caught_up")
         ops = writer.stop()
-        during = ops_between(
-            ops,
-            drill.offset("fault.injected"),
-            drill.offset("fault.healed"),
+        # Every write that overlapped the fault in any way, from the first inject step to the
+        # member having caught up.
+        during = ops_overlapping(
+            ops, drill.offset("fault.injecting"), drill.offset("member.caught_up")
         )
         drill.observe("writes_during_fault", len(during))
         failed = [op for op in during if not op.ok]
-        assert during, "no write completed while the follower was down"
+        assert during, "no write overlapped the follower's outage"
         assert not failed, f"{len(failed)} writes failed while a follower was down: {failed[:3]}"
 
 
@@ -76,14 +78,16 @@ def test_isolate_leader(drill: Drill, etcd: EtcdClient) -> None:
     with drill.fault(Isolate(Selector.leader())) as fault:
         old = fault.victims[0]
         drill.wait_for(
-            "leader.elected", lambda: check.new_leader(etcd, before), budget="leader_election"
+            "leader.elected",
+            lambda: check.new_leader(etcd, before, fault.victims),
+            budget="leader_election",
         )
         drill.wait_for(
             "old_leader.stepped_down",
             lambda: check.stepped_down(etcd, old),
             budget="leader_election",
         )
-    drill.within_budget("leader_election", "fault.injected", "leader.elected")
+    drill.within_budget("leader_election", "fault.injecting", "leader.elected")
     with drill.verify():
         drill.wait_for("old_leader.rejoined", lambda: check.rejoined(etcd, old), budget="recovery")
         drill.within_budget("recovery", "fault.healed", "old_leader.rejoined")
@@ -95,9 +99,11 @@ def test_pause_leader(drill: Drill, etcd: EtcdClient) -> None:
     before = etcd.leader_view()
     with drill.fault(PauseComponent("etcd", Selector.leader())) as fault:
         drill.wait_for(
-            "leader.elected", lambda: check.new_leader(etcd, before), budget="leader_election"
+            "leader.elected",
+            lambda: check.new_leader(etcd, before, fault.victims),
+            budget="leader_election",
         )
-    drill.within_budget("leader_election", "fault.injected", "leader.elected")
+    drill.within_budget("leader_election", "fault.injecting", "leader.elected")
     with drill.verify():
         drill.wait_for(
             "old_leader.rejoined", lambda: check.rejoined(etcd, fault.victims[0]), budget="recovery"
@@ -118,6 +124,8 @@ def test_quorum_loss(drill: Drill, etcd: EtcdClient) -> None:
         drill.wait_for("cluster.healthy", lambda: check.all_healthy(etcd), budget="recovery")
         drill.within_budget("recovery", "fault.healed", "cluster.healthy")
         ops = writer.stop()
+        # From the moment the majority is down (not from the first stop: until the second
+        # member is gone the cluster still has quorum and may rightly acknowledge writes).
         injected = drill.offset("fault.injected")
         healing = drill.offset("fault.healing")
         during = ops_between(ops, injected, healing)
@@ -142,7 +150,8 @@ def test_peer_latency_below_election_timeout(drill: Drill, etcd: EtcdClient) -> 
     drill.observe("leader_term_change", etcd.leader_view().term - before.term)
     with drill.verify():
         drill.wait_for("writes.accepted", lambda: check.accepts_write(etcd), budget="recovery")
-        assert check.same_leader(etcd, before) is None, check.same_leader(etcd, before)
+        changed = check.same_leader(etcd, before)
+        assert changed is None, changed
 
 
 @pytest.mark.partition

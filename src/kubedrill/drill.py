@@ -193,11 +193,8 @@ class Drill:
     def hold(self, seconds: float, check: Callable[[], str | None]) -> None:
         """Keep checking for `seconds`; fail at once if `check` returns a complaint."""
 
-        def complaint() -> str | None:
-            return check()
-
         found, bad = poll_until(
-            complaint, lambda c: c is not None, timeout=seconds, interval=self.poll_interval * 2
+            check, lambda c: c is not None, timeout=seconds, interval=self.poll_interval * 2
         )
         if bad:
             raise DrillFailure(f"{found}\n{self.timeline.render()}")
@@ -209,9 +206,6 @@ class Drill:
             writer.stop()
         if self._etcd is not None:
             self._etcd.close()
-
-    def writers(self) -> list[EtcdWriter]:
-        return list(self._writers)
 
     def summary(self) -> dict[str, Any]:
         return {

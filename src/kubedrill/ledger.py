@@ -11,7 +11,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,13 +76,12 @@ def _fsync_dir(path: Path) -> None:
 
 
 def pid_alive(pid: int) -> bool:
+    """True for a running process; a zombie (exited, not yet reaped) counts as gone."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 class Ledger:
@@ -141,7 +140,8 @@ class Ledger:
         # A crash between writing the temp file and renaming leaves *.tmp: no fault was injected
         # yet (records are written before injection), so it is safe to drop.
         for stale in self.directory.glob("*.tmp"):
-            stale.unlink(missing_ok=True)
+            if time.time() - stale.stat().st_mtime > 60:  # not one being written right now
+                stale.unlink(missing_ok=True)
         return records
 
     def orphans(self) -> list[UndoRecord]:
@@ -180,10 +180,3 @@ def run_steps(
         if stop_on_error:
             break
     return failures
-
-
-@contextlib.contextmanager
-def recorded(ledger: Ledger, cluster: str, plan: FaultPlan) -> Iterator[UndoRecord]:
-    """Write the undo record first; the caller injects inside the block and heals at its end."""
-    rec = ledger.record(cluster, plan)
-    yield rec

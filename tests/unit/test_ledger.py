@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ import pytest
 
 from kubedrill.errors import LedgerError
 from kubedrill.faults.base import FaultPlan, Step
-from kubedrill.ledger import Ledger, UndoRecord, pid_alive, recorded, run_steps
+from kubedrill.ledger import Ledger, UndoRecord, pid_alive, run_steps
+from kubedrill.polling import poll_until
 from kubedrill.transport import TransportSpec
 
 LOCAL = TransportSpec("local", "kubedrill")
@@ -107,8 +109,12 @@ def test_outstanding_drops_stale_temp_files(ledger: Ledger) -> None:
     rec = ledger.record("lab/t", plan(step("true")))
     stale = ledger.directory / "20240101T000000-deadbeef.tmp"
     stale.write_text("{half a rec")
+    os.utime(stale, (time.time() - 120, time.time() - 120))
+    fresh = ledger.directory / "20240101T000001-cafebabe.tmp"  # another run writing right now
+    fresh.write_text("{being written")
     assert [r.id for r in ledger.outstanding()] == [rec.id]
     assert not stale.exists()
+    assert fresh.exists()
 
 
 def test_record_failure_is_a_ledger_error(tmp_path: Path) -> None:
@@ -250,8 +256,14 @@ def test_run_steps_unknown_transport_kind() -> None:
         run_steps([odd])
 
 
-def test_recorded_writes_before_the_block(ledger: Ledger) -> None:
-    with recorded(ledger, "lab/t", plan(step("true"))) as rec:
-        assert [r.id for r in ledger.outstanding()] == [rec.id]
-    # The caller heals (and removes the record), not the block.
-    assert [r.id for r in ledger.outstanding()] == [rec.id]
+def test_a_zombie_is_not_alive() -> None:
+    proc = subprocess.Popen(["true"])
+    _, exited = poll_until(
+        lambda: Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z",
+        bool,
+        timeout=5,
+        interval=0.01,
+    )
+    assert exited, "the child should be a zombie until reaped"
+    assert not pid_alive(proc.pid)
+    proc.wait()

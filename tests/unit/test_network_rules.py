@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,7 +28,9 @@ from kubedrill.faults.network import (
     Isolate,
     NetemDelay,
     Partition,
+    chain_gone,
     iptables_grudge_steps,
+    nfqueue_steps,
     unhook_steps,
 )
 from kubedrill.faults.shape import Selector
@@ -35,11 +38,21 @@ from kubedrill.transport import TransportSpec
 
 ADDR = {"n1": "10.9.0.11", "n2": "10.9.0.12", "n3": "10.9.0.13", "lb1": "10.9.0.20"}
 
+# The undo ends in a check that the chain is really gone, so a heal that did not take fails.
+CHAIN_GONE = "! iptables -w -S 2>/dev/null | grep -qE -- '(-N|-j) KUBEDRILL( |$)'"
+DELAY_CHAIN_GONE = "! iptables -w -S 2>/dev/null | grep -qE -- '(-N|-j) KUBEDRILL-DELAY( |$)'"
 IPT_UNDO = (
     "while iptables -w -D INPUT -j KUBEDRILL 2>/dev/null; do :; done; "
     "while iptables -w -D OUTPUT -j KUBEDRILL 2>/dev/null; do :; done; "
-    "iptables -w -F KUBEDRILL 2>/dev/null; iptables -w -X KUBEDRILL 2>/dev/null; true"
+    "iptables -w -F KUBEDRILL 2>/dev/null; iptables -w -X KUBEDRILL 2>/dev/null; " + CHAIN_GONE
 )
+
+
+def netem_undo(dev: str) -> str:
+    return (
+        f"tc qdisc del dev {dev} root 2>/dev/null; "
+        f"! tc qdisc show dev {dev} 2>/dev/null | grep -q netem"
+    )
 
 
 class StubControl:
@@ -294,9 +307,7 @@ def test_netem_delay_exact_tc_commands() -> None:
                 "1", "u32", "match", "ip", "sport", "2380", "0xffff", "flowid", "1:3")),
     ]
     # fmt: on
-    assert flat(plan.undo) == [
-        ("n3", ("sh", "-c", "tc qdisc del dev eth0 root 2>/dev/null; true")),
-    ]
+    assert flat(plan.undo) == [("n3", ("sh", "-c", netem_undo("eth0")))]
     assert not any(s.ignore_errors for s in plan.inject + plan.undo)
 
 
@@ -313,8 +324,8 @@ def test_netem_jitter_port_device_and_named_victims() -> None:
     assert plan.inject[0].argv[4] == "veth9"
     assert plan.inject[2].argv[-5:] == ("dport", "2379", "0xffff", "flowid", "1:3")
     assert flat(plan.undo) == [
-        ("n1", ("sh", "-c", "tc qdisc del dev veth9 root 2>/dev/null; true")),
-        ("n2", ("sh", "-c", "tc qdisc del dev veth9 root 2>/dev/null; true")),
+        ("n1", ("sh", "-c", netem_undo("veth9"))),
+        ("n2", ("sh", "-c", netem_undo("veth9"))),
     ]
 
 
@@ -326,14 +337,19 @@ def test_netem_rejects_bad_numbers(delay: int, jitter: int) -> None:
 
 def test_nfqueue_delay_exact_steps() -> None:
     plan = NetemDelay(150).plan(make_cluster(leader="n1", facts={"delay_method": "nfqueue"}))
-    pidfile = "/run/kubedrill-delayer-n1.pid"
+    # Named after the node's netns, so two lab clusters with a node "n1" do not share files.
+    pidfile = "/run/kubedrill-delayer-kd-t-n1.pid"
+    ready = "/run/kubedrill-delayer-kd-t-n1.ready"
     assert plan.data == {"delay_ms": "150", "method": "nfqueue"}
     assert plan.victims == ("n1",)
     # fmt: off
     assert flat(plan.inject) == [
         ("n1", ("sh", "-c",
-                f"{sys.executable} -m kubedrill.faults.delayer --queue 2380 --delay-ms 150 "
-                f"--max-seconds {DELAYER_MAX_SECONDS} >/dev/null 2>&1 & echo $! > {pidfile}")),
+                f"rm -f {ready}; {sys.executable} -m kubedrill.faults.delayer --queue 2380 "
+                f"--delay-ms 150 --max-seconds {DELAYER_MAX_SECONDS} --ready-file {ready} "
+                f">/dev/null 2>&1 & echo $! > {pidfile}")),
+        ("n1", ("timeout", "10", "sh", "-c",
+                f"until [ -f {ready} ]; do sleep 0.05; done")),
         ("n1", ("iptables", "-w", "-N", "KUBEDRILL-DELAY")),
         ("n1", ("iptables", "-w", "-I", "OUTPUT", "1", "-j", "KUBEDRILL-DELAY")),
         ("n1", ("iptables", "-w", "-A", "KUBEDRILL-DELAY", "-p", "tcp", "--dport", "2380", "-j",
@@ -342,16 +358,59 @@ def test_nfqueue_delay_exact_steps() -> None:
                 "NFQUEUE", "--queue-num", "2380", "--queue-bypass")),
     ]
     # fmt: on
-    assert [s.ignore_errors for s in plan.inject] == [False, True, False, False, False]
+    assert [s.ignore_errors for s in plan.inject] == [False, False, True, False, False, False]
+    # The wait gives up after 10 s by itself; the step's own timeout is only a backstop.
+    assert [s.timeout for s in plan.inject] == [30.0, 15.0, 30.0, 30.0, 30.0, 30.0]
     # fmt: off
     assert flat(plan.undo) == [
         ("n1", ("sh", "-c",
                 "while iptables -w -D OUTPUT -j KUBEDRILL-DELAY 2>/dev/null; do :; done; "
                 "iptables -w -F KUBEDRILL-DELAY 2>/dev/null; "
                 "iptables -w -X KUBEDRILL-DELAY 2>/dev/null; "
-                f"[ -f {pidfile} ] && kill $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}; true")),
+                f"p=$(cat {pidfile} 2>/dev/null) && "
+                "grep -qs kubedrill.faults.delayer /proc/$p/cmdline && kill $p; "
+                f"rm -f {pidfile} {ready}; " + DELAY_CHAIN_GONE)),
     ]
     # fmt: on
+    assert not any(s.ignore_errors for s in plan.undo)
+
+
+def test_nfqueue_files_are_named_per_netns_or_node() -> None:
+    cluster = make_cluster(leader="n1", facts={"delay_method": "nfqueue"})
+    plan = NetemDelay(20, victims=Selector.named("n1", "n3")).plan(cluster)
+    assert [n for n, _ in flat(plan.inject)] == ["n1"] * 6 + ["n3"] * 6
+    assert "--ready-file /run/kubedrill-delayer-kd-t-n1.ready " in plan.inject[0].argv[2]
+    assert "--ready-file /run/kubedrill-delayer-kd-t-n3.ready " in plan.inject[6].argv[2]
+    assert "/run/kubedrill-delayer-kd-t-n3.pid" in plan.undo[1].argv[2]
+    assert "kd-t-n3" not in plan.undo[0].argv[2]
+    # A transport without a netns (e.g. ssh) falls back to the node name.
+    inject, und = nfqueue_steps(TransportSpec("ssh", "far1", {"host": "h"}), NetemDelay(20))
+    assert inject[0].argv[2].endswith("& echo $! > /run/kubedrill-delayer-far1.pid")
+    assert (
+        inject[1].argv[-1] == "until [ -f /run/kubedrill-delayer-far1.ready ]; do sleep 0.05; done"
+    )
+    assert (
+        "rm -f /run/kubedrill-delayer-far1.pid /run/kubedrill-delayer-far1.ready; "
+        in (und[0].argv[2])
+    )
+
+
+def test_nfqueue_wait_for_ready_file(tmp_path: Path) -> None:
+    """The wait step, run for real with the ready file moved into tmp_path."""
+    plan = NetemDelay(150).plan(make_cluster(leader="n1", facts={"delay_method": "nfqueue"}))
+    ready = tmp_path / "delayer.ready"
+    argv = [
+        a.replace("/run/kubedrill-delayer-kd-t-n1.ready", str(ready)) for a in plan.inject[1].argv
+    ]
+    assert argv[:2] == ["timeout", "10"]
+    argv[1] = "0.5"  # the same script, a shorter deadline
+
+    def run() -> int:
+        return subprocess.run(argv, capture_output=True, check=False, timeout=10).returncode
+
+    assert run() == 124  # no delayer ever said it is bound: the inject fails, no rules follow
+    ready.write_text("4242")
+    assert run() == 0
 
 
 def test_grudge_helpers_directly() -> None:
@@ -366,6 +425,8 @@ def test_grudge_helpers_directly() -> None:
 
 # --- undo scripts against stateful stand-ins --------------------------------------------------
 
+# FAKE_IPT_FAIL lists operations that change nothing and fail; FAKE_IPT_LIE lists operations
+# that change nothing yet report success: a heal that did not take, which the undo must report.
 FAKE_IPTABLES = r"""#!/bin/sh
 # Stateful stand-in for the iptables subcommands kubedrill uses.
 PATH=/usr/bin:/bin
@@ -373,6 +434,8 @@ s="$FAKE_NET_STATE"
 echo "iptables $*" >> "$s/calls"
 [ "$1" = "-w" ] && shift
 op="$1"; shift
+case " $FAKE_IPT_FAIL " in *" $op "*) exit 1 ;; esac
+case " $FAKE_IPT_LIE " in *" $op "*) exit 0 ;; esac
 case "$op" in
   -N) [ -e "$s/chain.$1" ] && exit 1; : > "$s/chain.$1" ;;
   -I) [ -e "$s/chain.$4" ] || exit 2; echo "$2" >> "$s/hooks.$1.$4" ;;
@@ -383,11 +446,24 @@ case "$op" in
       for f in "$s"/hooks.*."$1"; do [ -s "$f" ] && exit 1; done
       [ -s "$s/rules.$1" ] && exit 1
       rm -f "$s/chain.$1" ;;
+  -S) [ $# -eq 0 ] || exit 2
+      printf -- '-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n'
+      for f in "$s"/chain.*; do [ -e "$f" ] && echo "-N ${f##*/chain.}"; done
+      for f in "$s"/hooks.*; do
+        [ -e "$f" ] || continue
+        h="${f##*/hooks.}"
+        while read -r _pos; do echo "-A ${h%%.*} -j ${h#*.}"; done < "$f"
+      done
+      for f in "$s"/rules.*; do
+        [ -e "$f" ] || continue
+        while read -r r; do echo "-A ${f##*/rules.} $r"; done < "$f"
+      done ;;
   *) exit 2 ;;
 esac
 exit 0
 """
 
+# FAKE_TC_LIE=1 makes `qdisc del` report success without removing anything.
 FAKE_TC = r"""#!/bin/sh
 # Stateful stand-in for the tc subcommands kubedrill uses.
 PATH=/usr/bin:/bin
@@ -397,7 +473,15 @@ case "$1 $2 $5" in
   "qdisc add root") [ -e "$s/qdisc.$4" ] && exit 2; echo root > "$s/qdisc.$4" ;;
   "qdisc add parent"|"filter add parent") [ -e "$s/qdisc.$4" ] || exit 2
       echo "$*" >> "$s/qdisc.$4" ;;
-  "qdisc del root") [ -e "$s/qdisc.$4" ] || exit 2; rm -f "$s/qdisc.$4" ;;
+  "qdisc del root") [ -e "$s/qdisc.$4" ] || exit 2; [ -n "$FAKE_TC_LIE" ] && exit 0
+      rm -f "$s/qdisc.$4" ;;
+  "qdisc show ") [ $# -eq 4 ] && [ "$3" = dev ] || exit 2
+      if [ -e "$s/qdisc.$4" ]; then
+        echo "qdisc prio 1: root refcnt 2 bands 3"
+        grep -q netem "$s/qdisc.$4" && echo "qdisc netem 30: parent 1:3 limit 1000 delay 100ms"
+      else
+        echo "qdisc noqueue 0: root refcnt 2"
+      fi ;;
   *) exit 2 ;;
 esac
 exit 0
@@ -407,7 +491,7 @@ exit 0
 class FakeHost:
     """One node's network state, changed only through the stand-in commands."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, **env: str) -> None:
         self.bin = root / "bin"
         self.state = root / "state"
         self.bin.mkdir()
@@ -416,11 +500,15 @@ class FakeHost:
             path = self.bin / name
             path.write_text(text)
             path.chmod(0o755)
-        for tool in ("cat", "rm"):
+        # grep matters: without it `! ... | grep -q` would succeed blindly.
+        for tool in ("cat", "rm", "grep"):
             (self.bin / tool).symlink_to(f"/bin/{tool}")
-        self.env = {"PATH": str(self.bin), "FAKE_NET_STATE": str(self.state)}
+        self.env = {"PATH": str(self.bin), "FAKE_NET_STATE": str(self.state), **env}
 
     def run(self, step: Step, *, text: str | None = None) -> int:
+        return self.call(step, text=text).returncode
+
+    def call(self, step: Step, *, text: str | None = None) -> subprocess.CompletedProcess[str]:
         argv = list(step.argv)
         if argv[0] == "sh":
             assert argv[1] == "-c"
@@ -429,8 +517,8 @@ class FakeHost:
             assert argv[0] in ("iptables", "tc"), argv
             argv[0] = str(self.bin / argv[0])
         return subprocess.run(
-            argv, env=self.env, capture_output=True, check=False, timeout=10
-        ).returncode
+            argv, env=self.env, capture_output=True, text=True, check=False, timeout=10
+        )
 
     def inject(self, steps: Sequence[Step]) -> None:
         for step in steps:
@@ -440,19 +528,49 @@ class FakeHost:
     def residue(self) -> list[str]:
         return sorted(p.name for p in self.state.iterdir() if p.name != "calls")
 
+    def calls(self) -> list[str]:
+        return (self.state / "calls").read_text().splitlines()
+
 
 def test_stand_in_really_models_iptables(tmp_path: Path) -> None:
     """The stand-in must fail like iptables does, or the idempotency tests prove nothing."""
     host = FakeHost(tmp_path)
     s = spec("n1")
+    policies = ["-P INPUT ACCEPT", "-P FORWARD ACCEPT", "-P OUTPUT ACCEPT"]
+    assert host.call(Step(s, ipt("-S"))).stdout.splitlines() == policies
     assert host.run(Step(s, ipt("-D", "INPUT", "-j", CHAIN))) != 0
     assert host.run(Step(s, ipt("-F", CHAIN))) != 0
     assert host.run(Step(s, ipt("-I", "INPUT", "1", "-j", CHAIN))) != 0
     assert host.run(Step(s, ipt("-N", CHAIN))) == 0
     assert host.run(Step(s, ipt("-N", CHAIN))) != 0
     assert host.run(Step(s, ipt("-I", "INPUT", "1", "-j", CHAIN))) == 0
+    assert host.run(Step(s, ipt("-A", CHAIN, "-s", "10.9.0.12", "-j", "DROP"))) == 0
     assert host.run(Step(s, ipt("-X", CHAIN))) != 0  # still referenced
-    assert host.residue() == ["chain.KUBEDRILL", "hooks.INPUT.KUBEDRILL"]
+    assert host.residue() == ["chain.KUBEDRILL", "hooks.INPUT.KUBEDRILL", "rules.KUBEDRILL"]
+    assert host.call(Step(s, ipt("-S"))).stdout.splitlines() == [
+        *policies,
+        "-N KUBEDRILL",
+        "-A INPUT -j KUBEDRILL",
+        "-A KUBEDRILL -s 10.9.0.12 -j DROP",
+    ]
+
+
+def test_chain_gone_matches_the_chain_only() -> None:
+    assert chain_gone(CHAIN) == CHAIN_GONE
+    assert chain_gone(DELAY_CHAIN) == DELAY_CHAIN_GONE
+    pattern = "(-N|-j) KUBEDRILL( |$)"
+
+    def grep(listing: str) -> int:
+        return subprocess.run(
+            ["grep", "-qE", "--", pattern], input=listing, text=True, check=False
+        ).returncode
+
+    assert grep("-N KUBEDRILL\n") == 0
+    assert grep("-A OUTPUT -j KUBEDRILL\n") == 0
+    assert grep("-A OUTPUT -p tcp -j KUBEDRILL -m comment\n") == 0
+    # Another chain whose name starts the same, or the chain's own rules, do not count.
+    assert grep("-N KUBEDRILL-DELAY\n-A OUTPUT -j KUBEDRILL-DELAY\n") == 1
+    assert grep("-P INPUT ACCEPT\n") == 1
 
 
 def test_iptables_undo_cleans_up_and_is_idempotent(tmp_path: Path) -> None:
@@ -489,13 +607,62 @@ def test_iptables_undo_on_a_clean_node_succeeds(tmp_path: Path) -> None:
     host = FakeHost(tmp_path)
     assert [host.run(s) for s in unhook_steps(spec("n3"))] == [0]
     assert host.residue() == []
-    calls = (host.state / "calls").read_text().splitlines()
-    assert calls == [
+    assert host.calls() == [
         "iptables -w -D INPUT -j KUBEDRILL",
         "iptables -w -D OUTPUT -j KUBEDRILL",
         "iptables -w -F KUBEDRILL",
         "iptables -w -X KUBEDRILL",
+        "iptables -w -S",
     ]
+
+
+def test_iptables_undo_ignores_the_delay_chain(tmp_path: Path) -> None:
+    """A delay fault still in place must not make the isolate's heal look failed."""
+    host = FakeHost(tmp_path)
+    delay = NetemDelay(150).plan(make_cluster(leader="n1", facts={"delay_method": "nfqueue"}))
+    host.inject(delay.inject[2:])
+    assert [host.run(s) for s in unhook_steps(spec("n1"))] == [0]
+    assert host.residue() == [
+        "chain.KUBEDRILL-DELAY",
+        "hooks.OUTPUT.KUBEDRILL-DELAY",
+        "rules.KUBEDRILL-DELAY",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "left"),
+    [
+        # -D and -X refuse: nothing is removed but the rules.
+        (
+            {"FAKE_IPT_FAIL": "-D -X"},
+            ["chain.KUBEDRILL", "hooks.INPUT.KUBEDRILL", "hooks.OUTPUT.KUBEDRILL"],
+        ),
+        # -D does nothing and fails (a -D that "succeeded" would loop forever), -X does nothing
+        # and claims success.
+        (
+            {"FAKE_IPT_FAIL": "-D", "FAKE_IPT_LIE": "-X"},
+            ["chain.KUBEDRILL", "hooks.INPUT.KUBEDRILL", "hooks.OUTPUT.KUBEDRILL"],
+        ),
+        # The hooks are gone, but -X claims success and leaves the (empty) chain defined.
+        ({"FAKE_IPT_LIE": "-X"}, ["chain.KUBEDRILL"]),
+        # The hooks cannot be removed, so -X refuses: the chain is still jumped to.
+        (
+            {"FAKE_IPT_FAIL": "-D"},
+            ["chain.KUBEDRILL", "hooks.INPUT.KUBEDRILL", "hooks.OUTPUT.KUBEDRILL"],
+        ),
+    ],
+)
+def test_iptables_undo_fails_when_the_chain_survives(
+    tmp_path: Path, env: dict[str, str], left: list[str]
+) -> None:
+    plan = Isolate().plan(make_cluster(leader="n2"))
+    host = FakeHost(tmp_path, **env)
+    host.inject([s for s in plan.inject if s.transport.node == "n2"])
+    n2_undo = [s for s in plan.undo if s.transport.node == "n2"]
+    for _ in range(2):  # replaying does not make a failed heal look done
+        assert [host.run(s) for s in n2_undo] == [1]
+        assert host.residue() == left
+    assert host.calls()[-1] == "iptables -w -S"
 
 
 def test_netem_undo_cleans_up_and_is_idempotent(tmp_path: Path) -> None:
@@ -509,55 +676,130 @@ def test_netem_undo_cleans_up_and_is_idempotent(tmp_path: Path) -> None:
     for _ in range(2):
         assert [host.run(s) for s in plan.undo] == [0]
         assert host.residue() == []
+        assert host.calls()[-2:] == ["tc qdisc del dev eth0 root", "tc qdisc show dev eth0"]
     host.inject(plan.inject)
     assert host.residue() == ["qdisc.eth0"]
+
+
+def test_netem_undo_fails_when_netem_survives(tmp_path: Path) -> None:
+    plan = NetemDelay(100).plan(make_cluster(leader="n1"))
+    host = FakeHost(tmp_path, FAKE_TC_LIE="1")
+    host.inject(plan.inject)
+    show = host.call(Step(spec("n1"), ("tc", "qdisc", "show", "dev", "eth0"))).stdout
+    assert "qdisc netem 30:" in show
+    for _ in range(2):
+        assert [host.run(s) for s in plan.undo] == [1]
+        assert host.residue() == ["qdisc.eth0"]
+
+
+NFQ_BASE = "/run/kubedrill-delayer-kd-t-n1"
+
+
+def nfqueue_undo_here(plan: FaultPlan, tmp_path: Path) -> str:
+    """The undo script with its /run files moved into tmp_path, so that the test can never
+    signal a real lab's delayer or remove its files."""
+    script = plan.undo[0].argv[2]
+    assert script.count(f"{NFQ_BASE}.pid") == 2
+    assert script.count(f"{NFQ_BASE}.ready") == 1
+    local = script.replace(NFQ_BASE, str(tmp_path / "delayer"))
+    assert "/run" not in local
+    return local
+
+
+def wait_for_cmdline(proc: subprocess.Popen[bytes], needle: bytes) -> None:
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    for _ in range(200):
+        if needle in cmdline.read_bytes():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{needle!r} never showed in {cmdline}")
 
 
 def test_nfqueue_undo_stops_delayer_and_is_idempotent(tmp_path: Path) -> None:
     plan = NetemDelay(150).plan(make_cluster(leader="n1", facts={"delay_method": "nfqueue"}))
     host = FakeHost(tmp_path)
-    # Rules only: the delayer start step (inject[0]) needs NFQUEUE and root, it is not run.
-    host.inject(plan.inject[1:])
+    # Rules only: the delayer start and ready wait (inject[:2]) need NFQUEUE and root.
+    host.inject(plan.inject[2:])
     assert host.residue() == [
         "chain.KUBEDRILL-DELAY",
         "hooks.OUTPUT.KUBEDRILL-DELAY",
         "rules.KUBEDRILL-DELAY",
     ]
-    # Stand in for the delayer with a harmless sleeper; the pid file is moved from /run into
-    # tmp_path so that the test can never signal a real lab's delayer.
-    sleeper = subprocess.Popen(["sleep", "30"])
+    # A harmless stand-in whose command line names the delayer module, as the real one's does.
+    fake = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)", "kubedrill.faults.delayer"]
+    )
     try:
-        pidfile = tmp_path / "delayer.pid"
-        pidfile.write_text(f"{sleeper.pid}\n")
-        script = plan.undo[0].argv[2]
-        assert script.count("/run/kubedrill-delayer-n1.pid") == 3
-        local = script.replace("/run/kubedrill-delayer-n1.pid", str(pidfile))
+        wait_for_cmdline(fake, b"kubedrill.faults.delayer")
+        pidfile, ready = tmp_path / "delayer.pid", tmp_path / "delayer.ready"
+        pidfile.write_text(f"{fake.pid}\n")
+        ready.write_text(f"{fake.pid}")
+        local = nfqueue_undo_here(plan, tmp_path)
 
         assert host.run(plan.undo[0], text=local) == 0
-        assert sleeper.wait(timeout=5) == -signal.SIGTERM
+        assert fake.wait(timeout=5) == -signal.SIGTERM
         assert not pidfile.exists()
+        assert not ready.exists()
         assert host.residue() == []
         for _ in range(2):
             assert host.run(plan.undo[0], text=local) == 0
             assert host.residue() == []
     finally:
-        if sleeper.poll() is None:
-            os.kill(sleeper.pid, signal.SIGKILL)
-            sleeper.wait()
+        if fake.poll() is None:
+            os.kill(fake.pid, signal.SIGKILL)
+            fake.wait()
 
 
-def test_every_undo_step_is_a_shell_script_ending_in_true() -> None:
+def test_nfqueue_undo_spares_a_process_that_is_not_the_delayer(tmp_path: Path) -> None:
+    """The pid in the pid file may have been reused by now: only the delayer is killed."""
+    plan = NetemDelay(150).plan(make_cluster(leader="n1", facts={"delay_method": "nfqueue"}))
+    host = FakeHost(tmp_path)
+    host.inject(plan.inject[2:])
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        wait_for_cmdline(sleeper, b"sleep\0" + b"30")
+        pidfile, ready = tmp_path / "delayer.pid", tmp_path / "delayer.ready"
+        pidfile.write_text(f"{sleeper.pid}\n")
+        ready.write_text(f"{sleeper.pid}")
+        local = nfqueue_undo_here(plan, tmp_path)
+
+        assert host.run(plan.undo[0], text=local) == 0
+        time.sleep(0.2)
+        assert sleeper.poll() is None  # still running
+        assert not pidfile.exists()
+        assert not ready.exists()
+        assert host.residue() == []
+    finally:
+        os.kill(sleeper.pid, signal.SIGKILL)
+        sleeper.wait()
+
+
+def test_nfqueue_undo_fails_when_the_delay_chain_survives(tmp_path: Path) -> None:
+    plan = NetemDelay(150).plan(make_cluster(leader="n1", facts={"delay_method": "nfqueue"}))
+    host = FakeHost(tmp_path, FAKE_IPT_LIE="-X")
+    host.inject(plan.inject[2:])
+    local = nfqueue_undo_here(plan, tmp_path)
+    for _ in range(2):
+        assert host.run(plan.undo[0], text=local) == 1
+        assert host.residue() == ["chain.KUBEDRILL-DELAY"]
+
+
+def test_every_undo_step_is_a_shell_script_ending_in_its_check() -> None:
     cluster = make_cluster(leader="n2")
-    plans: list[FaultPlan] = [
-        Isolate().plan(cluster),
-        Isolate(port=2379).plan(cluster),
-        Partition().plan(cluster),
-        NetemDelay(10).plan(cluster),
-        NetemDelay(10).plan(make_cluster(facts={"delay_method": "nfqueue"})),
+    plans: list[tuple[FaultPlan, str]] = [
+        (Isolate().plan(cluster), CHAIN_GONE),
+        (Isolate(port=2379).plan(cluster), CHAIN_GONE),
+        (Partition().plan(cluster), CHAIN_GONE),
+        (NetemDelay(10).plan(cluster), "; ! tc qdisc show dev eth0 2>/dev/null | grep -q netem"),
+        (
+            NetemDelay(10).plan(make_cluster(facts={"delay_method": "nfqueue"})),
+            DELAY_CHAIN_GONE,
+        ),
     ]
-    for plan in plans:
+    for plan, check in plans:
         assert plan.undo
         for step in plan.undo:
             assert step.argv[:2] == ("sh", "-c")
-            assert step.argv[2].endswith("; true")
+            assert step.argv[2].endswith(check)
+            assert not step.argv[2].endswith("true")
     assert DELAY_CHAIN == "KUBEDRILL-DELAY"

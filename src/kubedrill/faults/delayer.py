@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import select
 import signal
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from netfilterqueue import NetfilterQueue
@@ -28,6 +30,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--queue", type=int, required=True)
     parser.add_argument("--delay-ms", type=int, required=True)
     parser.add_argument("--max-seconds", type=float, default=600.0)
+    parser.add_argument("--ready-file", help="created once the queue is bound")
     args = parser.parse_args(argv)
     delay = args.delay_ms / 1000.0
     held: collections.deque[tuple[float, Any]] = collections.deque()
@@ -48,6 +51,8 @@ def main(argv: list[str]) -> int:
     nfq = NetfilterQueue()
     nfq.bind(args.queue, hold, max_len=65536)
     sock = socket.fromfd(nfq.get_fd(), socket.AF_NETLINK, socket.SOCK_RAW)
+    if args.ready_file:
+        Path(args.ready_file).write_text(str(os.getpid()))
     deadline = time.monotonic() + args.max_seconds
     try:
         while not stopping and time.monotonic() < deadline:

@@ -112,9 +112,16 @@ def unhook_steps(spec: TransportSpec) -> list[Step]:
     script = (
         f"while iptables -w -D INPUT -j {CHAIN} 2>/dev/null; do :; done; "
         f"while iptables -w -D OUTPUT -j {CHAIN} 2>/dev/null; do :; done; "
-        f"iptables -w -F {CHAIN} 2>/dev/null; iptables -w -X {CHAIN} 2>/dev/null; true"
+        f"iptables -w -F {CHAIN} 2>/dev/null; iptables -w -X {CHAIN} 2>/dev/null; "
+        + chain_gone(CHAIN)
     )
     return [Step(spec, ("sh", "-c", script))]
+
+
+def chain_gone(chain: str) -> str:
+    """Shell test that succeeds only when `chain` is neither defined nor jumped to, so a heal
+    that did not take is reported (and its undo record kept) instead of passing blindly."""
+    return f"! iptables -w -S 2>/dev/null | grep -qE -- '(-N|-j) {chain}( |$)'"
 
 
 def _grudge_plan(
@@ -308,7 +315,17 @@ def netem_steps(spec: TransportSpec, fault: NetemDelay) -> tuple[list[Step], lis
                 ),
             )
         )
-    undo = [Step(spec, ("sh", "-c", f"tc qdisc del dev {dev} root 2>/dev/null; true"))]
+    undo = [
+        Step(
+            spec,
+            (
+                "sh",
+                "-c",
+                f"tc qdisc del dev {dev} root 2>/dev/null; "
+                f"! tc qdisc show dev {dev} 2>/dev/null | grep -q netem",
+            ),
+        )
+    ]
     return inject, undo
 
 
@@ -319,44 +336,42 @@ DELAYER_MAX_SECONDS = 900  # the delayer stops by itself even if nobody heals
 def nfqueue_steps(spec: TransportSpec, fault: NetemDelay) -> tuple[list[Step], list[Step]]:
     """Kernels without sch_netem: queue the port's packets to kubedrill's userspace delayer.
 
-    --queue-bypass makes the rules fail open: with no delayer listening, packets pass."""
+    --queue-bypass makes the rules fail open: with no delayer listening, packets pass; so the
+    inject waits for the delayer to say it is bound before any packet is queued to it."""
     port = str(fault.port)
     queue = port
-    pidfile = f"/run/kubedrill-delayer-{spec.node}.pid"
+    base = f"/run/kubedrill-delayer-{spec.params.get('netns', spec.node)}"
+    pidfile, ready = f"{base}.pid", f"{base}.ready"
     start = (
-        f"{sys.executable} -m kubedrill.faults.delayer --queue {queue} --delay-ms "
-        f"{fault.delay_ms} --max-seconds {DELAYER_MAX_SECONDS} >/dev/null 2>&1 & "
-        f"echo $! > {pidfile}"
+        f"rm -f {ready}; {sys.executable} -m kubedrill.faults.delayer --queue {queue} "
+        f"--delay-ms {fault.delay_ms} --max-seconds {DELAYER_MAX_SECONDS} --ready-file {ready} "
+        f">/dev/null 2>&1 & echo $! > {pidfile}"
     )
+    wait_ready = f"until [ -f {ready} ]; do sleep 0.05; done"
     inject = [
         Step(spec, ("sh", "-c", start)),
+        Step(spec, ("timeout", "10", "sh", "-c", wait_ready), timeout=15),
         Step(spec, ("iptables", "-w", "-N", DELAY_CHAIN), ignore_errors=True),
         Step(spec, ("iptables", "-w", "-I", "OUTPUT", "1", "-j", DELAY_CHAIN)),
     ]
     for direction in ("--dport", "--sport"):
-        inject.append(
-            Step(
-                spec,
-                (
-                    "iptables",
-                    "-w",
-                    "-A",
-                    DELAY_CHAIN,
-                    "-p",
-                    "tcp",
-                    direction,
-                    port,
-                    "-j",
-                    "NFQUEUE",
-                    "--queue-num",
-                    queue,
-                    "--queue-bypass",
-                ),
-            )
+        rule = (
+            "-p",
+            "tcp",
+            direction,
+            port,
+            "-j",
+            "NFQUEUE",
+            "--queue-num",
+            queue,
+            "--queue-bypass",
         )
+        inject.append(Step(spec, ("iptables", "-w", "-A", DELAY_CHAIN, *rule)))
+    # Kill only a process that is still our delayer (the pid may have been reused).
     script = (
         f"while iptables -w -D OUTPUT -j {DELAY_CHAIN} 2>/dev/null; do :; done; "
         f"iptables -w -F {DELAY_CHAIN} 2>/dev/null; iptables -w -X {DELAY_CHAIN} 2>/dev/null; "
-        f"[ -f {pidfile} ] && kill $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}; true"
+        f"p=$(cat {pidfile} 2>/dev/null) && grep -qs kubedrill.faults.delayer /proc/$p/cmdline "
+        f"&& kill $p; rm -f {pidfile} {ready}; " + chain_gone(DELAY_CHAIN)
     )
     return inject, [Step(spec, ("sh", "-c", script))]

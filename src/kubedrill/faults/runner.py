@@ -107,12 +107,9 @@ class FaultSession:
         default=lambda _title: nullcontext()
     )
     active: list[FaultPlan] = field(default_factory=list)
-    planned: list[FaultPlan] = field(default_factory=list)
 
     def plan(self, fault: Fault) -> FaultPlan:
-        plan = fault.plan(self.cluster)
-        self.planned.append(plan)
-        return plan
+        return fault.plan(self.cluster)
 
     @contextlib.contextmanager
     def inject(
@@ -141,6 +138,11 @@ class FaultSession:
             self.timeline.mark("fault.planned", fault=plan.name, victims=",".join(plan.victims))
             yield plan
             return
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        ):
+            install_sigterm_handler()  # a plain script would otherwise die without healing
         injected: UndoRecord | None = None
         try:
             # A ^C or SIGTERM that arrives while injecting is delivered when the block ends,
@@ -154,6 +156,7 @@ class FaultSession:
 
     def _inject(self, plan: FaultPlan) -> UndoRecord:
         record = self.ledger.record(self.cluster.name, plan)
+        self.timeline.mark("fault.injecting", fault=plan.name)
         failures = run_steps(plan.inject, log=lambda m: self.log(f"inject {m}"))
         if failures:
             undo_failures = run_steps(plan.undo, stop_on_error=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from kubedrill.probes.etcd import EtcdClient, EtcdError, LeaderView
 
 
@@ -11,22 +13,32 @@ def all_healthy(etcd: EtcdClient) -> bool:
     return view.leader is not None and view.reachable == len(etcd.nodes)
 
 
-def new_leader(etcd: EtcdClient, before: LeaderView) -> LeaderView | None:
-    """A quorum agrees on a leader elected in a later term than `before`."""
+def new_leader(
+    etcd: EtcdClient, before: LeaderView, exclude: Sequence[str] = ()
+) -> LeaderView | None:
+    """A quorum agrees on a leader elected in a later term than `before`, and it is none of
+    `exclude` (the fault's victims: a cut-off old leader may still claim to lead)."""
     view = etcd.leader_view()
-    if view.leader is not None and view.term > before.term:
+    if view.leader is not None and view.term > before.term and view.leader not in exclude:
         return view
     return None
 
 
 def same_leader(etcd: EtcdClient, before: LeaderView) -> str | None:
-    """None while the leader and term are unchanged; otherwise a complaint saying what changed."""
+    """None while nothing says the leader changed; otherwise a complaint saying what changed.
+
+    A member that does not answer in time says nothing (a slow probe on a busy machine is not
+    a leader change); any answer with a later term or another leader is a change."""
     view = etcd.leader_view()
-    if view.leader == before.leader and view.term == before.term:
-        return None
-    return (
-        f"leader changed: {before.leader} (term {before.term}) -> {view.leader} (term {view.term})"
-    )
+    for status in view.statuses.values():
+        if status is None:
+            continue
+        if status.raft_term != before.term or (view.leader and view.leader != before.leader):
+            return (
+                f"leader changed: {before.leader} (term {before.term}) -> {view.leader} "
+                f"(term {max(view.term, status.raft_term)}, seen by {status.node})"
+            )
+    return None
 
 
 def accepts_write(etcd: EtcdClient, key: str = "/kubedrill/probe") -> int | None:

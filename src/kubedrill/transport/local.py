@@ -18,6 +18,9 @@ def run_process(
             text=True,
             timeout=timeout,
             check=False,
+            # Own session: a ^C at the terminal reaches kubedrill (which defers it), never an
+            # undo command half-way through.
+            start_new_session=True,
         )
     except subprocess.TimeoutExpired as exc:
         return CommandResult(

@@ -66,3 +66,8 @@ def longest_unavailability(ops: Sequence[Operation]) -> Window | None:
 def ops_between(ops: Sequence[Operation], start: float, end: float) -> list[Operation]:
     """Operations invoked and completed inside [start, end]."""
     return [op for op in ops if op.invoke >= start and op.complete <= end]
+
+
+def ops_overlapping(ops: Sequence[Operation], start: float, end: float) -> list[Operation]:
+    """Operations that were in flight at any moment of [start, end]."""
+    return [op for op in ops if op.invoke <= end and op.complete >= start]

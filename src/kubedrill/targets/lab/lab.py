@@ -64,11 +64,15 @@ def binaries(config: LabConfig, progress: Progress) -> Path:
 
 
 def supervisor_pid(state_dir: Path) -> int | None:
+    """The lab's supervisor, if it runs: the pid must still be *our* supervisor for this lab
+    (after a reboot or a SIGKILL the pid file may name an unrelated process)."""
     try:
         pid = int((state_dir / "run" / "supervisor.pid").read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError):
         return None
-    return pid if pid_alive(pid) else None
+    ours = b"kubedrill.targets.lab.supervisor" in cmdline and str(state_dir).encode() in cmdline
+    return pid if ours and pid_alive(pid) else None
 
 
 def read_state(state_dir: Path) -> dict[str, Any] | None:
@@ -96,6 +100,11 @@ def up(config: LabConfig, progress: Progress = print) -> Cluster:
         wait_healthy(cluster, progress)
         return cluster
 
+    if existing is not None:
+        # State without a live supervisor: it was killed. Its members may still run unsupervised
+        # and hold the ports; stop them so the new supervisor owns every member.
+        for leftover in kill_namespace_processes(config.name):
+            progress(f"stopped unsupervised {leftover}")
     started = time.monotonic()
     bin_dir = binaries(config, progress)
     plan = network.plan_network(config.name, config.subnet, host_names(config))

@@ -56,6 +56,13 @@ class ComponentSpec:
         )
 
 
+WANTED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
+
+
+def _unblock_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, WANTED_SIGNALS)
+
+
 @dataclass(frozen=True)
 class Backoff:
     initial: float
@@ -92,7 +99,6 @@ class Supervisor:
         self.logs = state_dir / "logs"
         specs = json.loads((state_dir / "components.json").read_text())
         self.slots = [Slot(ComponentSpec.from_dict(s)) for s in specs]
-        self.stopping = False
 
     def hold_file(self, slot: Slot) -> Path:
         return self.holds / slot.spec.key
@@ -116,6 +122,9 @@ class Supervisor:
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
+            # The supervisor blocks SIGTERM/SIGINT/SIGCHLD to wait for them; a blocked mask is
+            # inherited across exec, so unblock it for the component.
+            preexec_fn=_unblock_signals,  # noqa: PLW1509 - the supervisor has one thread
         )
         slot.started = time.monotonic()
         (self.run_dir / f"{spec.key}.pid").write_text(str(slot.proc.pid))
@@ -192,7 +201,7 @@ class Supervisor:
     def run(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.holds.mkdir(parents=True, exist_ok=True)
-        wanted = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
+        wanted = WANTED_SIGNALS
         signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
         (self.run_dir / "supervisor.pid").write_text(str(os.getpid()))
         try:
