@@ -13,7 +13,7 @@ from kubedrill.errors import KubedrillError
 from kubedrill.faults.runner import install_sigterm_handler
 from kubedrill.ledger import Ledger
 from kubedrill.targets.lab import lab
-from kubedrill.targets.lab.config import load_lab_config
+from kubedrill.targets.lab.config import TOPOLOGIES, load_lab_config
 
 
 def _progress(message: str) -> None:
@@ -22,12 +22,22 @@ def _progress(message: str) -> None:
 
 def cmd_lab_up(args: argparse.Namespace) -> int:
     config = load_lab_config(
-        args.config, name=args.name, members=args.members, subnet=args.subnet, bin_dir=args.bin_dir
+        args.config,
+        name=args.name,
+        topology=args.topology,
+        members=args.members,
+        subnet=args.subnet,
+        bin_dir=args.bin_dir,
     )
     cluster = lab.up(config, progress=_progress)
-    print(f"lab {config.name!r} is up: {len(cluster.nodes)} etcd members")
+    print(
+        f"lab {config.name!r} is up ({config.topology}): {len(cluster.etcd.endpoints)} etcd "
+        f"members, hosts {', '.join(n.name for n in cluster.nodes)}"
+    )
     for name, url in sorted(cluster.etcd.endpoints.items()):
         print(f"  {name:10s} {url}")
+    if cluster.kube is not None:
+        print(f"kubeconfig: {cluster.kube.kubeconfig}   (server {cluster.kube.server})")
     print(f"state: {config.state_dir}")
     return 0
 
@@ -86,9 +96,9 @@ def cmd_ledger(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    config = load_lab_config(args.config)
-    path = lab.binaries(config, _progress)
-    print(f"binaries in {path}")
+    config = load_lab_config(args.config, topology=args.topology)
+    for name, path in sorted(lab.binaries(config, _progress).items()):
+        print(f"{name:24s} {path}")
     return 0
 
 
@@ -107,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--config", type=Path, help="lab config YAML (a top-level `lab:` key)")
     common.add_argument("--name", help="lab name (default: lab)")
     up_p = lab_sub.add_parser("up", parents=[common], help="build binaries, bring the lab up")
+    up_p.add_argument(
+        "--topology",
+        choices=TOPOLOGIES,
+        help="etcd (default): etcd only; stacked: the seed's 3-node HA control "
+        "plane behind HAProxy; external: etcd on hosts of its own",
+    )
     up_p.add_argument("--members", type=int, help="etcd members: 1, 3, 5 or 7 (default 3)")
     up_p.add_argument("--subnet", help="IPv4 subnet for the lab hosts (default 10.213.7.0/24)")
     up_p.add_argument("--bin-dir", type=Path, help="use prebuilt binaries from this directory")
@@ -128,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_p.set_defaults(func=cmd_ledger)
     build_p = sub.add_parser("build", help="build and cache the pinned upstream binaries")
     build_p.add_argument("--config", type=Path)
+    build_p.add_argument(
+        "--topology",
+        choices=TOPOLOGIES,
+        help="etcd builds etcd only; stacked/external add Kubernetes and kwok",
+    )
     build_p.set_defaults(func=cmd_build)
     return parser
 

@@ -44,6 +44,18 @@ class EtcdAccess:
 
 
 @dataclass(frozen=True)
+class KubeAccess:
+    """The Kubernetes API: kubeconfig and client cert, the load balancer's URL and socket."""
+
+    kubeconfig: Path
+    server: str  # through the load balancer
+    ca: Path
+    cert: Path
+    key: Path
+    haproxy_socket: Path | None = None
+
+
+@dataclass(frozen=True)
 class FaultSteps:
     """Commands that inject a fault and the commands that undo it (plain data, replayable)."""
 
@@ -78,6 +90,7 @@ class Cluster:
     etcd: EtcdAccess
     control: ComponentControl
     observer: TransportSpec  # where kubedrill itself runs commands that are not on a node
+    kube: KubeAccess | None = None
     leader_locators: dict[str, LeaderLocator] = field(default_factory=dict)
     facts: dict[str, str] = field(default_factory=dict)  # versions, topology: for reports
 

@@ -20,7 +20,10 @@ from kubedrill.errors import ConfigError
 
 # Pinned: newest patch of the etcd 3.6 line, the line kubeadm pairs with Kubernetes 1.34.
 ETCD_VERSION = "v3.6.16"
-TOPOLOGIES = ("etcd",)
+# etcd: an etcd cluster only. stacked: the seed's mode 1 (etcd, apiserver, controller-manager
+# and scheduler on each control-plane host, HAProxy in front). external: the seed's mode 2
+# (etcd on hosts of its own).
+TOPOLOGIES = ("etcd", "stacked", "external")
 _NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 
 
@@ -52,6 +55,23 @@ class EtcdSettings:
 
 
 @dataclass(frozen=True)
+class KubernetesSettings:
+    """The Kubernetes control plane (topologies stacked and external)."""
+
+    version: str = "v1.34.4"  # pinned; etcd v3.6 is the line kubeadm pairs with 1.34
+    kwok_version: str = "v0.8.0"
+    control_planes: int = 3
+    workers: int = 3  # kwok-managed worker Nodes
+    service_cidr: str = "10.96.0.0/12"
+    lb_check_inter_ms: int = 2000  # the seed's HAProxy health check: inter 2000 fall 3 rise 2
+    lb_check_fall: int = 3
+    lb_check_rise: int = 2
+    lease_duration_s: int = 15  # controller-manager/scheduler leader election (seed: 15/10)
+    renew_deadline_s: int = 10
+    retry_period_s: int = 2
+
+
+@dataclass(frozen=True)
 class SupervisorSettings:
     """Restart like kubelet does for static pods, with a shorter back-off suited to drills."""
 
@@ -71,6 +91,7 @@ class LabConfig:
     cache_dir: Path = field(default_factory=default_cache_dir)
     etcd: EtcdSettings = field(default_factory=EtcdSettings)
     supervisor: SupervisorSettings = field(default_factory=SupervisorSettings)
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
 
     @property
     def state_dir(self) -> Path:
@@ -132,7 +153,7 @@ def _build(cls: type[Any], raw: Mapping[str, Any], path: str) -> Any:
             )
         current = getattr(defaults, key)
         where = f"{path}.{key}"
-        if isinstance(current, EtcdSettings | SupervisorSettings):
+        if isinstance(current, EtcdSettings | SupervisorSettings | KubernetesSettings):
             values[key] = _build(type(current), value, where)
         elif key in ("state_root", "cache_dir", "bin_dir"):
             if value is None and key == "bin_dir":

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -179,3 +181,23 @@ def _download(module: str, cache_dir: Path, env: Mapping[str, str]) -> dict[str,
             "check that the Go module proxy is reachable and the pinned version exists",
         )
     return info
+
+
+# kwok does nothing without Stage definitions; its release ships them in the module. These
+# bring Nodes up and keep their leases fresh, and take pods through ready/complete/delete.
+KWOK_STAGE_DIRS = ("node/fast", "node/heartbeat-with-lease", "pod/fast")
+
+
+def kwok_stages(version: str, cache_dir: Path) -> list[Path]:
+    """The pinned kwok release's own stage files, copied once next to the cached binary."""
+    target = cache_dir / "bin" / f"kwok-{version}" / "stages"
+    if not (target / ".complete").exists():
+        info = _download(f"{KWOK_MODULE}@{version}", cache_dir, dict(os.environ))
+        source = Path(info["Dir"]) / "kustomize" / "stage"
+        target.mkdir(parents=True, exist_ok=True)
+        for sub in KWOK_STAGE_DIRS:
+            for stage in sorted((source / sub).glob("*.yaml")):
+                if stage.name != "kustomization.yaml":
+                    shutil.copyfile(stage, target / f"{sub.replace('/', '-')}-{stage.name}")
+        (target / ".complete").write_text(version)
+    return sorted(target.glob("*.yaml"))

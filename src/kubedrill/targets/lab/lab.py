@@ -15,16 +15,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from kubedrill.cluster import Cluster, EtcdAccess, Node, TLSFiles
+from kubedrill.cluster import Cluster, EtcdAccess, KubeAccess, Node, TLSFiles
 from kubedrill.errors import MissingBinaryError, NotRootError, TargetError
 from kubedrill.ledger import Ledger, pid_alive
 from kubedrill.polling import poll_until
 from kubedrill.probes.etcd import EtcdClient
-from kubedrill.targets.lab import network, pki
+from kubedrill.probes.kube import api_client, lease_holder
+from kubedrill.targets.lab import kube, kube_lab, network, pki, topology
 from kubedrill.targets.lab.build import ensure_built, etcd_build, find_binaries
 from kubedrill.targets.lab.config import LabConfig
 from kubedrill.targets.lab.control import LOCAL, LabControl
 from kubedrill.targets.lab.etcd import etcd_argv
+from kubedrill.targets.lab.kube import KubePaths
+from kubedrill.targets.lab.kube_build import kubernetes_build, kwok_build, kwok_stages
 from kubedrill.targets.lab.supervisor import ComponentSpec
 from kubedrill.transport import TransportSpec
 
@@ -40,10 +43,13 @@ def require_root(action: str) -> None:
         )
 
 
-def require_tools() -> None:
+def require_tools(config: LabConfig) -> None:
+    tools = dict(REQUIRED_TOOLS)
+    if topology.has_kubernetes(config):
+        tools["haproxy"] = "haproxy"
     missing = [
         f"{tool} (Debian package {pkg})"
-        for tool, pkg in REQUIRED_TOOLS.items()
+        for tool, pkg in tools.items()
         if shutil.which(tool) is None
     ]
     if missing:
@@ -53,14 +59,31 @@ def require_tools() -> None:
         )
 
 
-def host_names(config: LabConfig) -> list[str]:
-    return [f"etcd-{i}" for i in range(1, config.members + 1)]
+ETCD_BINARIES = ("etcd", "etcdctl")
+KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 
 
-def binaries(config: LabConfig, progress: Progress) -> Path:
+def binaries(config: LabConfig, progress: Progress) -> dict[str, Path]:
+    """Path of every binary the lab runs: from lab.bin_dir, else built and cached."""
+    kubernetes = topology.has_kubernetes(config)
+    names = list(ETCD_BINARIES) + ([*KUBE_BINARIES, "kwok"] if kubernetes else [])
     if config.bin_dir is not None:
-        return find_binaries(config.bin_dir, ["etcd", "etcdctl"])
-    return ensure_built(etcd_build(config.etcd.version), config.cache_dir, progress)
+        found = find_binaries(config.bin_dir, names)
+        paths = {n: found / n for n in names}
+    else:
+        etcd_dir = ensure_built(etcd_build(config.etcd.version), config.cache_dir, progress)
+        paths = {n: etcd_dir / n for n in ETCD_BINARIES}
+        if kubernetes:
+            k = config.kubernetes
+            kube_dir = ensure_built(
+                kubernetes_build(k.version, config.cache_dir, progress), config.cache_dir, progress
+            )
+            kwok_dir = ensure_built(kwok_build(k.kwok_version), config.cache_dir, progress)
+            paths |= {n: kube_dir / n for n in KUBE_BINARIES}
+            paths["kwok"] = kwok_dir / "kwok"
+    if kubernetes:
+        paths["haproxy"] = Path(shutil.which("haproxy") or "haproxy")
+    return paths
 
 
 def supervisor_pid(state_dir: Path) -> int | None:
@@ -86,13 +109,16 @@ def read_state(state_dir: Path) -> dict[str, Any] | None:
 def up(config: LabConfig, progress: Progress = print) -> Cluster:
     """Idempotent: an existing lab with the same shape is kept and only checked."""
     require_root("lab up")
-    require_tools()
+    require_tools(config)
     state_dir = config.state_dir
     existing = read_state(state_dir)
+    layout = topology.hosts(config)
     if existing is not None and supervisor_pid(state_dir) is not None:
-        if len(existing["hosts"]) != config.members:
+        have = [h["name"] for h in existing["hosts"]]
+        if have != [h.name for h in layout] or existing["topology"] != config.topology:
             raise TargetError(
-                f"lab {config.name!r} is already up with {len(existing['hosts'])} members",
+                f"lab {config.name!r} is already up as {existing['topology']} with "
+                f"{', '.join(have)}",
                 "run `kubedrill lab down` first to change its shape",
             )
         progress(f"lab {config.name!r} is already up; checking health")
@@ -106,42 +132,24 @@ def up(config: LabConfig, progress: Progress = print) -> Cluster:
         for leftover in kill_namespace_processes(config.name):
             progress(f"stopped unsupervised {leftover}")
     started = time.monotonic()
-    bin_dir = binaries(config, progress)
-    plan = network.plan_network(config.name, config.subnet, host_names(config))
+    bins = binaries(config, progress)
+    plan = network.plan_network(config.name, config.subnet, [h.name for h in layout])
     network.check_subnet_free(plan, config.subnet)
     progress(f"creating {len(plan.hosts)} hosts on bridge {plan.bridge} ({config.subnet})")
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
         network.create(plan)
-        pki_dir = state_dir / "pki" / "etcd"
-        if not (pki_dir / "ca.crt").exists():
-            progress("generating PKI")
-            make_pki(pki_dir, plan)
-        specs = [
-            ComponentSpec(
-                host.name,
-                "etcd",
-                host.netns,
-                etcd_argv(
-                    bin_dir / "etcd",
-                    host,
-                    plan.hosts,
-                    config.etcd,
-                    state_dir / "data" / host.name / "etcd",
-                    pki_dir,
-                    f"kubedrill-{config.name}",
-                ),
-            )
-            for host in plan.hosts
-        ]
+        specs = component_specs(config, layout, plan, bins, progress)
         (state_dir / "components.json").write_text(
             json.dumps([s.to_dict() for s in specs], indent=1)
         )
         (state_dir / "supervisor.json").write_text(json.dumps(asdict(config.supervisor)))
-        write_state(state_dir, config, plan, pki_dir, bin_dir, delay_method(plan.hosts[0].netns))
+        write_state(state_dir, config, layout, plan, bins, delay_method(plan.hosts[0].netns))
         start_supervisor(state_dir)
         cluster = load_cluster(state_dir)
         wait_healthy(cluster, progress)
+        if topology.has_kubernetes(config):
+            kube_lab.bootstrap(cluster, config, progress)
     except BaseException:
         progress("lab up failed; last log lines of each component:")
         for log_file in sorted((state_dir / "logs").glob("*/*.log")):
@@ -151,12 +159,96 @@ def up(config: LabConfig, progress: Progress = print) -> Cluster:
         down(config, progress=lambda _m: None)
         raise
     progress(f"lab {config.name!r} up in {time.monotonic() - started:.1f} s")
+    if topology.has_kubernetes(config):
+        progress(f"kubeconfig: {KubePaths(state_dir).admin}")
     return cluster
 
 
-def make_pki(pki_dir: Path, plan: network.NetworkPlan) -> None:
+def component_specs(
+    config: LabConfig,
+    layout: list[topology.HostRole],
+    plan: network.NetworkPlan,
+    bins: dict[str, Path],
+    progress: Progress,
+) -> list[ComponentSpec]:
+    state_dir = config.state_dir
+    by_name = {h.name: h for h in plan.hosts}
+    members = [by_name[h.name] for h in layout if "etcd" in h.roles]
+    controls = [by_name[h.name] for h in layout if "control-plane" in h.roles]
+    pki_dir = state_dir / "pki" / "etcd"
+    paths = KubePaths(state_dir)
+    if not (pki_dir / "ca.crt").exists():
+        progress("generating PKI")
+        etcd_ca = make_pki(pki_dir, members)
+        if controls:
+            kube.make_kube_pki(paths, etcd_ca, controls, by_name["lb"], config.kubernetes)
+    specs = [
+        ComponentSpec(
+            host.name,
+            "etcd",
+            host.netns,
+            etcd_argv(
+                bins["etcd"],
+                host,
+                members,
+                config.etcd,
+                state_dir / "data" / host.name / "etcd",
+                pki_dir,
+                f"kubedrill-{config.name}",
+            ),
+        )
+        for host in members
+    ]
+    if not controls:
+        return specs
+    k = config.kubernetes
+    etcd_urls = [f"https://{m.address}:{config.etcd.client_port}" for m in members]
+    for host in controls:
+        specs += [
+            ComponentSpec(
+                host.name,
+                "kube-apiserver",
+                host.netns,
+                kube.apiserver_argv(
+                    bins["kube-apiserver"], host, paths, etcd_urls, pki_dir / "ca.crt", k
+                ),
+            ),
+            ComponentSpec(
+                host.name,
+                "kube-controller-manager",
+                host.netns,
+                kube.controller_manager_argv(bins["kube-controller-manager"], host, paths, k),
+            ),
+            ComponentSpec(
+                host.name,
+                "kube-scheduler",
+                host.netns,
+                kube.scheduler_argv(bins["kube-scheduler"], host, paths, k),
+            ),
+        ]
+    lb = by_name["lb"]
+    paths.haproxy_cfg.parent.mkdir(parents=True, exist_ok=True)
+    paths.haproxy_cfg.write_text(kube.haproxy_config(lb, controls, paths, k))
+    specs.append(
+        ComponentSpec(lb.name, "haproxy", lb.netns, kube.haproxy_argv(str(bins["haproxy"]), paths))
+    )
+    workers = by_name["workers"]
+    specs.append(
+        ComponentSpec(
+            workers.name,
+            "kwok",
+            workers.netns,
+            kube.kwok_argv(
+                bins["kwok"], paths, kwok_stages(config.kubernetes.kwok_version, config.cache_dir)
+            ),
+        )
+    )
+    return specs
+
+
+def make_pki(pki_dir: Path, members: list[network.HostPlan]) -> pki.Authority:
     ca = pki.create_ca(pki_dir, "ca", "kubedrill-etcd-ca")
-    for host in plan.hosts:
+    for host in members:
         names = [host.name, "localhost"]
         ips = [host.address, "127.0.0.1"]
         pki.issue(
@@ -180,6 +272,7 @@ def make_pki(pki_dir: Path, plan: network.NetworkPlan) -> None:
             client=True,
         )
     pki.issue(ca, pki_dir, "kubedrill-client", "kubedrill", client=True)
+    return ca
 
 
 def delay_method(netns: str) -> str:
@@ -216,28 +309,37 @@ def delay_method(netns: str) -> str:
 def write_state(
     state_dir: Path,
     config: LabConfig,
+    layout: list[topology.HostRole],
     plan: network.NetworkPlan,
-    pki_dir: Path,
-    bin_dir: Path,
+    bins: dict[str, Path],
     delay: str,
 ) -> None:
     e = config.etcd
+    pki_dir = state_dir / "pki" / "etcd"
+    roles = {h.name: sorted(h.roles) for h in layout}
+    members = [h for h in plan.hosts if "etcd" in roles[h.name]]
+    versions = {"etcd": e.version}
+    if topology.has_kubernetes(config):
+        versions |= {
+            "kubernetes": config.kubernetes.version,
+            "kwok": config.kubernetes.kwok_version,
+        }
     state = {
         "name": config.name,
         "topology": config.topology,
         "subnet": config.subnet,
         "bridge": plan.bridge,
         "gateway": plan.gateway,
-        "bin_dir": str(bin_dir),
-        "versions": {"etcd": e.version},
+        "binaries": {k: str(v) for k, v in bins.items()},
+        "versions": versions,
         "delay_method": delay,
         "hosts": [
-            {"name": h.name, "roles": ["etcd"], "address": h.address, "netns": h.netns}
+            {"name": h.name, "roles": roles[h.name], "address": h.address, "netns": h.netns}
             for h in plan.hosts
         ],
         "etcd": {
-            "endpoints": {h.name: f"https://{h.address}:{e.client_port}" for h in plan.hosts},
-            "metrics": {h.name: f"http://{h.address}:{e.metrics_port}/metrics" for h in plan.hosts},
+            "endpoints": {h.name: f"https://{h.address}:{e.client_port}" for h in members},
+            "metrics": {h.name: f"http://{h.address}:{e.metrics_port}/metrics" for h in members},
             "peer_port": e.peer_port,
             "client_port": e.client_port,
             "tls": {
@@ -249,6 +351,14 @@ def write_state(
             "heartbeat_interval_ms": e.heartbeat_interval_ms,
         },
     }
+    if topology.has_kubernetes(config):
+        lb = next(h for h in plan.hosts if h.name == "lb")
+        state["kubernetes"] = {
+            "kubeconfig": str(KubePaths(state_dir).admin),
+            "server": f"https://{lb.address}:{kube.APISERVER_PORT}",
+            "haproxy_socket": str(KubePaths(state_dir).haproxy_socket),
+            "workers": config.kubernetes.workers,
+        }
     (state_dir / "lab.json").write_text(json.dumps(state, indent=1))
 
 
@@ -319,7 +429,7 @@ def load_cluster(state_dir: Path) -> Cluster:
             "target": "lab",
             "topology": state["topology"],
             "etcd_version": state["versions"]["etcd"],
-            "members": str(len(nodes)),
+            "members": str(len(e["endpoints"])),
             "election_timeout_ms": str(e["election_timeout_ms"]),
             "heartbeat_interval_ms": str(e["heartbeat_interval_ms"]),
             "delay_method": state.get("delay_method", "netem"),
@@ -327,7 +437,34 @@ def load_cluster(state_dir: Path) -> Cluster:
     )
     leader_client = EtcdClient(access, timeout=0.8)
     cluster.leader_locators["etcd"] = leader_client.leader
+    if "kubernetes" in state:
+        add_kubernetes(cluster, state)
     return cluster
+
+
+def add_kubernetes(cluster: Cluster, state: dict[str, Any]) -> None:
+    k = state["kubernetes"]
+    pki_dir = Path(k["kubeconfig"]).parent.parent / "pki" / "kubernetes"
+    cluster.kube = KubeAccess(
+        Path(k["kubeconfig"]),
+        k["server"],
+        pki_dir / "ca.crt",
+        pki_dir / "admin.crt",
+        pki_dir / "admin.key",
+        Path(k["haproxy_socket"]),
+    )
+    cluster.facts |= {
+        "kubernetes_version": state["versions"]["kubernetes"],
+        "kubeconfig": k["kubeconfig"],
+        "api_server": k["server"],
+    }
+    api = api_client(cluster.kube)
+
+    def locator(lease: str) -> Callable[[], str | None]:
+        return lambda: lease_holder(api, lease)[0]
+
+    for component in ("kube-controller-manager", "kube-scheduler"):
+        cluster.leader_locators[component] = locator(component)
 
 
 def down(config: LabConfig, progress: Progress = print) -> list[str]:
@@ -406,15 +543,22 @@ def status(config: LabConfig) -> dict[str, Any]:
     hosts = []
     for node in cluster.nodes:
         st = view.statuses.get(node.name)
-        proc = procs.get(f"{node.name}__etcd", {})
+        components = {}
+        for component in cluster.control.components(node):
+            proc = procs.get(f"{node.name}__{component}", {})
+            components[component] = {
+                "pid": proc.get("pid"),
+                "restarts": proc.get("restarts", 0),
+                "held": proc.get("held", False),
+                "running": cluster.control.is_running(node, component),
+            }
         hosts.append(
             {
                 "host": node.name,
                 "address": node.address,
-                "pid": proc.get("pid"),
-                "restarts": proc.get("restarts", 0),
-                "held": proc.get("held", False),
-                "running": cluster.control.is_running(node, "etcd"),
+                "roles": sorted(node.roles),
+                "components": components,
+                "running": all(c["running"] for c in components.values()),
                 "etcd": None
                 if st is None
                 else {
@@ -425,13 +569,20 @@ def status(config: LabConfig) -> dict[str, Any]:
                 },
             }
         )
+    leaders = {"etcd": view.leader}
+    for component, locate in cluster.leader_locators.items():
+        if component != "etcd":
+            leaders[component] = locate()
     return {
         "name": config.name,
+        "topology": state["topology"],
         "up": sup is not None and view.leader is not None,
         "supervisor_pid": sup,
         "leader": view.leader,
+        "leaders": leaders,
         "term": view.term,
         "versions": state["versions"],
+        "kubeconfig": state.get("kubernetes", {}).get("kubeconfig"),
         "hosts": hosts,
     }
 
@@ -439,23 +590,30 @@ def status(config: LabConfig) -> dict[str, Any]:
 def render_status(report: dict[str, Any]) -> str:
     if "hosts" not in report:
         return f"lab {report['name']!r}: down ({report.get('reason', '')})"
+    leaders = "  ".join(f"{k} leader={v}" for k, v in report["leaders"].items())
     lines = [
-        f"lab {report['name']!r}: {'up' if report['up'] else 'DEGRADED'}  "
-        f"supervisor={report['supervisor_pid']}  etcd leader={report['leader']} "
-        f"term={report['term']}  versions={report['versions']}",
-        f"  {'host':10s} {'address':14s} {'pid':>8s} {'restarts':>8s}  state",
+        f"lab {report['name']!r} ({report['topology']}): "
+        f"{'up' if report['up'] else 'DEGRADED'}  supervisor={report['supervisor_pid']}  "
+        f"versions={report['versions']}",
+        f"  {leaders}  etcd term={report['term']}",
+        f"  {'host':10s} {'address':14s} {'component':24s} {'pid':>8s} {'restarts':>8s}  state",
     ]
     for h in report["hosts"]:
-        if h["etcd"] is None:
-            state = "held down" if h["held"] else ("paused/unreachable" if h["pid"] else "down")
-        else:
-            state = (
-                "LEADER" if h["etcd"]["leader"] else "follower"
-            ) + f" rev={h['etcd']['revision']}"
-        lines.append(
-            f"  {h['host']:10s} {h['address']:14s} {h['pid'] or '-'!s:>8s} "
-            f"{h['restarts']:>8d}  {state}"
-        )
+        for name, c in h["components"].items():
+            if name == "etcd" and h["etcd"] is not None:
+                state = ("LEADER" if h["etcd"]["leader"] else "follower") + (
+                    f" rev={h['etcd']['revision']}"
+                )
+            elif c["held"]:
+                state = "held down"
+            else:
+                state = "running" if c["running"] else ("paused" if c["pid"] else "down")
+            lines.append(
+                f"  {h['host']:10s} {h['address']:14s} {name:24s} {c['pid'] or '-'!s:>8s} "
+                f"{c['restarts']:>8d}  {state}"
+            )
+    if report.get("kubeconfig"):
+        lines.append(f"  kubeconfig: {report['kubeconfig']}")
     return "\n".join(lines)
 
 

@@ -141,3 +141,17 @@ def issue(
     pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(pair.key, key)
     return pair
+
+
+def create_signing_key(directory: Path, name: str) -> CertPair:
+    """A bare key pair (the service-account token signing key): name.key and name.pub."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    directory.mkdir(parents=True, exist_ok=True)
+    public = directory / f"{name}.pub"
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    _write_key(directory / f"{name}.key", key)
+    return CertPair(public, directory / f"{name}.key")

@@ -113,10 +113,24 @@ class Supervisor:
             f"--- kubedrill supervisor: start #{slot.restarts + 1} at {time.time():.3f}\n"
         )
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **spec.env}
-        # `ip netns exec` enters the namespace and execs the command, so the pid we get is the
-        # component's own pid (signals from faults reach it directly).
+        # Each lab host gets its own UTS namespace too, so a component's hostname is its host's
+        # name (leader-election identities are '<hostname>_<uuid>'). Every step execs the next,
+        # so the pid we get is the component's own.
         slot.proc = subprocess.Popen(
-            ["ip", "netns", "exec", spec.netns, *spec.argv],
+            [
+                "ip",
+                "netns",
+                "exec",
+                spec.netns,
+                "unshare",
+                "--uts",
+                "--",
+                "sh",
+                "-c",
+                'hostname "$0" && exec "$@"',
+                spec.host,
+                *spec.argv,
+            ],
             stdout=slot.log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

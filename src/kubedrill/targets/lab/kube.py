@@ -1,0 +1,247 @@
+"""The Kubernetes control plane of the lab: PKI, kubeconfigs, component command lines, HAProxy.
+
+Laid out like kubeadm: one cluster CA, an apiserver serving cert carrying every name and address
+it is reached by, client certs for the admin, the controller-manager and the scheduler, and one
+service-account key pair shared by all apiservers. Controller-manager and scheduler talk to the
+apiserver on their own host (as kubeadm's static pods do); people and kwok go through HAProxy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from kubedrill.targets.lab import pki
+from kubedrill.targets.lab.config import KubernetesSettings
+from kubedrill.targets.lab.network import HostPlan
+
+APISERVER_PORT = 6443
+CLUSTER_NAME = "kubedrill"
+
+
+@dataclass(frozen=True)
+class KubePaths:
+    """Where the control plane's files live under the lab's state directory."""
+
+    root: Path
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki" / "kubernetes"
+
+    def kubeconfig(self, name: str) -> Path:
+        return self.root / "kubeconfig" / f"{name}.conf"
+
+    @property
+    def admin(self) -> Path:
+        return self.kubeconfig("admin")
+
+    @property
+    def haproxy_cfg(self) -> Path:
+        return self.root / "haproxy" / "haproxy.cfg"
+
+    @property
+    def haproxy_socket(self) -> Path:
+        return self.root / "run" / "haproxy.sock"
+
+
+def service_ip(service_cidr: str) -> str:
+    return str(ipaddress.ip_network(service_cidr).network_address + 1)
+
+
+def make_kube_pki(
+    paths: KubePaths,
+    etcd_ca: pki.Authority,
+    controls: Sequence[HostPlan],
+    lb: HostPlan,
+    settings: KubernetesSettings,
+) -> None:
+    d = paths.pki
+    ca = pki.create_ca(d, "ca", "kubernetes")
+    names = [
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+        "localhost",
+        lb.name,
+        *[c.name for c in controls],
+    ]
+    ips = [
+        service_ip(settings.service_cidr),
+        "127.0.0.1",
+        lb.address,
+        *[c.address for c in controls],
+    ]
+    pki.issue(ca, d, "apiserver", "kube-apiserver", dns=names, ips=ips, server=True)
+    pki.issue(etcd_ca, d, "apiserver-etcd-client", "kube-apiserver-etcd-client", client=True)
+    pki.issue(ca, d, "admin", "kubernetes-admin", org="system:masters", client=True)
+    pki.issue(ca, d, "controller-manager", "system:kube-controller-manager", client=True)
+    pki.issue(ca, d, "scheduler", "system:kube-scheduler", client=True)
+    pki.issue(ca, d, "kwok", "kwok-controller", org="system:masters", client=True)
+    pki.create_signing_key(d, "sa")
+    server_lb = f"https://{lb.address}:{APISERVER_PORT}"
+    write_kubeconfig(paths.admin, server_lb, d / "ca.crt", d / "admin.crt", d / "admin.key")
+    write_kubeconfig(
+        paths.kubeconfig("kwok"), server_lb, d / "ca.crt", d / "kwok.crt", d / "kwok.key"
+    )
+    for host in controls:
+        local = f"https://{host.address}:{APISERVER_PORT}"
+        for user in ("controller-manager", "scheduler"):
+            write_kubeconfig(
+                paths.kubeconfig(f"{user}-{host.name}"),
+                local,
+                d / "ca.crt",
+                d / f"{user}.crt",
+                d / f"{user}.key",
+            )
+
+
+def write_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path) -> None:
+    """A kubeconfig that references the files (no secrets inlined into it)."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": CLUSTER_NAME, "cluster": {"server": server, "certificate-authority": str(ca)}}
+        ],
+        "users": [
+            {"name": "user", "user": {"client-certificate": str(cert), "client-key": str(key)}}
+        ],
+        "contexts": [{"name": CLUSTER_NAME, "context": {"cluster": CLUSTER_NAME, "user": "user"}}],
+        "current-context": CLUSTER_NAME,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def apiserver_argv(
+    binary: Path,
+    host: HostPlan,
+    paths: KubePaths,
+    etcd_urls: Sequence[str],
+    etcd_ca: Path,
+    settings: KubernetesSettings,
+) -> tuple[str, ...]:
+    d = paths.pki
+    return (
+        str(binary),
+        f"--advertise-address={host.address}",
+        f"--bind-address={host.address}",
+        f"--secure-port={APISERVER_PORT}",
+        f"--etcd-servers={','.join(etcd_urls)}",
+        f"--etcd-cafile={etcd_ca}",
+        f"--etcd-certfile={d / 'apiserver-etcd-client.crt'}",
+        f"--etcd-keyfile={d / 'apiserver-etcd-client.key'}",
+        f"--client-ca-file={d / 'ca.crt'}",
+        f"--tls-cert-file={d / 'apiserver.crt'}",
+        f"--tls-private-key-file={d / 'apiserver.key'}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={d / 'sa.pub'}",
+        f"--service-account-signing-key-file={d / 'sa.key'}",
+        f"--service-cluster-ip-range={settings.service_cidr}",
+        "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
+        "--allow-privileged=true",
+        "--endpoint-reconciler-type=lease",
+        "--profiling=false",
+    )
+
+
+def _leader_election(settings: KubernetesSettings) -> tuple[str, ...]:
+    return (
+        "--leader-elect=true",
+        f"--leader-elect-lease-duration={settings.lease_duration_s}s",
+        f"--leader-elect-renew-deadline={settings.renew_deadline_s}s",
+        f"--leader-elect-retry-period={settings.retry_period_s}s",
+    )
+
+
+def controller_manager_argv(
+    binary: Path, host: HostPlan, paths: KubePaths, settings: KubernetesSettings
+) -> tuple[str, ...]:
+    d = paths.pki
+    conf = paths.kubeconfig(f"controller-manager-{host.name}")
+    return (
+        str(binary),
+        f"--kubeconfig={conf}",
+        f"--authentication-kubeconfig={conf}",
+        f"--authorization-kubeconfig={conf}",
+        f"--bind-address={host.address}",
+        f"--cluster-name={CLUSTER_NAME}",
+        f"--root-ca-file={d / 'ca.crt'}",
+        f"--cluster-signing-cert-file={d / 'ca.crt'}",
+        f"--cluster-signing-key-file={d / 'ca.key'}",
+        f"--service-account-private-key-file={d / 'sa.key'}",
+        f"--service-cluster-ip-range={settings.service_cidr}",
+        "--use-service-account-credentials=true",
+        "--controllers=*,bootstrapsigner,tokencleaner",
+        *_leader_election(settings),
+    )
+
+
+def scheduler_argv(
+    binary: Path, host: HostPlan, paths: KubePaths, settings: KubernetesSettings
+) -> tuple[str, ...]:
+    conf = paths.kubeconfig(f"scheduler-{host.name}")
+    return (
+        str(binary),
+        f"--kubeconfig={conf}",
+        f"--authentication-kubeconfig={conf}",
+        f"--authorization-kubeconfig={conf}",
+        f"--bind-address={host.address}",
+        *_leader_election(settings),
+    )
+
+
+def kwok_argv(binary: Path, paths: KubePaths, stages: Sequence[Path]) -> tuple[str, ...]:
+    return (
+        str(binary),
+        *[f"--config={stage}" for stage in stages],
+        f"--kubeconfig={paths.kubeconfig('kwok')}",
+        "--manage-all-nodes=false",
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        "--node-lease-duration-seconds=40",
+        "--cidr=10.244.0.0/16",
+    )
+
+
+def haproxy_config(
+    lb: HostPlan, controls: Sequence[HostPlan], paths: KubePaths, settings: KubernetesSettings
+) -> str:
+    """TCP load balancing with HTTPS health checks on /readyz (the seed's section 4.1)."""
+    checks = (
+        f"inter {settings.lb_check_inter_ms} fall {settings.lb_check_fall} "
+        f"rise {settings.lb_check_rise}"
+    )
+    servers = "\n".join(f"    server {c.name} {c.address}:{APISERVER_PORT}" for c in controls)
+    return f"""global
+    maxconn 4000
+    stats socket {paths.haproxy_socket} mode 600 level admin
+
+defaults
+    mode tcp
+    option dontlognull
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+
+frontend kube-apiserver
+    bind {lb.address}:{APISERVER_PORT}
+    default_backend kube-apiserver
+
+backend kube-apiserver
+    balance roundrobin
+    option httpchk GET /readyz
+    http-check expect status 200
+    default-server check check-ssl verify none {checks}
+{servers}
+"""
+
+
+def haproxy_argv(binary: str, paths: KubePaths) -> tuple[str, ...]:
+    return (binary, "-db", "-f", str(paths.haproxy_cfg))
