@@ -262,8 +262,9 @@ def test_integer_name_is_coerced_then_validated(write: Writer) -> None:
 
 
 def test_unknown_topology(write: Writer) -> None:
-    err = config_error(write("lab:\n  topology: stacked\n"))
-    assert err.message == "lab.topology 'stacked' is unknown"
+    err = config_error(write("lab:\n  topology: mesh\n"))
+    assert err.message == "lab.topology 'mesh' is unknown"
+    assert "etcd, stacked, external" in err.hint
 
 
 def test_invalid_yaml(write: Writer) -> None:
