@@ -20,9 +20,12 @@ from kubedrill.faults.runner import FaultSession
 from kubedrill.ledger import Ledger
 from kubedrill.polling import poll_until
 from kubedrill.probes.etcd import EtcdClient
+from kubedrill.probes.kube import KubeProbes
 from kubedrill.report import allure_report
 from kubedrill.timeline import Measurement, Timeline
+from kubedrill.workload.api_reader import ApiReader
 from kubedrill.workload.etcd_writer import EtcdWriter
+from kubedrill.workload.history import Operation
 
 T = TypeVar("T")
 
@@ -70,7 +73,9 @@ class Drill:
     observations: dict[str, Any] = field(default_factory=dict)
     faults_planned: list[FaultPlan] = field(default_factory=list)
     _etcd: EtcdClient | None = None
+    _kube: KubeProbes | None = None
     _writers: list[EtcdWriter] = field(default_factory=list)
+    _readers: list[ApiReader] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.session = FaultSession(
@@ -84,6 +89,31 @@ class Drill:
         if self._etcd is None:
             self._etcd = EtcdClient(self.cluster.etcd, timeout=0.8)
         return self._etcd
+
+    @property
+    def kube(self) -> KubeProbes:
+        """Kubernetes probes; a drill on a cluster without Kubernetes is skipped."""
+        if self.cluster.kube is None:
+            raise SteadyStateError(
+                f"{self.cluster.name} has no Kubernetes control plane",
+                "bring the lab up with --topology stacked (or external)",
+            )
+        if self._kube is None:
+            self._kube = KubeProbes(self.cluster.kube)
+        return self._kube
+
+    def api_reader(self, *, interval: float = 0.05, max_duration: float = 300.0) -> ApiReader:
+        """Background API requests through the load balancer, every one recorded."""
+        assert self.cluster.kube is not None
+        reader = ApiReader(
+            self.cluster.kube, self.timeline, interval=interval, max_duration=max_duration
+        )
+        self._readers.append(reader)
+        return reader.start()
+
+    def api_reader_ops(self) -> list[Operation]:
+        """Every operation of the drill's API readers so far."""
+        return [op for reader in self._readers for op in reader.history()]
 
     def writer(self, *, interval: float = 0.05, max_duration: float = 300.0) -> EtcdWriter:
         """A background writer recording every put; stopped at the end of the drill."""
@@ -204,8 +234,12 @@ class Drill:
     def close(self) -> None:
         for writer in self._writers:
             writer.stop()
+        for reader in self._readers:
+            reader.stop()
         if self._etcd is not None:
             self._etcd.close()
+        if self._kube is not None:
+            self._kube.close()
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -50,6 +50,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--lab-config", type=Path, default=None, help="lab config YAML (default: built-in defaults)"
     )
     group.addoption(
+        "--topology",
+        choices=["etcd", "stacked", "external"],
+        default=None,
+        help="lab topology (overrides the lab config): etcd, stacked or external",
+    )
+    group.addoption(
         "--lab-keep",
         action="store_true",
         help="leave a lab that this run brought up running afterwards",
@@ -131,7 +137,9 @@ def base_budgets(config: pytest.Config) -> Budgets:
 
 
 def _lab_cluster(config: pytest.Config) -> Iterator[Cluster]:
-    lab_config = load_lab_config(config.getoption("--lab-config"))
+    lab_config = load_lab_config(
+        config.getoption("--lab-config"), topology=config.getoption("--topology")
+    )
     brought_up = lab.supervisor_pid(lab_config.state_dir) is None
     if config.getoption("--dry-run") and brought_up:
         raise pytest.UsageError("--dry-run needs a running lab: kubedrill lab up")
@@ -219,7 +227,10 @@ def attach_evidence(d: Drill) -> None:
         allure_report.attach_json("observations", d.observations)
     for plan in d.faults_planned:
         component = plan.data.get("component", "etcd")
+        hosts = {n.name for n in d.cluster.nodes}
         for victim in plan.victims:
+            if victim not in hosts:  # e.g. a drained kwok Node: no process, no log
+                continue
             node = d.cluster.node(victim)
             text = d.cluster.control.logs(node, component, since_wall=d.timeline.wall_start)
             if text:

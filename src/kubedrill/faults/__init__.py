@@ -2,10 +2,12 @@
 
 from kubedrill.faults.base import Fault, FaultPlan, Step
 from kubedrill.faults.network import Isolate, NetemDelay, Partition
+from kubedrill.faults.node import Drain
 from kubedrill.faults.process import KillComponent, PauseComponent, StopComponent
 from kubedrill.faults.shape import Selector
 
 __all__ = [
+    "Drain",
     "Fault",
     "FaultPlan",
     "Isolate",

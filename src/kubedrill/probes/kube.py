@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +45,33 @@ class ReadyzProbe:
         self.session.close()
 
 
-def lease_holder(
-    api: k8s.ApiClient, name: str, namespace: str = "kube-system"
-) -> tuple[str | None, int]:
-    """(node holding the Lease, leaseTransitions). Identities are '<hostname>_<uuid>'."""
+@dataclass(frozen=True)
+class LeaseState:
+    identity: str  # '<hostname>_<uuid>': a restarted process gets a new one
+    transitions: int
+
+    @property
+    def node(self) -> str | None:
+        return self.identity.split("_", 1)[0] or None
+
+
+def lease_state(api: k8s.ApiClient, name: str, namespace: str = "kube-system") -> LeaseState | None:
+    """The Lease as the API serves it now, or None when it cannot be read."""
     try:
         lease: Any = k8s.CoordinationV1Api(api).read_namespaced_lease(
             name, namespace, _request_timeout=2
         )
     except Exception:
-        return None, -1
-    identity = lease.spec.holder_identity or ""
-    return (identity.split("_", 1)[0] or None), int(lease.spec.lease_transitions or 0)
+        return None
+    return LeaseState(lease.spec.holder_identity or "", int(lease.spec.lease_transitions or 0))
+
+
+def lease_holder(
+    api: k8s.ApiClient, name: str, namespace: str = "kube-system"
+) -> tuple[str | None, int]:
+    """(node holding the Lease, leaseTransitions); (None, -1) when unknown."""
+    state = lease_state(api, name, namespace)
+    return (None, -1) if state is None else (state.node, state.transitions)
 
 
 def haproxy_servers(sock_path: Path) -> dict[str, str]:
@@ -83,3 +99,119 @@ def haproxy_servers(sock_path: Path) -> dict[str, str]:
         ):
             states[row["svname"]] = row.get("status", "")
     return states
+
+
+class KubeProbes:
+    """What control-plane drills ask: readiness, HAProxy's view, leases, workloads."""
+
+    def __init__(self, access: KubeAccess) -> None:
+        self.access = access
+        self.api = api_client(access)
+        self.readyz = ReadyzProbe(access)
+        self.core = k8s.CoreV1Api(self.api)
+        self.apps = k8s.AppsV1Api(self.api)
+
+    def close(self) -> None:
+        self.readyz.close()
+        self.api.close()
+
+    def ready(self) -> bool:
+        return self.readyz.ready()
+
+    def backends(self) -> dict[str, str]:
+        if self.access.haproxy_socket is None:
+            return {}
+        try:
+            return haproxy_servers(self.access.haproxy_socket)
+        except OSError:
+            return {}
+
+    def backend_is(self, server: str, state: str) -> bool:
+        return self.backends().get(server, "").split(" ")[0] == state
+
+    def all_backends_up(self) -> bool:
+        states = self.backends()
+        return bool(states) and all(s == "UP" for s in states.values())
+
+    def lease(self, name: str) -> LeaseState | None:
+        return lease_state(self.api, name)
+
+    def lease_moved(self, name: str, before: LeaseState) -> LeaseState | None:
+        """The Lease has a new holder (a new identity) and its transitions went up."""
+        now = self.lease(name)
+        if (
+            now
+            and now.identity
+            and now.identity != before.identity
+            and (now.transitions > before.transitions)
+        ):
+            return now
+        return None
+
+    def nodes_ready(self) -> bool:
+        try:
+            nodes = self.core.list_node(_request_timeout=3).items
+        except Exception:
+            return False
+        return bool(nodes) and all(
+            any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))
+            for n in nodes
+        )
+
+    def running_pods(self, namespace: str, selector: str) -> list[Any]:
+        try:
+            pods = self.core.list_namespaced_pod(
+                namespace, label_selector=selector, _request_timeout=3
+            ).items
+        except Exception:
+            return []
+        return [
+            p for p in pods if p.status.phase == "Running" and p.metadata.deletion_timestamp is None
+        ]
+
+    # -- workloads the drills create ------------------------------------------------------------
+
+    def create_deployment(self, namespace: str, name: str, replicas: int) -> None:
+        labels = {"app": name}
+        container = k8s.V1Container(name=name, image="registry.invalid/kubedrill/pause:1")
+        body = k8s.V1Deployment(
+            metadata=k8s.V1ObjectMeta(name=name, labels=labels),
+            spec=k8s.V1DeploymentSpec(
+                replicas=replicas,
+                selector=k8s.V1LabelSelector(match_labels=labels),
+                template=k8s.V1PodTemplateSpec(
+                    metadata=k8s.V1ObjectMeta(labels=labels),
+                    spec=k8s.V1PodSpec(containers=[container]),
+                ),
+            ),
+        )
+        self.apps.create_namespaced_deployment(namespace, body, _request_timeout=10)
+
+    def scale(self, namespace: str, name: str, replicas: int) -> None:
+        self.apps.patch_namespaced_deployment_scale(
+            name, namespace, {"spec": {"replicas": replicas}}, _request_timeout=10
+        )
+
+    def write_configmap(self, namespace: str, name: str) -> bool:
+        """A write through the load balancer; True when the API acknowledged it."""
+        body = k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name=name), data={"k": name})
+        try:
+            self.core.create_namespaced_config_map(namespace, body, _request_timeout=3)
+        except Exception:
+            return False
+        return True
+
+    def pods(self, namespace: str, selector: str) -> list[Any]:
+        try:
+            items: list[Any] = self.core.list_namespaced_pod(
+                namespace, label_selector=selector, _request_timeout=3
+            ).items
+        except Exception:
+            return []
+        return items
+
+    def schedulable(self, node: str) -> bool:
+        try:
+            return not self.core.read_node(node, _request_timeout=3).spec.unschedulable
+        except Exception:
+            return False

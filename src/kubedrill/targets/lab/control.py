@@ -15,9 +15,18 @@ from kubedrill.transport import TransportSpec
 LOCAL = TransportSpec("local", "kubedrill")
 
 
+def graceful_stop_script(pid: int, grace_s: int) -> str:
+    wait = f"timeout {{}} tail --pid={pid} -f /dev/null"
+    return (
+        f"kill -TERM {pid} 2>/dev/null; {wait.format(grace_s)} || "
+        f"{{ kill -KILL {pid} 2>/dev/null; {wait.format(10)}; }}"
+    )
+
+
 class LabControl:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, grace_s: int = 10) -> None:
         self.state_dir = state_dir
+        self.grace_s = grace_s
 
     def _key(self, node: Node, component: str) -> str:
         return f"{node.name}__{component}"
@@ -46,10 +55,13 @@ class LabControl:
         return FaultSteps(
             inject=(
                 Step(LOCAL, ("touch", hold)),
-                Step(LOCAL, ("kill", "-TERM", str(pid))),
-                # Wait for the process to be gone, so "stopped" means stopped.
+                # Like `crictl stop --timeout`: SIGTERM, a grace period, then SIGKILL; and wait
+                # for the process to be gone, so "stopped" means stopped. (kube-apiserver can
+                # take a minute to drain on SIGTERM.)
                 Step(
-                    LOCAL, ("timeout", "20", "tail", f"--pid={pid}", "-f", "/dev/null"), timeout=25
+                    LOCAL,
+                    ("sh", "-c", graceful_stop_script(pid, self.grace_s)),
+                    timeout=self.grace_s + 15,
                 ),
             ),
             undo=(Step(LOCAL, ("rm", "-f", hold)),),

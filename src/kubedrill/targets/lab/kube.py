@@ -226,6 +226,9 @@ def haproxy_config(
 defaults
     mode tcp
     option dontlognull
+    # A connection refused by a dead backend is retried on another one.
+    retries 3
+    option redispatch
     timeout connect 5s
     timeout client 60s
     timeout server 60s

@@ -454,6 +454,7 @@ def add_kubernetes(cluster: Cluster, state: dict[str, Any]) -> None:
         Path(k["haproxy_socket"]),
     )
     cluster.facts |= {
+        "kubectl": state.get("binaries", {}).get("kubectl", "kubectl"),
         "kubernetes_version": state["versions"]["kubernetes"],
         "kubeconfig": k["kubeconfig"],
         "api_server": k["server"],
