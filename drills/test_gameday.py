@@ -1,0 +1,96 @@
+"""The seed's control-plane-failure-test.sh as one drill, measured instead of slept:
+drain control-1, stop etcd on control-2, partition control-3, then check the whole cluster."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from kubedrill.drill import Drill
+from kubedrill.faults import Drain, Isolate, Selector, StopComponent
+from kubedrill.probes import etcd_checks
+from kubedrill.probes.etcd import EtcdClient
+from kubedrill.probes.kube import KubeProbes
+from kubedrill.workload.history import longest_unavailability
+
+
+@pytest.mark.slow
+@pytest.mark.node
+@pytest.mark.etcd
+@pytest.mark.partition
+@pytest.mark.disruptive
+def test_gameday(drill: Drill, kube: KubeProbes, etcd: EtcdClient, namespace: str) -> None:
+    drill.steady_state(
+        "etcd healthy, API ready through HAProxy with every backend UP, every Node Ready",
+        lambda: (
+            etcd_checks.all_healthy(etcd)
+            and kube.ready()
+            and kube.all_backends_up()
+            and kube.nodes_ready()
+        ),
+    )
+    drill.api_reader()
+
+    # Test 1: drain control-1 (was: kubectl drain; sleep 60; kubectl uncordon)
+    drill.timeline.mark("t1.begin")
+    with drill.fault(Drain("control-1")):
+        drill.wait_for("t1.cordoned", lambda: not kube.schedulable("control-1"), timeout=30)
+        drill.wait_for("t1.api_ready", kube.ready, budget="api_recovery")
+    drill.wait_for("t1.uncordoned", lambda: kube.schedulable("control-1"), budget="recovery")
+    drill.within_budget("recovery", "t1.begin", "t1.uncordoned", "t1 drain+uncordon")
+
+    # Test 2: stop etcd on control-2 (was: docker stop etcd-control-2; sleep 120; docker start)
+    drill.timeline.mark("t2.begin")
+    with drill.fault(StopComponent("etcd", Selector.named("control-2"))):
+        drill.timeline.mark("t2.stopped")  # SIGTERM sent and the member gone
+        drill.wait_for(
+            "t2.quorum", lambda: leader_other_than(etcd, "control-2"), budget="leader_election"
+        )
+        drill.wait_for(
+            "t2.api_writes",
+            lambda: kube.ready() and kube.write_configmap(namespace, f"t2-{time.time_ns()}"),
+            budget="api_recovery",
+        )
+    drill.wait_for(
+        "t2.rejoined", lambda: etcd_checks.rejoined(etcd, "control-2"), budget="recovery"
+    )
+    drill.within_budget("leader_election", "t2.stopped", "t2.quorum", "t2 etcd quorum")
+    drill.within_budget("api_recovery", "t2.begin", "t2.api_writes", "t2 API writes")
+    drill.within_budget("recovery", "t2.begin", "t2.rejoined", "t2 member rejoined")
+
+    # Test 3: partition control-3 (was: iptables -A INPUT -s control-3 -j DROP; sleep 120)
+    drill.timeline.mark("t3.begin")
+    with drill.fault(Isolate(Selector.named("control-3"), component="kube-apiserver")):
+        drill.wait_for("t3.lb_down", lambda: kube.backend_is("control-3", "DOWN"), budget="detect")
+        drill.wait_for(
+            "t3.quorum", lambda: leader_other_than(etcd, "control-3"), budget="leader_election"
+        )
+    drill.timeline.mark("t3.healed")
+    drill.wait_for(
+        "t3.rejoined",
+        lambda: kube.backend_is("control-3", "UP") and etcd_checks.all_healthy(etcd),
+        budget="recovery",
+    )
+    drill.within_budget("detect", "t3.begin", "t3.lb_down", "t3 LB marks control-3 down")
+    drill.within_budget("recovery", "t3.healed", "t3.rejoined", "t3 control-3 rejoined")
+
+    # Verify: the whole cluster (was: kubectl get nodes; kubectl get pods -A)
+    with drill.verify():
+        drill.wait_for(
+            "cluster.healthy",
+            lambda: etcd_checks.all_healthy(etcd) and kube.all_backends_up() and kube.nodes_ready(),
+            budget="recovery",
+        )
+        ops = drill.api_reader_ops()
+        window = longest_unavailability(ops)
+        longest = round(window.seconds, 3) if window else 0.0
+        drill.observe("api_requests", len(ops))
+        drill.observe("api_requests_failed", sum(not op.ok for op in ops))
+        drill.observe("api_longest_failed_run_s", longest)
+        assert longest < drill.budgets["detect"], f"API unavailable for {longest} s in a row"
+
+
+def leader_other_than(etcd: EtcdClient, node: str) -> bool:
+    view = etcd.leader_view()
+    return view.leader is not None and view.leader != node
