@@ -10,7 +10,7 @@ REPORTS ?= reports
 APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev gcc python3-dev
 
 .PHONY: help setup system-deps python-deps binaries lab-up lab-down lab-status test lint \
-        unit integration drills drill-etcd drill-partition gameday ci bench heal clean
+        unit integration drills drill-etcd drill-partition drill-control-plane gameday ci bench heal clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -27,11 +27,11 @@ python-deps: ## virtualenv in .venv with kubedrill and its dev tools
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -m pip install -q -e '.[dev,nfqueue]'
 
-binaries: ## build and cache pinned etcd (~/.cache/kubedrill)
-	@$(KUBEDRILL) build
+binaries: ## build and cache pinned etcd, Kubernetes and kwok (~/.cache/kubedrill)
+	@$(KUBEDRILL) build --topology stacked
 
-lab-up: ## bring the lab up (3 etcd members; MEMBERS=5 for five)
-	@$(KUBEDRILL) lab up $(if $(MEMBERS),--members $(MEMBERS))
+lab-up: ## bring the lab up (TOPOLOGY=stacked|external|etcd, MEMBERS=3|5|7)
+	@$(KUBEDRILL) lab up $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(if $(MEMBERS),--members $(MEMBERS))
 
 lab-down: ## remove every trace of the lab
 	@$(KUBEDRILL) lab down
@@ -49,10 +49,10 @@ unit: ## unit tests (pure logic, no root)
 integration: ## integration tests against real labs (root)
 	@$(PYTEST) tests/integration -q
 
-drills: ## every drill against the lab, with reports in reports/
+drills: ## every drill against the (stacked) lab, with reports in reports/
 	@$(PYTEST) drills/ -v
 
-test: lint unit integration drill-etcd ## the project's whole test suite
+test: lint unit integration drills ## the project's whole test suite
 
 drill-etcd: ## etcd drills (pytest drills/ -m etcd)
 	@$(PYTEST) drills/ -m etcd -v
@@ -60,8 +60,11 @@ drill-etcd: ## etcd drills (pytest drills/ -m etcd)
 drill-partition: ## network partition and latency drills
 	@$(PYTEST) drills/ -m partition -v
 
-gameday: setup ## set up, bring the lab up, run every drill, write reports/
-	@$(KUBEDRILL) lab up
+drill-control-plane: ## apiserver, controller-manager, scheduler and node drills
+	@$(PYTEST) drills/ -m "apiserver or controller or scheduler or node" -v
+
+gameday: setup ## set up, bring the stacked lab up, run every drill (the seed's script too), write reports/
+	@$(KUBEDRILL) lab up --topology stacked
 	@$(PYTEST) drills/ -v --lab-keep; status=$$?; \
 	  echo "reports: $(REPORTS)/allure-results, $(REPORTS)/junit.xml, $(REPORTS)/summary.json"; \
 	  exit $$status

@@ -31,9 +31,13 @@ def quiet(_message: str) -> None:
     pass
 
 
-def bench_lab_up(members: int, runs: int) -> dict[str, float]:
+def bench_lab_up(members: int, runs: int, topology: str = "etcd") -> dict[str, float]:
     config = load_lab_config(
-        None, name=f"kdb{members}", members=members, subnet=f"10.213.{20 + members}.0/24"
+        None,
+        name=f"kdb{members}{topology[0]}",
+        topology=topology,
+        members=members,
+        subnet=f"10.213.{20 + members}.0/24",
     )
     ups, downs = [], []
     for _ in range(runs):
@@ -130,15 +134,15 @@ def main() -> int:
     args = parser.parse_args()
     results: dict[str, object] = {}
 
-    for members in (3, 5):
-        row = bench_lab_up(members, args.runs)
-        results[f"lab_up_{members}"] = row
+    for members, topology in ((3, "etcd"), (5, "etcd"), (3, "stacked")):
+        row = bench_lab_up(members, args.runs, topology)
+        results[f"lab_up_{topology}_{members}"] = row
         print(
-            f"lab up   {members} members: median {row['up_median_s']:.2f} s "
+            f"lab up   {topology:7s} {members} etcd members: median {row['up_median_s']:.2f} s "
             f"(max {row['up_max_s']:.2f} s), down {row['down_median_s']:.2f} s"
         )
 
-    config = load_lab_config(None, name="kdbf", subnet="10.213.30.0/24")
+    config = load_lab_config(None, name="kdbf", topology="etcd", subnet="10.213.30.0/24")
     rows = bench_failover(config, args.failovers)
     results["failover"] = rows
     for row in rows:

@@ -77,7 +77,7 @@ def fault_traces(cluster: Cluster, lab_config: LabConfig) -> list[str]:
 @pytest.fixture(scope="session")
 def lab_config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("labcfg") / "lab.yaml"
-    path.write_text(f"lab:\n  name: {TEST_LAB}\n  subnet: {TEST_SUBNET}\n")
+    path.write_text(f"lab:\n  name: {TEST_LAB}\n  topology: etcd\n  subnet: {TEST_SUBNET}\n")
     return path
 
 

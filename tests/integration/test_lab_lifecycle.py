@@ -68,7 +68,8 @@ def test_bigger_labs_come_up_and_go_away(members: int, tmp_path: Path) -> None:
     name = f"kdm{members}"
     config_file = tmp_path / "lab.yaml"
     config_file.write_text(
-        f"lab:\n  name: {name}\n  members: {members}\n  subnet: 10.213.{members + 10}.0/24\n"
+        f"lab:\n  name: {name}\n  topology: etcd\n  members: {members}\n"
+        f"  subnet: 10.213.{members + 10}.0/24\n"
     )
     config = load_lab_config(config_file)
     try:

@@ -83,7 +83,7 @@ class SupervisorSettings:
 @dataclass(frozen=True)
 class LabConfig:
     name: str = "lab"
-    topology: str = "etcd"
+    topology: str = "stacked"
     members: int = 3
     subnet: str = "10.213.7.0/24"
     state_root: Path = Path("/var/lib/kubedrill/labs")

@@ -3,6 +3,7 @@ control-plane hosts and kwok workers registered as Nodes, controller leases held
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from kubernetes import client as k8s
@@ -11,7 +12,7 @@ from kubernetes.client.rest import ApiException
 from kubedrill.cluster import Cluster
 from kubedrill.errors import TargetError
 from kubedrill.polling import poll_until
-from kubedrill.probes.kube import ReadyzProbe, api_client, lease_holder
+from kubedrill.probes.kube import KubeProbes, lease_holder
 from kubedrill.targets.lab.config import LabConfig
 
 Progress = Callable[[str], None]
@@ -43,48 +44,50 @@ def node_manifest(name: str, control_plane: bool) -> k8s.V1Node:
 def bootstrap(cluster: Cluster, config: LabConfig, progress: Progress) -> None:
     access = cluster.kube
     assert access is not None
-    probe = ReadyzProbe(access, timeout=2.0)
+    probes = KubeProbes(access)
     try:
-        progress("waiting for kube-apiserver /readyz through the load balancer")
-        _, ready = poll_until(probe.ready, bool, timeout=240, interval=1.0)
-    finally:
-        probe.close()
-    if not ready:
-        raise TargetError(
-            "kube-apiserver did not become ready through HAProxy within 240 s",
-            "see `kubedrill lab logs control-1 --component kube-apiserver`",
+        progress("waiting for every kube-apiserver to be ready and UP in HAProxy")
+        _, ready = poll_until(
+            lambda: probes.ready() and probes.all_backends_up(), bool, timeout=240, interval=1.0
         )
-    with api_client(access) as api:
-        core = k8s.CoreV1Api(api)
+        if not ready:
+            raise TargetError(
+                f"kube-apiserver not ready behind HAProxy within 240 s ({probes.backends()})",
+                "see `kubedrill lab logs control-1 --component kube-apiserver`",
+            )
         names = [(n.name, True) for n in cluster.with_role("control-plane")]
         names += [(f"worker-{i}", False) for i in range(1, config.kubernetes.workers + 1)]
         for name, control in names:
-            try:
-                core.create_node(node_manifest(name, control))
-            except ApiException as exc:
-                if exc.status != 409:  # already registered (idempotent up)
-                    raise
+            _, created = poll_until(
+                functools.partial(register, probes.core, name, control),
+                bool,
+                timeout=60,
+                interval=1.0,
+            )
+            if not created:
+                raise TargetError(f"could not register Node {name}", "see the apiserver logs")
         progress(f"registered {len(names)} Nodes; waiting for kwok to mark them Ready")
-
-        def not_ready() -> list[str]:
-            nodes = core.list_node(_request_timeout=5).items
-            return [
-                n.metadata.name
-                for n in nodes
-                if not any(
-                    c.type == "Ready" and c.status == "True" for c in (n.status.conditions or [])
-                )
-            ]
-
-        pending, ok = poll_until(not_ready, lambda left: not left, timeout=120, interval=1.0)
+        _, ok = poll_until(probes.nodes_ready, bool, timeout=120, interval=1.0)
         if not ok:
             raise TargetError(
-                f"Nodes not Ready: {', '.join(pending)}",
-                "see `kubedrill lab logs workers --component kwok`",
+                "Nodes not Ready within 120 s", "see `kubedrill lab logs workers --component kwok`"
             )
         for lease in ("kube-controller-manager", "kube-scheduler"):
-            holder = wait_for_lease(api, lease)
+            holder = wait_for_lease(probes.api, lease)
             progress(f"{lease} leader: {holder}")
+    finally:
+        probes.close()
+
+
+def register(core: k8s.CoreV1Api, name: str, control_plane: bool) -> bool:
+    """Create the Node; True once it exists (a transient API error is retried by the caller)."""
+    try:
+        core.create_node(node_manifest(name, control_plane), _request_timeout=5)
+    except ApiException as exc:
+        return bool(exc.status == 409)  # already registered (idempotent up)
+    except Exception:
+        return False
+    return True
 
 
 def wait_for_lease(api: k8s.ApiClient, lease: str) -> str:

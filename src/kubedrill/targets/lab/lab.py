@@ -132,9 +132,9 @@ def up(config: LabConfig, progress: Progress = print) -> Cluster:
         for leftover in kill_namespace_processes(config.name):
             progress(f"stopped unsupervised {leftover}")
     started = time.monotonic()
-    bins = binaries(config, progress)
     plan = network.plan_network(config.name, config.subnet, [h.name for h in layout])
-    network.check_subnet_free(plan, config.subnet)
+    network.check_subnet_free(plan, config.subnet)  # before any (long) build
+    bins = binaries(config, progress)
     progress(f"creating {len(plan.hosts)} hosts on bridge {plan.bridge} ({config.subnet})")
     state_dir.mkdir(parents=True, exist_ok=True)
     try:

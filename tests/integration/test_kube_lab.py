@@ -1,0 +1,58 @@
+"""The stacked lab is a real HA control plane: kubectl through HAProxy sees every Node Ready,
+the server reports the pinned version, every backend is UP, controller leases are held, and
+`lab down` leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from kubedrill.probes.kube import KubeProbes
+from kubedrill.targets.lab import lab
+from kubedrill.targets.lab.config import load_lab_config
+from tests.integration.conftest import leftovers
+
+
+def test_stacked_lab(tmp_path: Path) -> None:
+    config_file = tmp_path / "lab.yaml"
+    config_file.write_text("lab:\n  name: kdk\n  topology: stacked\n  subnet: 10.213.42.0/24\n")
+    config = load_lab_config(config_file)
+    try:
+        cluster = lab.up(config, progress=lambda _m: None)
+        assert cluster.kube is not None
+        kubectl = [cluster.facts["kubectl"], f"--kubeconfig={cluster.kube.kubeconfig}"]
+        nodes = json.loads(
+            subprocess.run(
+                [*kubectl, "get", "nodes", "-o", "json"], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        ready = {
+            n["metadata"]["name"]
+            for n in nodes["items"]
+            if any(
+                c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]
+            )
+        }
+        assert ready == {"control-1", "control-2", "control-3", "worker-1", "worker-2", "worker-3"}
+        control = next(n for n in nodes["items"] if n["metadata"]["name"] == "control-1")
+        assert "node-role.kubernetes.io/control-plane" in control["metadata"]["labels"]
+        assert control["spec"]["taints"][0]["effect"] == "NoSchedule"
+        version = json.loads(
+            subprocess.run(
+                [*kubectl, "version", "-o", "json"], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        assert version["serverVersion"]["gitVersion"] == config.kubernetes.version
+        assert cluster.kube.server.startswith(f"https://{cluster.node('lb').address}:")
+        probes = KubeProbes(cluster.kube)
+        try:
+            assert probes.backends() == {f"control-{i}": "UP" for i in (1, 2, 3)}
+            for lease in ("kube-controller-manager", "kube-scheduler"):
+                holder = probes.lease(lease)
+                assert holder is not None and holder.node in {"control-1", "control-2", "control-3"}
+        finally:
+            probes.close()
+    finally:
+        lab.down(config, progress=lambda _m: None)
+    assert leftovers("kdk") == []
