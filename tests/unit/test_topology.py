@@ -5,7 +5,7 @@ from kubedrill.targets.lab.topology import hosts
 
 
 def test_etcd_topology_is_members_only() -> None:
-    layout = hosts(LabConfig(members=5))
+    layout = hosts(LabConfig(topology="etcd", members=5))
     assert [h.name for h in layout] == [f"etcd-{i}" for i in range(1, 6)]
     assert all(h.components == ("etcd",) for h in layout)
 
