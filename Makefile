@@ -10,7 +10,7 @@ REPORTS ?= reports
 APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev gcc python3-dev
 
 .PHONY: help setup system-deps python-deps binaries lab-up lab-down lab-status test lint \
-        unit integration drills drill-etcd drill-partition drill-control-plane gameday ci bench heal clean
+        unit integration drills drill-etcd drill-partition drill-control-plane drill-external gameday ci bench heal clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -52,13 +52,18 @@ integration: ## integration tests against real labs (root)
 drills: ## every drill against the (stacked) lab, with reports in reports/
 	@$(PYTEST) drills/ -v
 
-test: lint unit integration drills ## the project's whole test suite
+test: lint unit integration drills drill-external ## the project's whole test suite
 
 drill-etcd: ## etcd drills (pytest drills/ -m etcd)
 	@$(PYTEST) drills/ -m etcd -v
 
 drill-partition: ## network partition and latency drills
 	@$(PYTEST) drills/ -m partition -v
+
+drill-external: ## etcd drills on the external topology with 5 etcd members
+	@$(PYTEST) drills/ -m etcd -v --lab-config fixtures/labs/external-5.yaml \
+	  --kubedrill-reports $(REPORTS)/external --alluredir $(REPORTS)/external/allure-results \
+	  --junitxml $(REPORTS)/external/junit.xml
 
 drill-control-plane: ## apiserver, controller-manager, scheduler and node drills
 	@$(PYTEST) drills/ -m "apiserver or controller or scheduler or node" -v
