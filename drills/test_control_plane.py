@@ -13,7 +13,6 @@ from kubedrill.faults import Drain, Isolate, KillComponent, Selector, StopCompon
 from kubedrill.probes import etcd_checks
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import KubeProbes
-from kubedrill.workload.history import longest_unavailability
 
 pytestmark = [pytest.mark.disruptive]
 
@@ -22,21 +21,6 @@ API_HEALTHY = "the API is ready through the load balancer and every backend is U
 
 def api_healthy(kube: KubeProbes) -> bool:
     return kube.ready() and kube.all_backends_up()
-
-
-def report_api_availability(drill: Drill, kube: KubeProbes) -> None:
-    """Figures of the background API client; its longest failed run must stay under `detect`."""
-    ops = drill.api_reader_ops()
-    window = longest_unavailability(ops)
-    longest = round(window.seconds, 3) if window else 0.0
-    drill.observe("api_requests", len(ops))
-    drill.observe("api_requests_failed", sum(not op.ok for op in ops))
-    drill.observe("api_longest_failed_run_s", longest)
-    assert ops, "the API client made no request"
-    assert longest < drill.budgets["detect"], (
-        f"API through the load balancer failed for {longest} s in a row "
-        f"(budget detect {drill.budgets['detect']} s)"
-    )
 
 
 @pytest.mark.apiserver
@@ -53,7 +37,7 @@ def test_stop_apiserver_behind_load_balancer(drill: Drill, kube: KubeProbes) -> 
     with drill.verify():
         drill.wait_for("lb.backend_up", lambda: kube.backend_is(victim, "UP"), budget="recovery")
         drill.within_budget("recovery", "fault.healed", "lb.backend_up")
-        report_api_availability(drill, kube)
+        drill.assert_api_available()
 
 
 @pytest.mark.controller
@@ -191,7 +175,7 @@ def test_isolate_control_plane_node(drill: Drill, kube: KubeProbes, etcd: EtcdCl
             budget="recovery",
         )
         drill.within_budget("recovery", "fault.healed", "victim.rejoined")
-        report_api_availability(drill, kube)
+        drill.assert_api_available()
 
 
 class _NoLease:

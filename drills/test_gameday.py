@@ -12,7 +12,6 @@ from kubedrill.faults import Drain, Isolate, Selector, StopComponent
 from kubedrill.probes import etcd_checks
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import KubeProbes
-from kubedrill.workload.history import longest_unavailability
 
 
 @pytest.mark.slow
@@ -84,13 +83,7 @@ def test_gameday(drill: Drill, kube: KubeProbes, etcd: EtcdClient, namespace: st
             lambda: etcd_checks.all_healthy(etcd) and kube.all_backends_up() and kube.nodes_ready(),
             budget="recovery",
         )
-        ops = drill.api_reader_ops()
-        window = longest_unavailability(ops)
-        longest = round(window.seconds, 3) if window else 0.0
-        drill.observe("api_requests", len(ops))
-        drill.observe("api_requests_failed", sum(not op.ok for op in ops))
-        drill.observe("api_longest_failed_run_s", longest)
-        assert longest < drill.budgets["detect"], f"API unavailable for {longest} s in a row"
+        drill.assert_api_available()
 
 
 def leader_other_than(etcd: EtcdClient, node: str) -> bool:

@@ -25,7 +25,7 @@ from kubedrill.report import allure_report
 from kubedrill.timeline import Measurement, Timeline
 from kubedrill.workload.api_reader import ApiReader
 from kubedrill.workload.etcd_writer import EtcdWriter
-from kubedrill.workload.history import Operation
+from kubedrill.workload.history import Operation, longest_unavailability
 
 T = TypeVar("T")
 
@@ -106,7 +106,11 @@ class Drill:
         """Background API requests through the load balancer, every one recorded."""
         assert self.cluster.kube is not None
         reader = ApiReader(
-            self.cluster.kube, self.timeline, interval=interval, max_duration=max_duration
+            access=self.cluster.kube,
+            timeline=self.timeline,
+            interval=interval,
+            max_duration=max_duration,
+            name=f"api-reader-{len(self._readers) + 1}",
         )
         self._readers.append(reader)
         return reader.start()
@@ -115,13 +119,30 @@ class Drill:
         """Every operation of the drill's API readers so far."""
         return [op for reader in self._readers for op in reader.history()]
 
+    def assert_api_available(self) -> None:
+        """Report the API readers' figures; their longest run of failed requests must stay
+        under the `detect` budget (the load balancer must route around a dead backend)."""
+        ops = self.api_reader_ops()
+        window = longest_unavailability(ops)
+        longest = round(window.seconds, 3) if window else 0.0
+        self.observe("api_requests", len(ops))
+        self.observe("api_requests_failed", sum(not op.ok for op in ops))
+        self.observe("api_longest_failed_run_s", longest)
+        if not ops:
+            raise DrillFailure("the API client made no request")
+        if longest >= self.budgets["detect"]:
+            raise DrillFailure(
+                f"budget breached: the API through the load balancer failed for {longest} s in "
+                f"a row, budget detect is {self.budgets['detect']} s\n{self.timeline.render()}"
+            )
+
     def writer(self, *, interval: float = 0.05, max_duration: float = 300.0) -> EtcdWriter:
         """A background writer recording every put; stopped at the end of the drill."""
         prefix = f"/kubedrill/{self.name}/{int(time.time() * 1000)}"
         writer = EtcdWriter(
-            self.etcd,
-            self.timeline,
-            prefix,
+            client=self.etcd,
+            timeline=self.timeline,
+            prefix=prefix,
             interval=interval,
             max_duration=max_duration,
             name=f"writer-{len(self._writers) + 1}",

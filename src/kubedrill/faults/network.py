@@ -43,68 +43,19 @@ def iptables_grudge_steps(
     ]
     for peer in sorted(drop_from, key=lambda n: n.name):
         if port is None:
-            inject.append(
-                Step(spec, ("iptables", "-w", "-A", CHAIN, "-s", peer.address, "-j", "DROP"))
-            )
-            inject.append(
-                Step(spec, ("iptables", "-w", "-A", CHAIN, "-d", peer.address, "-j", "DROP"))
-            )
+            inject += [_drop(spec, "-s", peer.address), _drop(spec, "-d", peer.address)]
         else:
             p = str(port)
             inject += [
-                Step(
-                    spec,
-                    (
-                        "iptables",
-                        "-w",
-                        "-A",
-                        CHAIN,
-                        "-s",
-                        peer.address,
-                        "-p",
-                        "tcp",
-                        "--dport",
-                        p,
-                        "-j",
-                        "DROP",
-                    ),
-                ),
-                Step(
-                    spec,
-                    (
-                        "iptables",
-                        "-w",
-                        "-A",
-                        CHAIN,
-                        "-d",
-                        peer.address,
-                        "-p",
-                        "tcp",
-                        "--dport",
-                        p,
-                        "-j",
-                        "DROP",
-                    ),
-                ),
-                Step(
-                    spec,
-                    (
-                        "iptables",
-                        "-w",
-                        "-A",
-                        CHAIN,
-                        "-s",
-                        peer.address,
-                        "-p",
-                        "tcp",
-                        "--sport",
-                        p,
-                        "-j",
-                        "DROP",
-                    ),
-                ),
+                _drop(spec, "-s", peer.address, "-p", "tcp", "--dport", p),  # peer -> us
+                _drop(spec, "-d", peer.address, "-p", "tcp", "--dport", p),  # us -> peer
+                _drop(spec, "-s", peer.address, "-p", "tcp", "--sport", p),  # replies to us
             ]
     return inject, unhook_steps(spec)
+
+
+def _drop(spec: TransportSpec, *match: str) -> Step:
+    return Step(spec, ("iptables", "-w", "-A", CHAIN, *match, "-j", "DROP"))
 
 
 def unhook_steps(spec: TransportSpec) -> list[Step]:
