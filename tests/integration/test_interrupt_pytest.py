@@ -17,6 +17,7 @@ from kubedrill.probes import etcd_checks
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.targets.lab.config import LabConfig
 from tests.integration.conftest import ROOT, fault_traces, run_cli
+from tests.integration.test_drill_runner import report_args
 
 DRILLS = {
     "delay": "drills/test_etcd.py::test_peer_latency_below_election_timeout",
@@ -47,14 +48,7 @@ def test_interrupted_run_leaves_nothing_behind(
             "-p",
             "no:cacheprovider",
             DRILLS[drill],
-            "--lab-config",
-            str(lab_config_file),
-            "--alluredir",
-            str(tmp_path / "allure"),
-            "--junitxml",
-            str(tmp_path / "junit.xml"),
-            "--kubedrill-reports",
-            str(tmp_path),
+            *report_args(tmp_path, lab_config_file),
         ]
         if interrupt == "timeout":
             args += ["--timeout", "3"]  # pytest-timeout fires while the fault is held

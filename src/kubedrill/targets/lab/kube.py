@@ -161,6 +161,18 @@ def _leader_election(settings: KubernetesSettings) -> tuple[str, ...]:
     )
 
 
+def _client_flags(conf: Path, host: HostPlan, settings: KubernetesSettings) -> tuple[str, ...]:
+    """Flags controller-manager and scheduler share: one kubeconfig for everything, the
+    secure port on the host's address, and leader election."""
+    return (
+        f"--kubeconfig={conf}",
+        f"--authentication-kubeconfig={conf}",
+        f"--authorization-kubeconfig={conf}",
+        f"--bind-address={host.address}",
+        *_leader_election(settings),
+    )
+
+
 def controller_manager_argv(
     binary: Path, host: HostPlan, paths: KubePaths, settings: KubernetesSettings
 ) -> tuple[str, ...]:
@@ -168,10 +180,7 @@ def controller_manager_argv(
     conf = paths.kubeconfig(f"controller-manager-{host.name}")
     return (
         str(binary),
-        f"--kubeconfig={conf}",
-        f"--authentication-kubeconfig={conf}",
-        f"--authorization-kubeconfig={conf}",
-        f"--bind-address={host.address}",
+        *_client_flags(conf, host, settings),
         f"--cluster-name={CLUSTER_NAME}",
         f"--root-ca-file={d / 'ca.crt'}",
         f"--cluster-signing-cert-file={d / 'ca.crt'}",
@@ -180,7 +189,6 @@ def controller_manager_argv(
         f"--service-cluster-ip-range={settings.service_cidr}",
         "--use-service-account-credentials=true",
         "--controllers=*,bootstrapsigner,tokencleaner",
-        *_leader_election(settings),
     )
 
 
@@ -188,14 +196,7 @@ def scheduler_argv(
     binary: Path, host: HostPlan, paths: KubePaths, settings: KubernetesSettings
 ) -> tuple[str, ...]:
     conf = paths.kubeconfig(f"scheduler-{host.name}")
-    return (
-        str(binary),
-        f"--kubeconfig={conf}",
-        f"--authentication-kubeconfig={conf}",
-        f"--authorization-kubeconfig={conf}",
-        f"--bind-address={host.address}",
-        *_leader_election(settings),
-    )
+    return (str(binary), *_client_flags(conf, host, settings))
 
 
 def kwok_argv(binary: Path, paths: KubePaths, stages: Sequence[Path]) -> tuple[str, ...]:
