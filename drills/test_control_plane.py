@@ -116,6 +116,7 @@ def test_stop_etcd_leader_api_recovers(
     with drill.verify():
         drill.wait_for("etcd.healthy", lambda: etcd_checks.all_healthy(etcd), budget="recovery")
         drill.within_budget("recovery", "fault.healed", "etcd.healthy")
+        drill.verify_etcd_data()
 
 
 @pytest.mark.node

@@ -43,6 +43,7 @@ def test_kill_leader(drill: Drill, etcd: EtcdClient) -> None:
             "member.rejoined", lambda: check.rejoined(etcd, fault.victims[0]), budget="recovery"
         )
         drill.within_budget("recovery", "fault.injecting", "member.rejoined")
+        drill.verify_etcd_data()
 
 
 def test_stop_follower(drill: Drill, etcd: EtcdClient) -> None:
@@ -70,6 +71,7 @@ def test_stop_follower(drill: Drill, etcd: EtcdClient) -> None:
         failed = [op for op in during if not op.ok]
         assert during, "no write overlapped the follower's outage"
         assert not failed, f"{len(failed)} writes failed while a follower was down: {failed[:3]}"
+        drill.verify_etcd_data()
 
 
 @pytest.mark.partition
@@ -94,6 +96,7 @@ def test_isolate_leader(drill: Drill, etcd: EtcdClient) -> None:
     with drill.verify():
         drill.wait_for("old_leader.rejoined", lambda: check.rejoined(etcd, old), budget="recovery")
         drill.within_budget("recovery", "fault.healed", "old_leader.rejoined")
+        drill.verify_etcd_data()
 
 
 def test_pause_leader(drill: Drill, etcd: EtcdClient) -> None:
@@ -112,6 +115,7 @@ def test_pause_leader(drill: Drill, etcd: EtcdClient) -> None:
             "old_leader.rejoined", lambda: check.rejoined(etcd, fault.victims[0]), budget="recovery"
         )
         drill.within_budget("recovery", "fault.healed", "old_leader.rejoined")
+        drill.verify_etcd_data()
 
 
 def test_quorum_loss(drill: Drill, etcd: EtcdClient) -> None:
@@ -138,6 +142,7 @@ def test_quorum_loss(drill: Drill, etcd: EtcdClient) -> None:
         drill.observe("longest_write_unavailability_s", round(window.seconds, 3) if window else 0)
         assert during, "no write was attempted while quorum was lost"
         assert not acked, f"{len(acked)} writes were acknowledged without quorum: {acked[:3]}"
+        drill.verify_etcd_data()
 
 
 @pytest.mark.partition
@@ -155,6 +160,7 @@ def test_peer_latency_below_election_timeout(drill: Drill, etcd: EtcdClient) -> 
         drill.wait_for("writes.accepted", lambda: check.accepts_write(etcd), budget="recovery")
         changed = check.same_leader(etcd, before)
         assert changed is None, changed
+        drill.verify_etcd_data()
 
 
 @pytest.mark.partition
@@ -184,3 +190,4 @@ def test_peer_latency_above_election_timeout(drill: Drill, etcd: EtcdClient) -> 
             drill.observe("write_latency_p50_s", round(latencies[len(latencies) // 2], 3))
             drill.observe("write_latency_max_s", round(latencies[-1], 3))
         drill.observe("longest_write_unavailability_s", round(window.seconds, 3) if window else 0)
+        drill.verify_etcd_data()

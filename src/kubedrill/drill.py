@@ -19,6 +19,7 @@ from kubedrill.faults.base import Fault, FaultPlan
 from kubedrill.faults.runner import FaultSession
 from kubedrill.ledger import Ledger
 from kubedrill.polling import poll_until
+from kubedrill.probes import etcd_checks
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import KubeProbes
 from kubedrill.report import allure_report
@@ -236,6 +237,29 @@ class Drill:
         if mark is None:
             raise DrillFailure(f"no {event!r} mark\n{self.timeline.render()}")
         return mark.offset
+
+    def verify_etcd_data(self) -> None:
+        """Nothing lost: every member has the same HashKV, and every write a writer saw
+        acknowledged is stored with its value."""
+        disagreement, agreed = poll_until(
+            lambda: etcd_checks.hashkv_disagreement(self.etcd),
+            lambda d: d is None,
+            timeout=15,
+            interval=0.5,
+        )
+        self.observe("etcd_hashkv", "all members agree" if agreed else disagreement)
+        if not agreed:
+            raise DrillFailure(f"etcd members disagree: {disagreement}\n{self.timeline.render()}")
+        for writer in self._writers:
+            acked = {op.key: op.value for op in writer.history() if op.ok}
+            lost = etcd_checks.lost_acknowledged_writes(self.etcd, acked, writer.prefix + "/")
+            self.observe(f"{writer.name}_acknowledged_writes", len(acked))
+            if lost:
+                raise DrillFailure(
+                    f"{len(lost)} acknowledged writes lost or changed: {lost[:5]}\n"
+                    f"{self.timeline.render()}"
+                )
+        self.timeline.mark("data.verified")
 
     def observe(self, key: str, value: Any) -> None:
         """Record a figure that is reported but not asserted (e.g. what netem delay caused)."""

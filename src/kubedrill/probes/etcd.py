@@ -187,6 +187,29 @@ class EtcdClient:
             return unb64(kvs[0]["value"]) if kvs else None
         raise EtcdError("; ".join(errors))
 
+    def hashkv(self, node: str, revision: int) -> tuple[int, int]:
+        """(hash of the MVCC keyspace up to `revision`, compact revision) as `node` sees it."""
+        data = self.call(node, "/v3/maintenance/hashkv", {"revision": revision}, timeout=5.0)
+        return int(data.get("hash", 0)), int(data.get("compact_revision", 0))
+
+    def range_prefix(self, prefix: str, *, node: str | None = None) -> dict[str, str]:
+        """Every key under `prefix` with its value (a linearizable read)."""
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        errors: list[str] = []
+        for candidate in [node] if node else self.nodes:
+            try:
+                data = self.call(
+                    candidate,
+                    "/v3/kv/range",
+                    {"key": b64(prefix), "range_end": b64(end)},
+                    timeout=5.0,
+                )
+            except EtcdError as exc:
+                errors.append(str(exc))
+                continue
+            return {unb64(kv["key"]): unb64(kv.get("value", "")) for kv in data.get("kvs") or []}
+        raise EtcdError("; ".join(errors))
+
     def member_names(self, node: str | None = None) -> dict[str, str]:
         """member id -> member name, as the cluster's membership says."""
         for candidate in [node] if node else self.nodes:

@@ -68,3 +68,30 @@ def rejoined(etcd: EtcdClient, node: str, min_revision: int = 0) -> bool:
     if leader_status is None or status.leader_id != leader_status.member_id:
         return False
     return status.revision >= min_revision
+
+
+def hashkv_disagreement(etcd: EtcdClient) -> str | None:
+    """None when every member reports the same HashKV (and compact revision) at the lowest
+    revision all of them have applied; otherwise what differs. Members that do not answer make
+    the check inconclusive, which is reported too."""
+    statuses = etcd.statuses()
+    if any(s is None for s in statuses.values()):
+        return "not every member answered"
+    revision = min(s.revision for s in statuses.values() if s is not None)
+    try:
+        hashes = {node: etcd.hashkv(node, revision) for node in statuses}
+    except EtcdError as exc:
+        return f"hashkv failed: {exc}"
+    if len(set(hashes.values())) == 1:
+        return None
+    return f"members disagree at revision {revision}: " + ", ".join(
+        f"{n}=hash {h} (compacted at {c})" for n, (h, c) in sorted(hashes.items())
+    )
+
+
+def lost_acknowledged_writes(
+    etcd: EtcdClient, acknowledged: dict[str, str], prefix: str
+) -> list[str]:
+    """Keys whose write was acknowledged but which are missing or hold another value."""
+    stored = etcd.range_prefix(prefix)
+    return sorted(k for k, v in acknowledged.items() if stored.get(k) != v)
