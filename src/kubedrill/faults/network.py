@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING
 from kubedrill.errors import FaultError
 from kubedrill.faults.base import FaultPlan, Step
 from kubedrill.faults.shape import (
-    COMPONENT_ROLE,
     Selector,
     complete_grudge,
     isolate_grudge,
     majority_side,
-    select_victims,
 )
+from kubedrill.faults.victims import resolve_victims
 from kubedrill.transport import TransportSpec
 
 if TYPE_CHECKING:
@@ -119,17 +118,11 @@ class Isolate:
         return "isolate" if self.port is None else f"blackhole port {self.port}"
 
     def plan(self, cluster: Cluster) -> FaultPlan:
-        leader = (
-            cluster.leader(self.component)
-            if self.victims.kind in ("leader", "follower", "minority")
-            else None
-        )
-        everyone = [n.name for n in cluster.nodes]
-        candidates = [n.name for n in cluster.with_role(COMPONENT_ROLE.get(self.component, "etcd"))]
-        victims = select_victims(self.victims, candidates, leader=leader)
-        grudge = isolate_grudge(victims, everyone)
+        chosen = resolve_victims(cluster, self.component, self.victims)
+        victims = chosen.names
+        grudge = isolate_grudge(victims, [n.name for n in cluster.nodes])
         what = "all traffic" if self.port is None else f"tcp port {self.port}"
-        role = " (leader)" if leader in victims else ""
+        role = " (leader)" if chosen.include_leader else ""
         return _grudge_plan(
             cluster,
             self.name,
@@ -152,9 +145,8 @@ class Partition:
         return "partition"
 
     def plan(self, cluster: Cluster) -> FaultPlan:
-        leader = cluster.leader(self.component)
-        candidates = [n.name for n in cluster.with_role(COMPONENT_ROLE.get(self.component, "etcd"))]
-        small = select_victims(self.minority, candidates, leader=leader)
+        chosen = resolve_victims(cluster, self.component, self.minority)
+        small, candidates = chosen.names, chosen.candidates
         if len(small) * 2 >= len(candidates):
             raise FaultError(f"{', '.join(small)} is not a minority of {', '.join(candidates)}")
         rest = [n.name for n in cluster.nodes if n.name not in small]
@@ -187,13 +179,8 @@ class NetemDelay:
     def plan(self, cluster: Cluster) -> FaultPlan:
         if self.delay_ms <= 0 or self.jitter_ms < 0:
             raise FaultError(f"netem delay must be positive (got {self.delay_ms} ms)")
-        leader = (
-            cluster.leader(self.component)
-            if self.victims.kind in ("leader", "follower", "minority")
-            else None
-        )
-        candidates = [n.name for n in cluster.with_role(COMPONENT_ROLE.get(self.component, "etcd"))]
-        victims = select_victims(self.victims, candidates, leader=leader)
+        chosen = resolve_victims(cluster, self.component, self.victims)
+        victims = chosen.names
         inject: list[Step] = []
         undo: list[Step] = []
         method = cluster.facts.get("delay_method", "netem")
@@ -202,7 +189,7 @@ class NetemDelay:
             inject_steps, undo_steps = make_steps(cluster.node(name).transport, self)
             inject += inject_steps
             undo += undo_steps
-        role = " (leader)" if leader in victims else ""
+        role = " (leader)" if chosen.include_leader else ""
         return FaultPlan(
             self.name,
             victims,

@@ -6,14 +6,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kubedrill.faults.base import FaultPlan, Step
-from kubedrill.faults.shape import COMPONENT_ROLE, Selector, select_victims
+from kubedrill.faults.shape import Selector
+from kubedrill.faults.victims import resolve_victims
 
 if TYPE_CHECKING:
     from kubedrill.cluster import Cluster, FaultSteps, Node
-
-
-def _candidates(cluster: Cluster, component: str) -> list[str]:
-    return [n.name for n in cluster.with_role(COMPONENT_ROLE.get(component, "control-plane"))]
 
 
 @dataclass(frozen=True)
@@ -30,9 +27,8 @@ class _ComponentFault:
         raise NotImplementedError
 
     def plan(self, cluster: Cluster) -> FaultPlan:
-        needs_leader = self.victims.kind in ("leader", "follower", "minority")
-        leader = cluster.leader(self.component) if needs_leader else None
-        chosen = select_victims(self.victims, _candidates(cluster, self.component), leader=leader)
+        victims = resolve_victims(cluster, self.component, self.victims)
+        chosen, leader = victims.names, victims.leader
         inject: list[Step] = []
         undo: list[Step] = []
         for name in chosen:

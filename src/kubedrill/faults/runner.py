@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from kubedrill.cluster import Cluster
 from kubedrill.errors import FaultError, GuardError
 from kubedrill.faults.base import Fault, FaultPlan
-from kubedrill.faults.shape import COMPONENT_ROLE, loses_quorum
+from kubedrill.faults.shape import loses_quorum
+from kubedrill.faults.victims import component_nodes
 from kubedrill.ledger import Ledger, UndoRecord, run_steps
 from kubedrill.timeline import Timeline
 
@@ -75,9 +76,7 @@ def check_guards(
     for node, component in down:
         by_component.setdefault(component, []).append(node)
     for component, nodes in by_component.items():
-        members = [
-            n.name for n in cluster.with_role(COMPONENT_ROLE.get(component, "control-plane"))
-        ]
+        members = component_nodes(cluster, component)
         if component == "etcd":
             if loses_quorum(members, nodes) and not allow_quorum_loss:
                 raise GuardError(

@@ -15,6 +15,7 @@ COMPONENT_ROLE: Mapping[str, str] = {
     "kube-controller-manager": "control-plane",
     "kube-scheduler": "control-plane",
     "haproxy": "lb",
+    "kwok": "worker",
 }
 
 SELECTOR_KINDS = ("leader", "follower", "named", "one", "minority", "majority")
