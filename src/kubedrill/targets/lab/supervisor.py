@@ -99,6 +99,7 @@ class Supervisor:
         self.logs = state_dir / "logs"
         specs = json.loads((state_dir / "components.json").read_text())
         self.slots = [Slot(ComponentSpec.from_dict(s)) for s in specs]
+        self._last_status: dict[str, dict[str, object]] | None = None
 
     def hold_file(self, slot: Slot) -> Path:
         return self.holds / slot.spec.key
@@ -188,6 +189,9 @@ class Supervisor:
             }
             for slot in self.slots
         }
+        if status == self._last_status:  # ticks run every 100 ms; write only on a change
+            return
+        self._last_status = status
         tmp = self.run_dir / "status.json.tmp"
         tmp.write_text(json.dumps(status, indent=1))
         tmp.rename(self.run_dir / "status.json")
