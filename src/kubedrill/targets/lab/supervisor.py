@@ -99,7 +99,7 @@ class Supervisor:
         self.logs = state_dir / "logs"
         specs = json.loads((state_dir / "components.json").read_text())
         self.slots = [Slot(ComponentSpec.from_dict(s)) for s in specs]
-        self._last_status: dict[str, dict[str, object]] | None = None
+        self._last_status: dict[str, dict[str, str | int | None]] | None = None
 
     def hold_file(self, slot: Slot) -> Path:
         return self.holds / slot.spec.key
