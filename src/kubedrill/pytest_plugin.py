@@ -3,6 +3,7 @@ logic lives in `kubedrill.drill`, `kubedrill.faults` and the targets, which the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -136,7 +137,9 @@ def base_budgets(config: pytest.Config) -> Budgets:
     return budgets.overridden(parse_assignments(config.getoption("--budget"), source="--budget"))
 
 
-def _lab_cluster(config: pytest.Config) -> Iterator[Cluster]:
+@contextlib.contextmanager
+def lab_cluster(config: pytest.Config) -> Iterator[Cluster]:
+    """The lab, brought up if it is not running and then taken down again at the end."""
     lab_config = load_lab_config(
         config.getoption("--lab-config"), topology=config.getoption("--topology")
     )
@@ -158,7 +161,7 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
     try:
         for report in ledger.heal_all(log=lambda m: _log(f"heal {m}")):
             state = "healed" if report.ok else "COULD NOT heal"
-            sys.stderr.write(f"[kubedrill] {state} a leftover fault: {report.record.description}\n")
+            _log(f"{state} a leftover fault: {report.record.description}")
         leftovers = ledger.outstanding()
     except KubedrillError as exc:
         raise pytest.UsageError(str(exc)) from exc
@@ -174,7 +177,7 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
         ]
     )
     try:
-        for found in _lab_cluster(pytestconfig):
+        with lab_cluster(pytestconfig) as found:
             allowlist.check(found.name)
             yield found
     except KubedrillError as exc:
