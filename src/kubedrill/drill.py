@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 from kubedrill.budgets import Budgets
 from kubedrill.cluster import Cluster
+from kubedrill.consistency.verdict import Verdict
+from kubedrill.consistency.workload import ConsistencyWorkload, WorkloadRates, run_id
 from kubedrill.errors import KubedrillError
 from kubedrill.faults.base import Fault, FaultPlan
 from kubedrill.faults.runner import FaultSession
@@ -77,6 +79,9 @@ class Drill:
     _kube: KubeProbes | None = None
     _writers: list[EtcdWriter] = field(default_factory=list)
     _readers: list[ApiReader] = field(default_factory=list)
+    consistency: ConsistencyWorkload | None = None
+    consistency_opt_out: str | None = None  # the reason a drill gave for skipping the checks
+    verdicts: list[Verdict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.session = FaultSession(
@@ -261,6 +266,44 @@ class Drill:
                 )
         self.timeline.mark("data.verified")
 
+    # -- consistency ---------------------------------------------------------------------------
+
+    def start_consistency(self, rates: WorkloadRates | None = None) -> None:
+        """Start the consistency workload (on by default in every drill; see pytest_plugin)."""
+        if self.dry_run or self.consistency is not None:
+            return
+        self.consistency = ConsistencyWorkload(
+            cluster=self.cluster,
+            timeline=self.timeline,
+            etcd=self.etcd,
+            run=run_id(self.name),
+            rates=rates or WorkloadRates(),
+        )
+        self.consistency.start()
+        self.timeline.mark("workload.started")
+
+    def check_consistency(self, *, raise_on_invalid: bool = True) -> list[Verdict]:
+        """Stop the workload, run every check on the healed cluster, record the verdicts and
+        the per-client unavailability; an invalid verdict fails the drill."""
+        workload = self.consistency
+        if workload is None:
+            return []
+        with allure_report.step("consistency checks"):
+            workload.stop()
+            self.timeline.mark("workload.stopped")
+            self.verdicts = workload.check()
+            self.timeline.mark("consistency.checked")
+            self.observe("unavailability", workload.unavailability())
+            workload.cleanup()
+        invalid = [v for v in self.verdicts if v.status == "invalid"]
+        if invalid and raise_on_invalid:
+            raise DrillFailure(
+                "consistency violated: "
+                + "; ".join(f"{v.check}: {v.detail}" for v in invalid)
+                + f"\n{self.timeline.render()}"
+            )
+        return self.verdicts
+
     def observe(self, key: str, value: Any) -> None:
         """Record a figure that is reported but not asserted (e.g. what netem delay caused)."""
         self.observations[key] = value
@@ -277,6 +320,8 @@ class Drill:
     # -- end -----------------------------------------------------------------------------------
 
     def close(self) -> None:
+        if self.consistency is not None and not self.verdicts:
+            self.consistency.stop()  # the drill ended before its checks: stop the clients
         for writer in self._writers:
             writer.stop()
         for reader in self._readers:
@@ -296,4 +341,15 @@ class Drill:
             "measurements": [r.to_dict() for r in self.results],
             "observations": self.observations,
             "timeline": self.timeline.to_dict(),
+            "consistency": self.consistency_summary(),
+        }
+
+    def consistency_summary(self) -> dict[str, Any]:
+        if self.consistency_opt_out is not None:
+            return {"skipped": self.consistency_opt_out}
+        if self.consistency is None:
+            return {"skipped": "no workload (dry run)" if self.dry_run else "not started"}
+        return {
+            "verdicts": [v.to_dict() for v in self.verdicts],
+            "workload": self.consistency.summary(),
         }

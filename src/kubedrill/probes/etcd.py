@@ -194,6 +194,12 @@ class EtcdClient:
 
     def range_prefix(self, prefix: str, *, node: str | None = None) -> dict[str, str]:
         """Every key under `prefix` with its value (a linearizable read)."""
+        return {k: v for k, (v, _) in self.range_prefix_revisions(prefix, node=node).items()}
+
+    def range_prefix_revisions(
+        self, prefix: str, *, node: str | None = None
+    ) -> dict[str, tuple[str, int]]:
+        """Every key under `prefix` with its value and mod revision (a linearizable read)."""
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         errors: list[str] = []
         for candidate in [node] if node else self.nodes:
@@ -207,7 +213,10 @@ class EtcdClient:
             except EtcdError as exc:
                 errors.append(str(exc))
                 continue
-            return {unb64(kv["key"]): unb64(kv.get("value", "")) for kv in data.get("kvs") or []}
+            return {
+                unb64(kv["key"]): (unb64(kv.get("value", "")), int(kv.get("mod_revision", 0)))
+                for kv in data.get("kvs") or []
+            }
         raise EtcdError("; ".join(errors))
 
     def member_names(self, node: str | None = None) -> dict[str, str]:

@@ -19,6 +19,11 @@ class Operation:
     outcome: str  # "ok" | "fail" | "unknown" (timed out: may or may not have applied)
     revision: int = 0
     error: str = ""
+    # Compare-and-set: `value` is the new value, `expected` the value compared against, and
+    # `applied` says whether the compare held (an ok cas with applied=False changed nothing).
+    # For a get, `value` is the value read ("" when the key was absent).
+    expected: str = ""
+    applied: bool = True
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,116 @@
+"""A compare-and-set register in etcd: clients read it and swap it, every operation recorded.
+
+This is the history the linearizability checker gets: reads that must see the latest value,
+and transactions that must apply only when the compare holds. Several clients share one key,
+so their operations overlap in time, which is what makes the check meaningful.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubedrill.probes.etcd import EtcdClient, EtcdError, b64, unb64
+from kubedrill.workload.background import BackgroundClient
+from kubedrill.workload.history import Operation
+
+
+def is_timeout(error: str) -> bool:
+    """A timed-out request may have been applied; a refused one was not."""
+    return "Timeout" in error
+
+
+@dataclass(kw_only=True)
+class EtcdRegister(BackgroundClient):
+    """Alternates a linearizable read of `key` with a CAS from the value read to a new one.
+
+    An attempt that fails without a timeout (connection refused, no leader answer) is retried
+    on the next member; after a timeout the operation is recorded `unknown` and not retried,
+    because a retry could apply it a second time.
+    """
+
+    client: EtcdClient
+    key: str
+    attempt_timeout: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._last_read: str | None = None
+
+    def _members(self, seq: int) -> list[str]:
+        nodes = self.client.nodes
+        start = (seq + hash(self.name)) % len(nodes)
+        return nodes[start:] + nodes[:start]
+
+    def operation(self, seq: int) -> Operation:
+        if self._last_read is None:
+            return self._read(seq)
+        expected, self._last_read = self._last_read, None
+        return self._cas(seq, expected)
+
+    def _read(self, seq: int) -> Operation:
+        invoke = self.timeline.now()
+        outcome, value, revision, error = "fail", "", 0, ""
+        for node in self._members(seq):
+            try:
+                data = self.client.call(
+                    node, "/v3/kv/range", {"key": b64(self.key)}, timeout=self.attempt_timeout
+                )
+            except EtcdError as exc:
+                error = str(exc)
+                if is_timeout(error):
+                    outcome = "unknown"
+                    break
+                continue
+            kvs = data.get("kvs") or []
+            value = unb64(kvs[0].get("value", "")) if kvs else ""
+            revision = int(data.get("header", {}).get("revision", 0))
+            outcome, error = "ok", ""
+            self._last_read = value
+            break
+        return Operation(
+            self.name, "get", self.key, value, invoke, self.timeline.now(), outcome, revision, error
+        )
+
+    def _cas(self, seq: int, expected: str) -> Operation:
+        new = f"{self.name}-{seq}"
+        body = {
+            "compare": [
+                {"key": b64(self.key), "result": "EQUAL", "target": "VALUE", "value": b64(expected)}
+            ],
+            "success": [{"request_put": {"key": b64(self.key), "value": b64(new)}}],
+            "failure": [],
+        }
+        invoke = self.timeline.now()
+        outcome, applied, revision, error = "fail", False, 0, ""
+        for node in self._members(seq):
+            try:
+                data = self.client.call(node, "/v3/kv/txn", body, timeout=self.attempt_timeout)
+            except EtcdError as exc:
+                error = str(exc)
+                if is_timeout(error):
+                    outcome = "unknown"
+                    break
+                continue
+            # proto3 JSON leaves out false booleans: no "succeeded" means the compare failed.
+            applied = bool(data.get("succeeded", False))
+            revision = int(data.get("header", {}).get("revision", 0))
+            outcome, error = "ok", ""
+            break
+        return Operation(
+            self.name,
+            "cas",
+            self.key,
+            new,
+            invoke,
+            self.timeline.now(),
+            outcome,
+            revision,
+            error,
+            expected=expected,
+            applied=applied if outcome == "ok" else True,
+        )
+
+
+def initialise_register(client: EtcdClient, key: str, value: str = "init") -> int:
+    """Put the register's first value so that every CAS compares against something."""
+    return client.put(key, value, timeout=2.0)
