@@ -289,12 +289,14 @@ class Drill:
         if workload is None:
             return []
         with allure_report.step("consistency checks"):
+            started = time.perf_counter()
             workload.stop()
             self.timeline.mark("workload.stopped")
             self.verdicts = workload.check()
             self.timeline.mark("consistency.checked")
             self.observe("unavailability", workload.unavailability())
             workload.cleanup()
+            self.observe("consistency_check_s", round(time.perf_counter() - started, 3))
         invalid = [v for v in self.verdicts if v.status == "invalid"]
         if invalid and raise_on_invalid:
             raise DrillFailure(
