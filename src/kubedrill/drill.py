@@ -297,6 +297,8 @@ class Drill:
             self.observe("unavailability", workload.unavailability())
             workload.cleanup()
             self.observe("consistency_check_s", round(time.perf_counter() - started, 3))
+            for name, html in workload.evidence.items():
+                allure_report.attach_html(name, html)
         invalid = [v for v in self.verdicts if v.status == "invalid"]
         if invalid and raise_on_invalid:
             raise DrillFailure(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kubedrill.consistency import checks
+from kubedrill.consistency.workload import linearizable
 from kubedrill.workload.etcd_watch import Resume, WatchEvent
 from kubedrill.workload.history import Operation
 
@@ -186,3 +187,17 @@ def test_unavailability_per_client() -> None:
         "longest_unavailable_s": 3.0,
     }
     assert figures["b"]["longest_unavailable_s"] == 0.0
+
+
+def test_invalid_linearizability_comes_with_porcupine_evidence() -> None:
+    # A stale read: the put completed before the get began, yet the get saw the key absent.
+    ops = [put("a", "k", "1", 0.0, 1.0, 5), get("b", "k", "", 2.0, 3.0, 5)]
+    evidence: dict[str, str] = {}
+    v = linearizable("register", ops, evidence)
+    assert v.status == "invalid"
+    assert v.check == "register"
+    assert "register (porcupine)" in evidence
+    assert "<html" in evidence["register (porcupine)"].lower()
+    fine: dict[str, str] = {}
+    assert linearizable("register", ops[:1], fine).status == "valid"
+    assert not fine

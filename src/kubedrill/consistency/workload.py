@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -89,6 +91,7 @@ class ConsistencyWorkload:
     watcher: EtcdWatcher | None = None
     start_revision: int = 0
     notes: list[str] = field(default_factory=list)
+    evidence: dict[str, str] = field(default_factory=dict)  # attachment name -> HTML
 
     @property
     def prefix(self) -> str:
@@ -278,7 +281,9 @@ class ConsistencyWorkload:
                     acknowledged=ops,
                 )
             )
-        out.append(linearizable("etcd: register and keys linearizable", register + kv))
+        out.append(
+            linearizable("etcd: register and keys linearizable", register + kv, self.evidence)
+        )
         return out
 
     def _api_verdicts(self) -> list[Verdict]:
@@ -300,7 +305,7 @@ class ConsistencyWorkload:
                 "api: resourceVersions never went backwards", ops, per_key=True
             )
         )
-        out.append(linearizable("api: ConfigMap register linearizable", register))
+        out.append(linearizable("api: ConfigMap register linearizable", register, self.evidence))
         return out
 
     def list_configmaps(self) -> dict[str, str]:
@@ -396,8 +401,17 @@ def hashkv_verdict(etcd: EtcdClient) -> Verdict:
     return checks.verdict(name, "invalid", str(disagreement), {}, seconds)
 
 
-def linearizable(name: str, ops: list[Operation]) -> Verdict:
+def linearizable(name: str, ops: list[Operation], evidence: dict[str, str]) -> Verdict:
+    """Porcupine's verdict; when invalid, its HTML visualization goes into `evidence` (run a
+    second time only then: drawing every history would cost more than checking it)."""
     try:
-        return dataclasses.replace(check_linearizable(ops), check=name)
+        verdict = dataclasses.replace(check_linearizable(ops), check=name)
+        if verdict.status == "invalid":
+            with tempfile.TemporaryDirectory(prefix="kubedrill-lincheck-") as tmp:
+                viz = Path(tmp) / "history.html"
+                check_linearizable(ops, viz_path=viz)
+                if viz.exists():
+                    evidence[f"{name} (porcupine)"] = viz.read_text()
+        return verdict
     except KubedrillError as exc:  # no Go to build the checker, or an uninterpretable op
         return checks.verdict(name, "unknown", f"linearizability not checked: {exc}")
