@@ -11,7 +11,7 @@ from pathlib import Path
 from kubedrill.probes.kube import KubeProbes
 from kubedrill.targets.lab import lab
 from kubedrill.targets.lab.config import load_lab_config
-from tests.integration.conftest import leftovers
+from tests.integration.conftest import ROOT, leftovers
 
 
 def test_stacked_lab(tmp_path: Path) -> None:
@@ -45,6 +45,23 @@ def test_stacked_lab(tmp_path: Path) -> None:
         )
         assert version["serverVersion"]["gitVersion"] == config.kubernetes.version
         assert cluster.kube.server.startswith(f"https://{cluster.node('lb').address}:")
+        # The scheduled game day example is valid Kubernetes: the real apiserver accepts it
+        # (server-side dry run validates every field against the schema).
+        subprocess.run([*kubectl, "create", "namespace", "kubedrill"], check=True, timeout=30)
+        applied = subprocess.run(
+            [
+                *kubectl,
+                "apply",
+                "--dry-run=server",
+                "-f",
+                str(ROOT / "deploy/gameday-cronjob.yaml"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert applied.returncode == 0, applied.stderr
+        assert "cronjob.batch/kubedrill-gameday created (server dry run)" in applied.stdout
         probes = KubeProbes(cluster.kube)
         try:
             assert probes.backends() == {f"control-{i}": "UP" for i in (1, 2, 3)}
