@@ -23,6 +23,7 @@ from kubedrill.faults.shape import (
 )
 from kubedrill.faults.victims import resolve_victims
 from kubedrill.transport import TransportSpec
+from kubedrill.transport.container_steps import thaw_first
 
 if TYPE_CHECKING:
     from kubedrill.cluster import Cluster, Node
@@ -65,7 +66,7 @@ def unhook_steps(spec: TransportSpec) -> list[Step]:
         f"iptables -w -F {CHAIN} 2>/dev/null; iptables -w -X {CHAIN} 2>/dev/null; "
         + chain_gone(CHAIN)
     )
-    return [Step(spec, ("sh", "-c", script))]
+    return [*thaw_first(spec), Step(spec, ("sh", "-c", script))]
 
 
 def chain_gone(chain: str) -> str:
@@ -254,6 +255,7 @@ def netem_steps(spec: TransportSpec, fault: NetemDelay) -> tuple[list[Step], lis
             )
         )
     undo = [
+        *thaw_first(spec),
         Step(
             spec,
             (
@@ -262,7 +264,7 @@ def netem_steps(spec: TransportSpec, fault: NetemDelay) -> tuple[list[Step], lis
                 f"tc qdisc del dev {dev} root 2>/dev/null; "
                 f"! tc qdisc show dev {dev} 2>/dev/null | grep -q netem",
             ),
-        )
+        ),
     ]
     return inject, undo
 
@@ -312,4 +314,4 @@ def nfqueue_steps(spec: TransportSpec, fault: NetemDelay) -> tuple[list[Step], l
         f"p=$(cat {pidfile} 2>/dev/null) && grep -qs kubedrill.faults.delayer /proc/$p/cmdline "
         f"&& kill $p; rm -f {pidfile} {ready}; " + chain_gone(DELAY_CHAIN)
     )
-    return inject, [Step(spec, ("sh", "-c", script))]
+    return inject, [*thaw_first(spec), Step(spec, ("sh", "-c", script))]
