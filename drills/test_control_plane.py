@@ -24,6 +24,7 @@ def api_healthy(kube: KubeProbes) -> bool:
 
 
 @pytest.mark.apiserver
+@pytest.mark.expect_alerts("APIServerDown")
 def test_stop_apiserver_behind_load_balancer(drill: Drill, kube: KubeProbes) -> None:
     """Stop kube-apiserver on control-1: requests through HAProxy keep succeeding; HAProxy
     marks the backend DOWN within `detect`; after heal it is back UP within `recovery`."""

@@ -118,6 +118,7 @@ def test_pause_leader(drill: Drill, etcd: EtcdClient) -> None:
         drill.verify_etcd_data()
 
 
+@pytest.mark.expect_alerts("EtcdInsufficientMembers")
 def test_quorum_loss(drill: Drill, etcd: EtcdClient) -> None:
     """Stop a majority: writes fail while quorum is gone (expected); after heal the cluster
     elects a leader and accepts writes within the recovery budget."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -25,10 +25,13 @@ from kubedrill.probes import etcd_checks
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import KubeProbes
 from kubedrill.report import allure_report
+from kubedrill.report.alerts import AlertReport, evaluate_drill
+from kubedrill.report.leader_crosscheck import leader_change_crosscheck
 from kubedrill.timeline import Measurement, Timeline
 from kubedrill.workload.api_reader import ApiReader
 from kubedrill.workload.etcd_writer import EtcdWriter
 from kubedrill.workload.history import Operation, longest_unavailability
+from kubedrill.workload.metrics_recorder import MetricsRecorder
 
 T = TypeVar("T")
 
@@ -82,6 +85,8 @@ class Drill:
     consistency: ConsistencyWorkload | None = None
     consistency_opt_out: str | None = None  # the reason a drill gave for skipping the checks
     verdicts: list[Verdict] = field(default_factory=list)
+    metrics: MetricsRecorder | None = None
+    alerts: AlertReport | None = None
 
     def __post_init__(self) -> None:
         self.session = FaultSession(
@@ -120,6 +125,15 @@ class Drill:
         )
         self._readers.append(reader)
         return reader.start()
+
+    def operations(self) -> list[Operation]:
+        """Every operation any of the drill's clients recorded: its own writers and API
+        readers, and the consistency workload."""
+        ops = [op for writer in self._writers for op in writer.history()]
+        ops += self.api_reader_ops()
+        if self.consistency is not None:
+            ops += self.consistency.operations()
+        return ops
 
     def api_reader_ops(self) -> list[Operation]:
         """Every operation of the drill's API readers so far."""
@@ -280,6 +294,16 @@ class Drill:
             rates=rates or WorkloadRates(),
         )
         self.consistency.start()
+        # Let every client get a few operations in before the drill goes on to its fault, so
+        # even a one-second failover has history from before it (bounded: a sick cluster is
+        # the steady-state check's business).
+        clients = [*self.consistency.etcd_clients, *self.consistency.api_clients]
+        poll_until(
+            lambda: min((len(c.history()) for c in clients), default=3),
+            lambda n: n >= 3,
+            timeout=5,
+            interval=0.1,
+        )
         self.timeline.mark("workload.started")
 
     def check_consistency(self, *, raise_on_invalid: bool = True) -> list[Verdict]:
@@ -308,6 +332,60 @@ class Drill:
             )
         return self.verdicts
 
+    # -- metrics and alert rules ---------------------------------------------------------------
+
+    def start_metrics(self, interval: float | None = None) -> None:
+        """Scrape etcd (and with Kubernetes the control plane's) /metrics through the drill.
+        Every 2 s with Kubernetes (an apiserver's /metrics is 2 MB), else every second."""
+        if self.dry_run or self.metrics is not None:
+            return
+        every = interval or (2.0 if self.cluster.kube is not None else 1.0)
+        self.metrics = MetricsRecorder.for_cluster(self.cluster, self.timeline, every).start()
+
+    def finish_metrics(self, expect_alerts: Sequence[str] = ()) -> AlertReport | None:
+        """Stop scraping; run the alert rules over the series with promtool (which alerts the
+        drill's fault made fire); cross-check a measured leader change against etcd's own
+        counters. An alert the drill expects that did not fire fails it."""
+        recorder = self.metrics
+        if recorder is None:
+            return None
+        with allure_report.step("metrics and alert rules"):
+            # One more scrape after everything the drill saw, so that a change it measured at
+            # its very end is in the series too.
+            now = self.timeline.now()
+            poll_until(
+                lambda: recorder.series().end,
+                lambda end: end >= now,
+                timeout=3 * recorder.interval,
+                interval=0.1,
+            )
+            series = recorder.stop()
+            allure_report.attach_json("metrics series", series.to_dict())
+            self.observe("metrics_scrape_cost", recorder.cost())
+            elected = self.timeline.first("leader.elected")
+            if elected is not None:
+                check = leader_change_crosscheck(
+                    series, self.offset("fault.injecting"), elected.offset
+                )
+                self.observe("leader_change_vs_metrics", check)
+            if self.timeline.first("fault.injecting") is None:
+                return None
+            try:
+                self.alerts = evaluate_drill(series, self.timeline)
+            except KubedrillError as exc:
+                self.observe("alerts_error", str(exc))
+                if expect_alerts:
+                    raise
+                return None
+            self.observe("alerts_fired", self.alerts.fired_names() or "none")
+            allure_report.attach_text("alert rules", self.alerts.render())
+        missing = [a for a in expect_alerts if not self.alerts.fired(a)]
+        if missing:
+            raise DrillFailure(
+                f"expected alert(s) did not fire: {', '.join(missing)}\n{self.alerts.render()}"
+            )
+        return self.alerts
+
     def observe(self, key: str, value: Any) -> None:
         """Record a figure that is reported but not asserted (e.g. what netem delay caused)."""
         self.observations[key] = value
@@ -326,6 +404,8 @@ class Drill:
     def close(self) -> None:
         if self.consistency is not None and not self.verdicts:
             self.consistency.stop()  # the drill ended before its checks: stop the clients
+        if self.metrics is not None:
+            self.metrics.stop()
         for writer in self._writers:
             writer.stop()
         for reader in self._readers:
@@ -346,6 +426,7 @@ class Drill:
             "observations": self.observations,
             "timeline": self.timeline.to_dict(),
             "consistency": self.consistency_summary(),
+            "alerts": self.alerts.to_dict() if self.alerts is not None else None,
         }
 
     def consistency_summary(self) -> dict[str, Any]:

@@ -1,0 +1,354 @@
+"""Scrape Prometheus text metrics from the control plane, keeping only the series that matter.
+
+A target is one component on one node (etcd member, kube-apiserver, controller-manager,
+scheduler), labelled like Prometheus labels a scrape: `job`, `instance` (host:port) and here also
+`node`. Only an allowlist of series is kept, and labels that do not matter for the alert rules
+are summed away (an apiserver exposes ~16,000 lines; the rules need a few hundred). Lines are
+filtered by name before `prometheus_client`'s parser sees them, which keeps a scrape cheap.
+
+Controller-manager and scheduler serve /metrics on their secure ports with delegated
+authentication: kubedrill's admin client certificate is accepted there. Their serving
+certificate is self-signed by the process itself (no --tls-cert-file), so it cannot be verified
+against any CA kubedrill has; the address is the lab's own. Where /metrics answers 401/403 the
+target falls back to /healthz (always allowed) for that round and only a synthetic `up` is
+recorded.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+from urllib3.exceptions import InsecureRequestWarning
+
+from kubedrill.cluster import Cluster, KubeAccess
+
+Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
+SeriesKey = tuple[str, Labels]  # (metric name, labels)
+
+APISERVER_PORT = 6443
+CONTROLLER_MANAGER_PORT = 10257
+SCHEDULER_PORT = 10259
+
+# metric sample name -> the labels kept; every other label is summed away.
+ETCD_SERIES: Mapping[str, tuple[str, ...]] = {
+    "etcd_server_has_leader": (),
+    "etcd_server_is_leader": (),
+    "etcd_server_leader_changes_seen_total": (),
+    "etcd_server_proposals_failed_total": (),
+    "etcd_disk_backend_commit_duration_seconds_bucket": ("le",),
+    "etcd_disk_backend_commit_duration_seconds_sum": (),
+    "etcd_disk_backend_commit_duration_seconds_count": (),
+    "etcd_network_peer_round_trip_time_seconds_bucket": ("To", "le"),
+    "process_start_time_seconds": (),
+}
+APISERVER_SERIES: Mapping[str, tuple[str, ...]] = {
+    "apiserver_request_total": ("code",),
+    "apiserver_request_duration_seconds_bucket": ("verb", "le"),
+    "apiserver_request_duration_seconds_sum": ("verb",),
+    "apiserver_request_duration_seconds_count": ("verb",),
+    "process_start_time_seconds": (),
+}
+# ~2,000 bucket lines per apiserver: parsing them costs ~150 ms of CPU, so every few rounds.
+APISERVER_HEAVY = frozenset({"apiserver_request_duration_seconds_bucket"})
+PROCESS_SERIES: Mapping[str, tuple[str, ...]] = {"process_start_time_seconds": ()}
+# Short requests only: long-running verbs would make any latency quantile meaningless.
+DURATION_VERBS = frozenset({"GET", "LIST", "POST", "PUT", "PATCH", "DELETE"})
+
+
+def series_key(name: str, labels: Mapping[str, str]) -> SeriesKey:
+    return name, tuple(sorted(labels.items()))
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    job: str
+    node: str
+    instance: str  # host:port, as Prometheus names it
+    url: str
+    keep: Mapping[str, tuple[str, ...]]
+    verify: str | bool = True  # CA file, or False for a self-signed serving cert
+    cert: tuple[str, str] | None = None
+    health_url: str | None = None  # used when /metrics refuses kubedrill's credentials
+    # Series that are expensive to parse (thousands of lines), kept only every few rounds.
+    heavy: frozenset[str] = frozenset()
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"job": self.job, "instance": self.instance, "node": self.node}
+
+
+@dataclass(frozen=True)
+class ScrapeResult:
+    target: ScrapeTarget
+    ok: bool
+    samples: Mapping[SeriesKey, float]  # with the target's labels added
+    seconds: float  # wall time of the request and parse
+    cpu_seconds: float  # CPU time of the scraping thread
+    mode: Literal["metrics", "health", "api"] = "metrics"
+    error: str | None = None
+    skipped: frozenset[str] = frozenset()  # metric names not collected in this round
+
+
+def filter_text(text: str, keep: Mapping[str, tuple[str, ...]]) -> str:
+    """Only the sample lines of allowed metrics (comments dropped: names are all we need)."""
+    prefixes = tuple(keep)
+    lines = []
+    for line in text.splitlines():
+        if line.startswith(prefixes):
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            if name in keep:
+                lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def parse_samples(text: str, keep: Mapping[str, tuple[str, ...]]) -> dict[SeriesKey, float]:
+    """Allowed samples, summed over the labels that are not kept."""
+    out: dict[SeriesKey, float] = {}
+    for family in text_string_to_metric_families(filter_text(text, keep)):
+        for sample in family.samples:
+            kept = keep.get(sample.name)
+            if kept is None:
+                continue
+            verb = sample.labels.get("verb")
+            if sample.name.startswith("apiserver_request_duration") and verb not in DURATION_VERBS:
+                continue
+            key = series_key(sample.name, {k: v for k, v in sample.labels.items() if k in kept})
+            out[key] = out.get(key, 0.0) + float(sample.value)
+    return out
+
+
+def with_target_labels(
+    samples: Mapping[SeriesKey, float], target: ScrapeTarget
+) -> dict[SeriesKey, float]:
+    return {
+        series_key(name, {**dict(labels), **target.labels}): value
+        for (name, labels), value in samples.items()
+    }
+
+
+class Scraper:
+    """Scrapes every target concurrently with a short timeout; never raises for a target."""
+
+    def __init__(
+        self,
+        targets: Sequence[ScrapeTarget],
+        *,
+        timeout: float = 0.8,
+        nodes: NodeConditions | None = None,
+        heavy_every: int = 5,
+    ) -> None:
+        self.targets = list(targets)
+        self.heavy_every = max(1, heavy_every)
+        self.rounds = 0
+        self.timeout = timeout
+        self.nodes = nodes
+        self._sessions: dict[str, requests.Session] = {}
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(2, min(8, len(self.targets) + 1)), thread_name_prefix="metrics"
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for session in self._sessions.values():
+            session.close()
+        if self.nodes is not None:
+            self.nodes.close()
+
+    def _session(self, target: ScrapeTarget) -> requests.Session:
+        # One session per target, kept across rounds so that its TLS connection is reused; a
+        # round waits for all its scrapes, so only one thread at a time uses a target's session.
+        sessions = self._sessions
+        if target.url not in sessions:
+            session = requests.Session()
+            session.trust_env = False  # no proxy, no CA bundle from the environment
+            # Uncompressed: on the lab's links gzip only costs CPU at both ends.
+            session.headers["Accept-Encoding"] = "identity"
+            session.verify = target.verify
+            if target.cert is not None:
+                session.cert = target.cert
+            sessions[target.url] = session
+        return sessions[target.url]
+
+    def _get(self, target: ScrapeTarget, url: str) -> requests.Response:
+        with warnings.catch_warnings():
+            # Only for targets with verify=False (self-signed serving certs), said above.
+            warnings.simplefilter("ignore", InsecureRequestWarning)
+            return self._session(target).get(url, timeout=self.timeout)
+
+    def scrape(self, target: ScrapeTarget, *, heavy: bool = True) -> ScrapeResult:
+        started, cpu = time.perf_counter(), time.thread_time()
+        keep = target.keep
+        skipped = frozenset() if heavy else target.heavy
+        if skipped:
+            keep = {name: labels for name, labels in keep.items() if name not in skipped}
+
+        def result(ok: bool, samples: Mapping[SeriesKey, float], **kw: Any) -> ScrapeResult:
+            return ScrapeResult(
+                target,
+                ok,
+                samples,
+                time.perf_counter() - started,
+                time.thread_time() - cpu,
+                **kw,
+            )
+
+        try:
+            resp = self._get(target, target.url)
+            if resp.status_code in (401, 403) and target.health_url:
+                # Not for good: delegated authorization fails for a while when the component's
+                # apiserver is down, and then the process itself is still up.
+                resp = self._get(target, target.health_url)
+                return result(resp.status_code == 200, {}, mode="health")
+            if resp.status_code != 200:
+                return result(False, {}, error=f"HTTP {resp.status_code}")
+            samples = with_target_labels(parse_samples(resp.text, keep), target)
+            return result(True, samples, skipped=skipped)
+        except (requests.RequestException, ValueError) as exc:
+            return result(False, {}, error=type(exc).__name__)
+
+    def scrape_all(self) -> list[ScrapeResult]:
+        """One round; heavy series only every `heavy_every` rounds (the first included)."""
+        heavy = self.rounds % self.heavy_every == 0
+        self.rounds += 1
+        futures = [self._pool.submit(self.scrape, t, heavy=heavy) for t in self.targets]
+        if self.nodes is not None:
+            futures.append(self._pool.submit(self.nodes.scrape))
+        return [f.result() for f in futures]
+
+
+class NodeConditions:
+    """`kube_node_status_condition` as kube-state-metrics would expose it, read from the Node
+    objects (the lab runs no kube-state-metrics): one series per node, condition and status,
+    1 for the current status and 0 for the others."""
+
+    STATUSES = ("true", "false", "unknown")
+    target = ScrapeTarget(
+        job="kube-state-metrics", node="kubedrill", instance="kubedrill", url="", keep={}
+    )
+
+    def __init__(self, access: KubeAccess, timeout: float = 1.0) -> None:
+        from kubernetes import client as k8s  # noqa: PLC0415 - only clusters with Kubernetes
+
+        from kubedrill.probes.kube import api_client  # noqa: PLC0415
+
+        self.timeout = timeout
+        self._api = api_client(access)
+        self._core = k8s.CoreV1Api(self._api)
+
+    def close(self) -> None:
+        self._api.close()
+
+    def scrape(self) -> ScrapeResult:
+        started, cpu = time.perf_counter(), time.thread_time()
+        try:
+            nodes: Iterable[Any] = self._core.list_node(_request_timeout=self.timeout).items
+        except Exception as exc:  # any API failure is a failed scrape, like KSM's own up
+            return ScrapeResult(
+                self.target,
+                False,
+                {},
+                time.perf_counter() - started,
+                time.thread_time() - cpu,
+                mode="api",
+                error=type(exc).__name__,
+            )
+        samples: dict[SeriesKey, float] = {}
+        for node in nodes:
+            for cond in node.status.conditions or []:
+                status = str(cond.status).lower()
+                for candidate in self.STATUSES:
+                    labels = {
+                        "node": node.metadata.name,
+                        "condition": cond.type,
+                        "status": candidate,
+                        "job": self.target.job,
+                        "instance": self.target.instance,
+                    }
+                    value = 1.0 if candidate == status else 0.0
+                    samples[series_key("kube_node_status_condition", labels)] = value
+        return ScrapeResult(
+            self.target,
+            True,
+            samples,
+            time.perf_counter() - started,
+            time.thread_time() - cpu,
+            mode="api",
+        )
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The components' secure ports (kubeadm's defaults)."""
+
+    apiserver: int = APISERVER_PORT
+    controller_manager: int = CONTROLLER_MANAGER_PORT
+    scheduler: int = SCHEDULER_PORT
+
+
+def targets_for(cluster: Cluster, ports: Ports | None = None) -> list[ScrapeTarget]:
+    """Every etcd member's metrics URL and, with Kubernetes, each control-plane host's
+    apiserver, controller-manager and scheduler (those the node runs)."""
+    ports = ports or Ports()
+    targets: list[ScrapeTarget] = []
+    tls = cluster.etcd.tls
+    for node_name, url in sorted(cluster.etcd.metrics_urls.items()):
+        https = url.startswith("https://") and tls is not None
+        targets.append(
+            ScrapeTarget(
+                job="etcd",
+                node=node_name,
+                instance=url.split("//", 1)[1].split("/", 1)[0],
+                url=url,
+                keep=ETCD_SERIES,
+                verify=str(tls.ca) if https and tls else True,
+                cert=(str(tls.cert), str(tls.key)) if https and tls else None,
+            )
+        )
+    kube = cluster.kube
+    if kube is None:
+        return targets
+    cert = (str(kube.cert), str(kube.key))
+    for node in cluster.with_role("control-plane"):
+        running = set(cluster.control.components(node))
+        jobs: list[tuple[str, str, int, Mapping[str, tuple[str, ...]]]] = [
+            ("apiserver", "kube-apiserver", ports.apiserver, APISERVER_SERIES),
+            (
+                "kube-controller-manager",
+                "kube-controller-manager",
+                ports.controller_manager,
+                PROCESS_SERIES,
+            ),
+            ("kube-scheduler", "kube-scheduler", ports.scheduler, PROCESS_SERIES),
+        ]
+        for job, component, port, keep in jobs:
+            if component not in running:
+                continue
+            base = f"https://{node.address}:{port}"
+            targets.append(
+                ScrapeTarget(
+                    job=job,
+                    node=node.name,
+                    instance=f"{node.address}:{port}",
+                    url=f"{base}/metrics",
+                    keep=keep,
+                    # The apiserver's serving cert is from the cluster CA; the others sign
+                    # their own (see the module docstring).
+                    verify=str(kube.ca) if job == "apiserver" else False,
+                    cert=cert,
+                    health_url=f"{base}/healthz",
+                    heavy=APISERVER_HEAVY if job == "apiserver" else frozenset(),
+                )
+            )
+    return targets
+
+
+def scraper_for(cluster: Cluster, *, timeout: float = 0.8, node_conditions: bool = True) -> Scraper:
+    nodes = NodeConditions(cluster.kube) if node_conditions and cluster.kube else None
+    return Scraper(targets_for(cluster), timeout=timeout, nodes=nodes)
