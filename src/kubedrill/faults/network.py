@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from kubedrill.errors import FaultError
 from kubedrill.faults.base import FaultPlan, Step
+from kubedrill.faults.container_node import thaw_first
 from kubedrill.faults.shape import (
     Selector,
     complete_grudge,
@@ -23,7 +24,6 @@ from kubedrill.faults.shape import (
 )
 from kubedrill.faults.victims import resolve_victims
 from kubedrill.transport import TransportSpec
-from kubedrill.transport.container_steps import thaw_first
 
 if TYPE_CHECKING:
     from kubedrill.cluster import Cluster, Node
