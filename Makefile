@@ -7,20 +7,25 @@ PY := $(VENV)/bin/python
 KUBEDRILL := $(VENV)/bin/kubedrill
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 REPORTS ?= reports
-APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev gcc python3-dev
+APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev gcc python3-dev chromium prometheus \
+  podman runc netavark aardvark-dns busybox-static openssh-server
 
-.PHONY: help setup system-deps python-deps binaries lab-up lab-down lab-status test lint \
-        unit integration drills drill-etcd drill-partition drill-control-plane drill-external gameday ci bench heal clean
+.PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
+        unit integration drills drill-etcd drill-partition drill-control-plane drill-external gameday ci bench heal clean \
+        report report-tool
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-setup: system-deps python-deps binaries ## install everything on a fresh machine (root)
+setup: system-deps python-deps binaries report-tool container-engine ## install everything on a fresh machine (root)
 
-system-deps: ## Debian packages: iproute2, iptables, haproxy, NFQUEUE headers
+system-deps: ## Debian packages: iproute2, iptables, haproxy, NFQUEUE headers, chromium
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 	fi
+
+container-engine: system-deps ## podman drop-in for the kind target's tests (runc, ulimits)
+	@install -D -m 0644 fixtures/container-engine/kubedrill.conf /etc/containers/containers.conf.d/kubedrill.conf
 
 python-deps: ## virtualenv in .venv with kubedrill and its dev tools
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +34,13 @@ python-deps: ## virtualenv in .venv with kubedrill and its dev tools
 
 binaries: ## build and cache pinned etcd, Kubernetes and kwok (~/.cache/kubedrill)
 	@$(KUBEDRILL) build --topology stacked
+
+report-tool: ## pinned Allure 3 from npm, cached in ~/.cache/kubedrill (needs node and npm)
+	@$(KUBEDRILL) report --install-only
+
+report: ## single-file HTML report: $(REPORTS)/allure-results -> $(REPORTS)/html/index.html
+	@$(KUBEDRILL) report --results $(REPORTS)/allure-results --output $(REPORTS)/html \
+	  --history $(REPORTS)/history.jsonl
 
 lab-up: ## bring the lab up (TOPOLOGY=stacked|external|etcd, MEMBERS=3|5|7)
 	@$(KUBEDRILL) lab up $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(if $(MEMBERS),--members $(MEMBERS))
@@ -82,5 +94,5 @@ bench: ## benchmarks: lab-up time, failover measurement error, poll interval
 heal: ## undo faults left by a killed run
 	@$(KUBEDRILL) heal
 
-clean: ## remove generated reports
-	@rm -rf $(REPORTS)/allure-results $(REPORTS)/junit.xml $(REPORTS)/summary.json
+clean: ## remove generated reports (keeps $(REPORTS)/history.jsonl, the report's trends)
+	@rm -rf $(REPORTS)/allure-results $(REPORTS)/junit.xml $(REPORTS)/summary.json $(REPORTS)/html

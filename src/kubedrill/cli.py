@@ -9,11 +9,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kubedrill import __version__
+from kubedrill.consistency.lincheck_build import ensure_lincheck
 from kubedrill.errors import KubedrillError
 from kubedrill.faults.runner import install_sigterm_handler
 from kubedrill.ledger import Ledger
+from kubedrill.report import html as html_report
+from kubedrill.targets.kind.cli import add_kind_commands
 from kubedrill.targets.lab import lab
 from kubedrill.targets.lab.config import TOPOLOGIES, load_lab_config
+from kubedrill.targets.ssh.check import check, render
+from kubedrill.targets.ssh.inventory import load_inventory
+from kubedrill.targets.ssh.lab_hosts import start_sshd
 
 
 def _progress(message: str) -> None:
@@ -65,6 +71,33 @@ def cmd_lab_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab_inventory(args: argparse.Namespace) -> int:
+    config = load_lab_config(args.config, name=args.name)
+    inventory = start_sshd(config)
+    print(f"sshd runs on every host of lab {config.name!r}; inventory: {inventory}")
+    print(
+        f"try: pytest drills/ -m etcd --target ssh --inventory {inventory} "
+        f"--allow-target ssh/{config.name}"
+    )
+    return 0
+
+
+def cmd_ssh_check(args: argparse.Namespace) -> int:
+    inventory = load_inventory(args.inventory, accept_new_host_keys=args.accept_new_host_keys)
+    rows = check(inventory)
+    print(render(rows))
+    missing = [r for r in rows if not r.ok]
+    if missing:
+        print(
+            f"kubedrill: {len(missing)} component(s) not found on their hosts; drills that "
+            "fault them will refuse (set the host's manager, or fix its roles)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{inventory.cluster_name}: every host reachable, host keys verified")
+    return 0
+
+
 def cmd_heal(args: argparse.Namespace) -> int:
     ledger = Ledger()
     if not ledger.outstanding():
@@ -97,8 +130,23 @@ def cmd_ledger(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     config = load_lab_config(args.config, topology=args.topology)
-    for name, path in sorted(lab.binaries(config, _progress).items()):
-        print(f"{name:24s} {path}")
+    if not args.lincheck_only:
+        for name, path in sorted(lab.binaries(config, _progress).items()):
+            print(f"{name:24s} {path}")
+    print(f"{'lincheck':24s} {ensure_lincheck(config.cache_dir, _progress)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    if not args.install_only:
+        html_report.check_results(args.results)  # before installing anything
+    cli = html_report.install_allure(progress=_progress)
+    if args.install_only:
+        print(f"allure {html_report.ALLURE_VERSION}: {cli}")
+        return 0
+    files = html_report.ReportFiles(args.results, args.output, args.history)
+    index = html_report.generate(files, name=args.name, progress=_progress)
+    print(f"report: {index}  (history: {files.history})")
     return 0
 
 
@@ -138,18 +186,76 @@ def build_parser() -> argparse.ArgumentParser:
     logs_p.add_argument("-n", "--lines", type=int, default=50)
     logs_p.set_defaults(func=cmd_lab_logs)
 
+    inv_p = lab_sub.add_parser(
+        "inventory",
+        parents=[common],
+        help="start sshd on every lab host and write an SSH inventory for --target ssh",
+    )
+    inv_p.set_defaults(func=cmd_lab_inventory)
+
+    ssh_p = sub.add_parser("ssh", help="the SSH target: your own cluster's nodes over SSH")
+    ssh_sub = ssh_p.add_subparsers(dest="ssh_command", required=True)
+    check_p = ssh_sub.add_parser(
+        "check", help="log in to every host, verify host keys, show how components run"
+    )
+    check_p.add_argument("--inventory", type=Path, required=True, help="SSH inventory YAML")
+    check_p.add_argument(
+        "--accept-new-host-keys",
+        action="store_true",
+        help="record unknown host keys in known_hosts (a changed key is still refused)",
+    )
+    check_p.set_defaults(func=cmd_ssh_check)
+
+    add_kind_commands(sub)
     heal_p = sub.add_parser("heal", help="replay outstanding undo records (after a crash/SIGKILL)")
     heal_p.set_defaults(func=cmd_heal)
     ledger_p = sub.add_parser("ledger", help="list outstanding undo records")
     ledger_p.set_defaults(func=cmd_ledger)
-    build_p = sub.add_parser("build", help="build and cache the pinned upstream binaries")
+    build_p = sub.add_parser(
+        "build", help="build and cache the pinned upstream binaries and the lincheck helper"
+    )
     build_p.add_argument("--config", type=Path)
     build_p.add_argument(
         "--topology",
         choices=TOPOLOGIES,
         help="etcd builds etcd only; stacked/external add Kubernetes and kwok",
     )
+    build_p.add_argument(
+        "--lincheck-only",
+        action="store_true",
+        help="build only the linearizability checker (for the kind and SSH targets, which "
+        "need no lab binaries)",
+    )
     build_p.set_defaults(func=cmd_build)
+    report_p = sub.add_parser(
+        "report", help="single-file HTML report (Allure 3 awesome) from the Allure results"
+    )
+    defaults = html_report.ReportFiles()
+    report_p.add_argument(
+        "--results",
+        type=Path,
+        default=defaults.results,
+        help=f"Allure results directory (default {defaults.results})",
+    )
+    report_p.add_argument(
+        "--output",
+        type=Path,
+        default=defaults.output,
+        help=f"where index.html goes (default {defaults.output})",
+    )
+    report_p.add_argument(
+        "--history",
+        type=Path,
+        default=defaults.history,
+        help=f"trend history, JSON lines (default {defaults.history})",
+    )
+    report_p.add_argument("--name", default=html_report.REPORT_NAME, help="report title")
+    report_p.add_argument(
+        "--install-only",
+        action="store_true",
+        help=f"install the pinned allure {html_report.ALLURE_VERSION} and stop",
+    )
+    report_p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -3,7 +3,6 @@ logic lives in `kubedrill.drill`, `kubedrill.faults` and the targets, which the 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import sys
@@ -16,13 +15,15 @@ import pytest
 from kubedrill.allowlist import Allowlist
 from kubedrill.budgets import Budgets, parse_assignments
 from kubedrill.cluster import Cluster
+from kubedrill.consistency.workload import WorkloadRates
 from kubedrill.drill import Drill, SteadyStateError
-from kubedrill.errors import KubedrillError
+from kubedrill.errors import GuardError, KubedrillError
 from kubedrill.faults.runner import install_sigterm_handler
 from kubedrill.ledger import Ledger
 from kubedrill.report import allure_report
-from kubedrill.targets.lab import lab
-from kubedrill.targets.lab.config import load_lab_config
+from kubedrill.report.chart import timeline_svg
+from kubedrill.report.results_meta import write_results_metadata
+from kubedrill.targets.select import TARGETS, TargetOptions, open_target, target_name
 
 MARKERS = {
     "etcd": "drills that fault etcd members",
@@ -34,6 +35,9 @@ MARKERS = {
     "disruptive": "drills that take part of the cluster down",
     "slow": "drills that take more than a minute",
     "budget(**limits)": "override budgets for this drill, e.g. budget(leader_election=5)",
+    "no_consistency(reason)": "run this drill without the consistency workload and checks",
+    "expect_alerts(*names)": "alert rules this drill's fault must make fire (checked with "
+    "promtool over the metrics recorded during the drill)",
 }
 
 # A name, not a literal at the call: mypy 1.20 reads a string literal there as a TypeForm.
@@ -45,7 +49,22 @@ CLUSTER_KEY = pytest.StashKey[Cluster]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kubedrill", "kubedrill failure drills")
     group.addoption(
-        "--target", default="lab", choices=["lab"], help="where drills run: lab (default)"
+        "--target",
+        default="lab",
+        choices=list(TARGETS),
+        help="where drills run: lab (default), ssh (--inventory) or kind (--kind-cluster)",
+    )
+    group.addoption(
+        "--inventory", type=Path, default=None, help="SSH inventory YAML (with --target ssh)"
+    )
+    group.addoption(
+        "--accept-new-host-keys",
+        action="store_true",
+        help="--target ssh: record unknown host keys in known_hosts (changed keys are refused)",
+    )
+    group.addoption("--kind-cluster", default="kind", help="kind cluster name (with --target kind)")
+    group.addoption(
+        "--docker-host", default=None, help="Docker API of the kind nodes (default: DOCKER_HOST)"
     )
     group.addoption(
         "--lab-config", type=Path, default=None, help="lab config YAML (default: built-in defaults)"
@@ -79,6 +98,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--dry-run", action="store_true", help="print every fault and its undo; inject nothing"
     )
     group.addoption(
+        "--workload-rate",
+        type=float,
+        default=1.0,
+        metavar="FACTOR",
+        help="scale the consistency workload's request rate (default 1.0: about 60 requests/s "
+        "with Kubernetes, 30 without; 0.5 halves it)",
+    )
+    group.addoption(
         "--kubedrill-reports",
         type=Path,
         default=Path("reports"),
@@ -107,6 +134,11 @@ def pytest_configure(config: pytest.Config) -> None:
     except KubedrillError as exc:
         raise pytest.UsageError(str(exc)) from exc
     check_mark_expression(config)
+    rate = config.getoption("--workload-rate", 1.0)
+    if not rate > 0:
+        raise pytest.UsageError(
+            f"--workload-rate must be a positive factor, got {rate} (1.0 is the default rate)"
+        )
     # pytest runs no teardown on SIGTERM; turn it into KeyboardInterrupt so every fault's
     # `finally` heals, exactly as on ^C.
     install_sigterm_handler()
@@ -137,21 +169,18 @@ def base_budgets(config: pytest.Config) -> Budgets:
     return budgets.overridden(parse_assignments(config.getoption("--budget"), source="--budget"))
 
 
-@contextlib.contextmanager
-def lab_cluster(config: pytest.Config) -> Iterator[Cluster]:
-    """The lab, brought up if it is not running and then taken down again at the end."""
-    lab_config = load_lab_config(
-        config.getoption("--lab-config"), topology=config.getoption("--topology")
+def target_options(config: pytest.Config) -> TargetOptions:
+    return TargetOptions(
+        target=config.getoption("--target"),
+        lab_config=config.getoption("--lab-config"),
+        topology=config.getoption("--topology"),
+        lab_keep=config.getoption("--lab-keep"),
+        dry_run=config.getoption("--dry-run"),
+        inventory=config.getoption("--inventory"),
+        accept_new_host_keys=config.getoption("--accept-new-host-keys"),
+        kind_cluster=config.getoption("--kind-cluster"),
+        docker_host=config.getoption("--docker-host"),
     )
-    brought_up = lab.supervisor_pid(lab_config.state_dir) is None
-    if config.getoption("--dry-run") and brought_up:
-        raise pytest.UsageError("--dry-run needs a running lab: kubedrill lab up")
-    cluster = lab.up(lab_config, progress=_log)
-    try:
-        yield cluster
-    finally:
-        if brought_up and not config.getoption("--lab-keep"):
-            lab.down(lab_config, progress=lambda _m: None)
 
 
 @pytest.fixture(scope="session")
@@ -162,23 +191,31 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
         for report in ledger.heal_all(log=lambda m: _log(f"heal {m}")):
             state = "healed" if report.ok else "COULD NOT heal"
             _log(f"{state} a leftover fault: {report.record.description}")
-        leftovers = ledger.outstanding()
+        # What is left was injected by runs still alive (orphans were healed just above).
+        running_elsewhere = ledger.outstanding()
     except KubedrillError as exc:
         raise pytest.UsageError(str(exc)) from exc
-    if leftovers:
-        raise pytest.UsageError(
-            f"{len(leftovers)} fault(s) from another run are still injected "
-            f"({leftovers[0].description}); run `kubedrill heal`"
-        )
     allowlist = Allowlist.of(
         [
             *pytestconfig.getini("kubedrill_allowed_targets"),
             *pytestconfig.getoption("--allow-target"),
         ]
     )
+    options = target_options(pytestconfig)
     try:
-        with lab_cluster(pytestconfig) as found:
+        # Before connecting anywhere: a target nobody allowed is never touched.
+        allowlist.check(target_name(options))
+        with open_target(options, progress=_log) as found:
             allowlist.check(found.name)
+            busy = [r for r in running_elsewhere if r.cluster == found.name]
+            if busy:
+                # One fault at a time per cluster, across runs too: two game days on one
+                # cluster would measure each other's faults.
+                raise GuardError(
+                    f"another kubedrill run (pid {busy[0].owner_pid}) has a fault injected into "
+                    f"{found.name} right now ({busy[0].description}); nothing was injected",
+                    "wait for that run to end; if it is stuck, stop it and run `kubedrill heal`",
+                )
             yield found
     except KubedrillError as exc:
         pytest.exit(f"kubedrill: {exc}", returncode=3)
@@ -211,6 +248,13 @@ def drill(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[Drill]:
             **{f"budget.{k}": f"{v:g}s" for k, v in budgets.limits.items()},
         },
     )
+    opt_out = request.node.get_closest_marker("no_consistency")
+    if opt_out is not None:
+        d.consistency_opt_out = str(opt_out.kwargs.get("reason") or (opt_out.args or ["-"])[0])
+    else:
+        factor = request.config.getoption("--workload-rate")
+        d.start_consistency(WorkloadRates().scaled(factor))
+    d.start_metrics()
     try:
         yield d
     finally:
@@ -225,9 +269,15 @@ def drill(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[Drill]:
 def attach_evidence(d: Drill) -> None:
     """Timeline, figures and the victims' logs, attached to the drill's own Allure result."""
     allure_report.attach_json("timeline", d.timeline.to_dict())
+    try:
+        allure_report.attach_svg("timeline chart", timeline_svg(d.summary(), d.operations()))
+    except Exception as exc:  # a chart bug must not hide the drill's own outcome
+        allure_report.attach_text("timeline chart failed", f"{type(exc).__name__}: {exc}")
     allure_report.attach_json("measurements", [r.to_dict() for r in d.results])
     if d.observations:
         allure_report.attach_json("observations", d.observations)
+    if d.consistency is not None or d.consistency_opt_out is not None:
+        allure_report.attach_json("consistency verdicts", d.consistency_summary())
     for plan in d.faults_planned:
         component = plan.data.get("component", "etcd")
         hosts = {n.name for n in d.cluster.nodes}
@@ -242,12 +292,37 @@ def attach_evidence(d: Drill) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """After the drill body (the cluster healed): the consistency checks, then the evidence.
+    An invalid verdict fails a drill that passed; a drill that failed still gets its verdicts
+    in the report. A skipped or interrupted drill gets no checks."""
+    d = _drill_of(item)
     try:
-        return (yield)
-    finally:
-        d = getattr(item, "funcargs", {}).get("drill")
-        if isinstance(d, Drill):
+        result = yield
+    except (SteadyStateError, KeyboardInterrupt, SystemExit):
+        if d is not None:
             attach_evidence(d)
+        raise
+    except BaseException:
+        if d is not None:
+            try:
+                d.check_consistency(raise_on_invalid=False)
+            except Exception as exc:  # the drill's own failure is the one to report
+                d.observe("consistency_error", f"{type(exc).__name__}: {exc}")
+            attach_evidence(d)
+        raise
+    if d is not None:
+        try:
+            d.check_consistency()
+            marker = item.get_closest_marker("expect_alerts")
+            d.finish_metrics(expect_alerts=marker.args if marker else ())
+        finally:
+            attach_evidence(d)
+    return result
+
+
+def _drill_of(item: pytest.Item) -> Drill | None:
+    d = getattr(item, "funcargs", {}).get("drill")
+    return d if isinstance(d, Drill) else None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -258,13 +333,21 @@ def pytest_runtest_makereport(
     if call.excinfo is not None and call.excinfo.errisinstance(SteadyStateError):
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")
-    if report.when == "call":
+    if report.when == "call" or (report.when == "setup" and not report.passed):
         item.kubedrill_call_report = report  # type: ignore[attr-defined]
     return report
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     summaries = session.config.stash.get(SUMMARY_KEY, [])
+    alluredir = getattr(session.config.option, "allure_report_dir", None)
+    if alluredir:  # environment, executor and categories for the Allure report
+        first = summaries[0] if summaries else None
+        write_results_metadata(
+            Path(alluredir),
+            facts=first["facts"] if first else None,
+            cluster=first["cluster"] if first else "",
+        )
     if not summaries:
         return
     out_dir: Path = session.config.getoption("--kubedrill-reports")
@@ -287,5 +370,28 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                 f"(budget {m['budget_s']:g} s) {flag}"
             )
         for key, value in s["observations"].items():
+            if key in ("metrics_scrape_cost",):
+                continue  # in summary.json; too long for a table line
+            if key == "leader_change_vs_metrics":
+                tr.write_line(
+                    f"           {'leader change in metrics':28s} "
+                    f"{'agrees' if value.get('agrees') else 'DISAGREES'} (counter first rose at "
+                    f"{value.get('first_rise_s')} s, runner window {value.get('window_s')})"
+                )
+                continue
+            if key == "unavailability":
+                for client, figures in value.items():
+                    tr.write_line(
+                        f"           {'unavailable ' + client:28s} "
+                        f"{figures['longest_unavailable_s']:8.3f} s longest; of "
+                        f"{figures['operations']} ops {figures['failed']} failed, "
+                        f"{figures['unknown']} unknown"
+                    )
+                continue
             tr.write_line(f"           {key:28s} {value}")
+        consistency = s.get("consistency", {})
+        if "skipped" in consistency:
+            tr.write_line(f"           consistency checks skipped: {consistency['skipped']}")
+        for v in consistency.get("verdicts", []):
+            tr.write_line(f"           {v['status'].upper():8s} {v['check']}: {v['detail']}")
     tr.write_line(f"summary: {config.getoption('--kubedrill-reports') / 'summary.json'}")

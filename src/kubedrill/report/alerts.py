@@ -81,6 +81,18 @@ def load_rules(path: Path) -> list[AlertRule]:
     return rules
 
 
+def rule_jobs(path: Path = DEFAULT_RULES) -> dict[str, set[str]]:
+    """Alert name -> the scrape jobs its expression reads (`job="..."` matchers)."""
+    data = yaml.safe_load(path.read_text())
+    jobs: dict[str, set[str]] = {}
+    for group in data.get("groups", []):
+        for rule in group.get("rules", []) if isinstance(group, dict) else []:
+            if isinstance(rule, dict) and "alert" in rule:
+                found = set(re.findall(r'job="([^"]+)"', str(rule.get("expr", ""))))
+                jobs.setdefault(str(rule["alert"]), set()).update(found)
+    return jobs
+
+
 _UNITS = {
     "ms": 0.001,
     "s": 1.0,

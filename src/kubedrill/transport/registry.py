@@ -12,6 +12,14 @@ def transport_for(spec: TransportSpec) -> Transport:
         return LocalTransport(spec.node)
     if spec.kind == "netns":
         return NetnsTransport(spec.node, spec.params["netns"])
+    if spec.kind == "docker":
+        from kubedrill.transport.container import ContainerTransport  # noqa: PLC0415 (docker SDK only for kind)
+
+        return ContainerTransport.from_spec(spec)
+    if spec.kind == "ssh":
+        from kubedrill.transport.ssh import SshTransport  # noqa: PLC0415 - paramiko only for SSH
+
+        return SshTransport(spec)
     raise LedgerError(
         f"no transport of kind {spec.kind!r} for node {spec.node}",
         "this kubedrill does not know that target kind; upgrade kubedrill or heal by hand",

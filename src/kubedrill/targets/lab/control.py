@@ -28,6 +28,11 @@ class LabControl:
         self.state_dir = state_dir
         self.grace_s = grace_s
 
+    def where(self, node: Node) -> TransportSpec:
+        """Where the fault's commands run: here, beside the supervisor (the SSH target runs
+        the same commands on the lab host it logged in to)."""
+        return LOCAL
+
     def _key(self, node: Node, component: str) -> str:
         return f"{node.name}__{component}"
 
@@ -54,28 +59,28 @@ class LabControl:
         hold = self._hold(node, component)
         return FaultSteps(
             inject=(
-                Step(LOCAL, ("touch", hold)),
+                Step(self.where(node), ("touch", hold)),
                 # Like `crictl stop --timeout`: SIGTERM, a grace period, then SIGKILL; and wait
                 # for the process to be gone, so "stopped" means stopped. (kube-apiserver can
                 # take a minute to drain on SIGTERM.)
                 Step(
-                    LOCAL,
+                    self.where(node),
                     ("sh", "-c", graceful_stop_script(pid, self.grace_s)),
                     timeout=self.grace_s + 15,
                 ),
             ),
-            undo=(Step(LOCAL, ("rm", "-f", hold)),),
+            undo=(Step(self.where(node), ("rm", "-f", hold)),),
         )
 
     def kill(self, node: Node, component: str) -> FaultSteps:
         pid = self._live_pid(node, component)
-        return FaultSteps(inject=(Step(LOCAL, ("kill", "-KILL", str(pid))),), undo=())
+        return FaultSteps(inject=(Step(self.where(node), ("kill", "-KILL", str(pid))),), undo=())
 
     def pause(self, node: Node, component: str) -> FaultSteps:
         pid = self._live_pid(node, component)
         return FaultSteps(
-            inject=(Step(LOCAL, ("kill", "-STOP", str(pid))),),
-            undo=(Step(LOCAL, ("sh", "-c", f"kill -CONT {pid} 2>/dev/null; true")),),
+            inject=(Step(self.where(node), ("kill", "-STOP", str(pid))),),
+            undo=(Step(self.where(node), ("sh", "-c", f"kill -CONT {pid} 2>/dev/null; true")),),
         )
 
     def is_running(self, node: Node, component: str) -> bool:

@@ -1,0 +1,352 @@
+"""ComponentControl over SSH: find out how each component runs on a node, then stop, kill and
+pause it the way an operator would.
+
+Discovery, per node and component, in this order (the inventory's `manager` can force one):
+  kubedrill-lab  the host's sshd sets KUBEDRILL_LAB_STATE/KUBEDRILL_LAB_HOST (a kubedrill lab
+                 host) and the lab's components.json lists the component: the lab supervisor's
+                 hold files and signals, exactly as LabControl does them;
+  static-pod     /etc/kubernetes/manifests/<component>.yaml exists and `crictl ps` shows it:
+                 stop = move the manifest out (kubelet removes the pod), kill = `crictl stop`;
+  systemd        `systemctl is-active <component>`: stop/start, `systemctl kill -s KILL`;
+  process        a process whose argv[0] is the component: kill and pause only.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubedrill.cluster import FaultSteps, Node
+from kubedrill.errors import FaultError
+from kubedrill.faults.base import Step
+from kubedrill.faults.shape import COMPONENT_ROLE
+from kubedrill.targets.lab.control import LabControl, _wall_of
+from kubedrill.transport import Transport, TransportSpec, transport_for
+
+MANIFESTS = "/etc/kubernetes/manifests"
+HELD = "/etc/kubernetes/kubedrill-held"  # outside the manifest dir: kubelet must not read it
+WAIT_GONE_S = 120
+
+
+@dataclass(frozen=True)
+class Managed:
+    """How one component runs on one node."""
+
+    kind: str  # "kubedrill-lab" | "static-pod" | "systemd" | "process"
+    detail: str  # lab host name | container id | unit | pid
+
+
+def _sh(spec: TransportSpec, script: str, *args: str, timeout: float = 30.0) -> Step:
+    return Step(spec, ("sh", "-c", script, "kubedrill", *args), timeout=timeout)
+
+
+class _LabOverSsh(LabControl):
+    """The lab supervisor's control, its files read and its commands run on the lab host."""
+
+    def __init__(self, state_dir: Path, transport: Transport, lab_host: str) -> None:
+        super().__init__(state_dir)
+        self.remote = transport
+        self.lab_host = lab_host
+
+    def where(self, node: Node) -> TransportSpec:
+        return node.transport
+
+    def _key(self, node: Node, component: str) -> str:
+        return f"{self.lab_host}__{component}"
+
+    def pid(self, node: Node, component: str) -> int | None:
+        path = self.state_dir / "run" / f"{self._key(node, component)}.pid"
+        out = self.remote.run(["cat", str(path)], timeout=10)
+        try:
+            return int(out.stdout) if out.ok else None
+        except ValueError:
+            return None
+
+    def _live_pid(self, node: Node, component: str) -> int:
+        pid = self.pid(node, component)
+        if pid is None or not self.remote.run(["test", "-d", f"/proc/{pid}"], timeout=10).ok:
+            raise FaultError(
+                f"{component} is not running on {node.name}",
+                "wait for it to come back before this fault",
+            )
+        return pid
+
+    def is_running(self, node: Node, component: str) -> bool:
+        pid = self.pid(node, component)
+        if pid is None:
+            return False
+        stat = self.remote.run(["cat", f"/proc/{pid}/stat"], timeout=10)
+        if not stat.ok or ")" not in stat.stdout:
+            return False
+        return stat.stdout.rsplit(")", 1)[1].split()[0] not in ("T", "t", "Z", "X")
+
+    def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str:
+        path = self.state_dir / "logs" / self.lab_host / f"{component}.log"
+        out = self.remote.run(["tail", "-n", "2000", str(path)], timeout=20)
+        lines = out.stdout.splitlines() if out.ok else []
+        if since_wall is not None:
+            lines = [ln for ln in lines if (_wall_of(ln) or since_wall) >= since_wall]
+        return "\n".join(lines[-400:])
+
+
+class SshControl:
+    """ComponentControl for nodes reached over SSH."""
+
+    def __init__(self, managers: dict[str, str] | None = None) -> None:
+        self.managers = managers or {}  # node name -> forced manager ("auto" when absent)
+        self._found: dict[tuple[str, str], Managed] = {}
+        self._labs: dict[str, _LabOverSsh | None] = {}
+        self._lock = threading.Lock()
+
+    # -- discovery ------------------------------------------------------------------------------
+
+    def _transport(self, node: Node) -> Transport:
+        return transport_for(node.transport)
+
+    def _lab(self, node: Node) -> _LabOverSsh | None:
+        """The lab control of a kubedrill lab host, or None when the host is not one."""
+        if node.name not in self._labs:
+            transport = self._transport(node)
+            probe = transport.run(
+                [
+                    "sh",
+                    "-c",
+                    'test -n "$KUBEDRILL_LAB_STATE" && test -n "$KUBEDRILL_LAB_HOST" '
+                    '&& echo "$KUBEDRILL_LAB_STATE" && echo "$KUBEDRILL_LAB_HOST"',
+                ],
+                timeout=15,
+            )
+            if probe.exit_code == 255:  # no answer: not a "no", ask again next time
+                return None
+            lab = None
+            if probe.ok and len(probe.stdout.split("\n")) >= 2:
+                state, host = probe.stdout.split("\n")[:2]
+                lab = _LabOverSsh(Path(state), transport, host)
+            self._labs[node.name] = lab
+        return self._labs[node.name]
+
+    def manager(self, node: Node, component: str) -> Managed:
+        """How `component` runs on `node`; FaultError naming everything tried when unknown."""
+        key = (node.name, component)
+        with self._lock:
+            if key not in self._found:
+                self._found[key] = self._discover(node, component)
+            return self._found[key]
+
+    def forget(self, node: Node, component: str) -> None:
+        """Container ids and pids change after a restart: look again next time."""
+        with self._lock:
+            self._found.pop((node.name, component), None)
+
+    def _discover(self, node: Node, component: str) -> Managed:
+        forced = self.managers.get(node.name, "auto")
+        transport = self._transport(node)
+        tried: list[str] = []
+        if forced in ("auto", "kubedrill-lab"):
+            lab = self._lab(node)
+            tried.append("kubedrill lab host (KUBEDRILL_LAB_STATE set by its sshd)")
+            if lab is not None:
+                listed = transport.run(["cat", str(lab.state_dir / "components.json")], timeout=15)
+                try:
+                    specs = json.loads(listed.stdout) if listed.ok else []
+                except ValueError:
+                    specs = []
+                if any(s["host"] == lab.lab_host and s["component"] == component for s in specs):
+                    return Managed("kubedrill-lab", lab.lab_host)
+        if forced in ("auto", "static-pod"):
+            tried.append(f"static pod ({MANIFESTS}/{component}.yaml and crictl ps)")
+            found = transport.run(
+                [
+                    "sh",
+                    "-c",
+                    f'test -f {MANIFESTS}/"$0".yaml && command -v crictl >/dev/null '
+                    '&& crictl ps --name "^$0\\$" -q | head -n1',
+                    component,
+                ],
+                timeout=20,
+            )
+            if found.ok and found.stdout.strip():
+                return Managed("static-pod", found.stdout.strip())
+        if forced in ("auto", "systemd"):
+            tried.append(f"systemd unit {component} (systemctl is-active)")
+            active = transport.run(["systemctl", "is-active", component], timeout=15)
+            if active.stdout.strip() == "active":
+                return Managed("systemd", component)
+        if forced in ("auto", "process"):
+            tried.append(f"a process whose argv[0] is {component} (pgrep -f)")
+            pid = self._process_pid(transport, component)
+            if pid is not None:
+                return Managed("process", pid)
+        raise FaultError(
+            f"cannot tell how {component} runs on {node.name} (manager: {forced}); tried: "
+            + "; ".join(tried),
+            "check that it runs there, or set the host's manager in the inventory; "
+            "nothing was injected",
+        )
+
+    @staticmethod
+    def _process_pid(transport: Transport, component: str) -> str | None:
+        pattern = f"^(\\S*/)?{component}( |$)"
+        out = transport.run(["pgrep", "-o", "-f", pattern], timeout=15)
+        pid = out.stdout.strip()
+        return pid if out.ok and pid.isdigit() else None
+
+    # -- ComponentControl -------------------------------------------------------------------------
+
+    def stop(self, node: Node, component: str) -> FaultSteps:
+        found = self.manager(node, component)
+        spec = node.transport
+        if found.kind == "kubedrill-lab":
+            return self._lab_control(node).stop(node, component)
+        if found.kind == "static-pod":
+            manifest, held = f"{MANIFESTS}/{component}.yaml", f"{HELD}/{component}.yaml"
+            wait_gone = (
+                f"i=0; while crictl ps --name '^{component}$' -q | grep -q .; do "
+                f"i=$((i+1)); [ $i -ge {WAIT_GONE_S} ] && exit 1; sleep 1; done"
+            )
+            self.forget(node, component)
+            return FaultSteps(
+                inject=(
+                    _sh(spec, f"mkdir -p {HELD} && mv {manifest} {held}"),
+                    _sh(spec, wait_gone, timeout=WAIT_GONE_S + 15),
+                ),
+                undo=(_sh(spec, f"[ ! -f {held} ] || mv {held} {manifest}; test -f {manifest}"),),
+            )
+        if found.kind == "systemd":
+            return FaultSteps(
+                inject=(Step(spec, ("systemctl", "stop", found.detail), timeout=120),),
+                undo=(Step(spec, ("systemctl", "start", found.detail), timeout=120),),
+            )
+        raise FaultError(
+            f"{component} on {node.name} runs as a plain process (pid {found.detail}) with no "
+            "supervisor kubedrill knows: stopped, nothing would start it again",
+            "use kill or pause, or run it as a static pod or systemd unit; nothing was injected",
+        )
+
+    def kill(self, node: Node, component: str) -> FaultSteps:
+        found = self.manager(node, component)
+        spec = node.transport
+        self.forget(node, component)  # it comes back with a new pid / container id
+        if found.kind == "kubedrill-lab":
+            return self._lab_control(node).kill(node, component)
+        if found.kind == "static-pod":
+            kill = ("crictl", "stop", "--timeout", "0", found.detail)
+            return FaultSteps(inject=(Step(spec, kill),), undo=())
+        if found.kind == "systemd":
+            return FaultSteps(
+                inject=(Step(spec, ("systemctl", "kill", "-s", "KILL", found.detail)),), undo=()
+            )
+        return FaultSteps(inject=(Step(spec, ("kill", "-KILL", found.detail)),), undo=())
+
+    def pause(self, node: Node, component: str) -> FaultSteps:
+        found = self.manager(node, component)
+        spec = node.transport
+        if found.kind == "kubedrill-lab":
+            return self._lab_control(node).pause(node, component)
+        if found.kind == "systemd":
+            unit = found.detail
+            return FaultSteps(
+                inject=(Step(spec, ("systemctl", "kill", "-s", "STOP", unit)),),
+                undo=(Step(spec, ("systemctl", "kill", "-s", "CONT", unit)),),
+            )
+        pid = found.detail
+        if found.kind == "static-pod":
+            pid = self._container_pid(node, found.detail)
+        return FaultSteps(
+            inject=(Step(spec, ("kill", "-STOP", pid)),),
+            undo=(_sh(spec, f"kill -CONT {pid} 2>/dev/null; true"),),
+        )
+
+    def _container_pid(self, node: Node, container: str) -> str:
+        out = self._transport(node).run(
+            [
+                "crictl",
+                "inspect",
+                "--output",
+                "go-template",
+                "--template",
+                "{{.info.pid}}",
+                container,
+            ],
+            timeout=20,
+        )
+        pid = out.stdout.strip()
+        if not out.ok or not pid.isdigit():
+            raise FaultError(
+                f"cannot find the main pid of container {container} on {node.name}: "
+                f"{out.stderr.strip()[:200]}",
+                "check `crictl inspect` on the node; nothing was injected",
+            )
+        return pid
+
+    def _lab_control(self, node: Node) -> _LabOverSsh:
+        lab = self._lab(node)
+        assert lab is not None  # discovery said so
+        return lab
+
+    def is_running(self, node: Node, component: str) -> bool:
+        try:
+            found = self.manager(node, component)
+        except FaultError:
+            return False
+        if found.kind == "kubedrill-lab":
+            return self._lab_control(node).is_running(node, component)
+        transport = self._transport(node)
+        if found.kind == "static-pod":
+            out = transport.run(
+                ["crictl", "ps", "--name", f"^{component}$", "--state", "running", "-q"],
+                timeout=20,
+            )
+            return out.ok and bool(out.stdout.strip())
+        if found.kind == "systemd":
+            return transport.run(["systemctl", "is-active", found.detail], timeout=15).ok
+        pid = self._process_pid(transport, component)
+        if pid is None:
+            return False
+        stat = transport.run(["cat", f"/proc/{pid}/stat"], timeout=10).stdout
+        return ")" in stat and stat.rsplit(")", 1)[1].split()[0] not in ("T", "t", "Z", "X")
+
+    def components(self, node: Node) -> Sequence[str]:
+        wanted = [c for c, role in COMPONENT_ROLE.items() if role in node.roles]
+        found = []
+        for component in wanted:
+            try:
+                self.manager(node, component)
+            except FaultError:
+                continue
+            found.append(component)
+        return found
+
+    def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str:
+        try:
+            found = self.manager(node, component)
+        except FaultError:
+            return ""
+        if found.kind == "kubedrill-lab":
+            return self._lab_control(node).logs(node, component, since_wall=since_wall)
+        transport = self._transport(node)
+        if found.kind == "systemd":
+            since = ["--since", f"@{int(since_wall)}"] if since_wall is not None else []
+            argv = ["journalctl", "-u", found.detail, "-n", "400", "--no-pager", *since]
+        elif found.kind == "static-pod":
+            script = f"crictl logs --tail 400 $(crictl ps -a --name '^{component}$' -q | head -n1)"
+            argv = ["sh", "-c", script]
+        else:
+            return ""
+        out = transport.run(argv, timeout=30)
+        return (out.stdout + out.stderr) if out.ok else ""
+
+
+def describe(found: Managed) -> str:
+    """One line for `kubedrill ssh check`."""
+    if found.kind == "static-pod":
+        return f"static pod (container {found.detail[:13]})"
+    if found.kind == "systemd":
+        return f"systemd unit {shlex.quote(found.detail)}"
+    if found.kind == "process":
+        return f"process {found.detail} (kill/pause only)"
+    return f"kubedrill lab supervisor (host {found.detail})"
