@@ -58,13 +58,13 @@ lint: ## ruff and mypy --strict
 unit: ## unit tests (pure logic, no root)
 	@$(PYTEST) tests/unit -q
 
-integration: ## integration tests against real labs (root)
-	@$(PYTEST) tests/integration -q
+integration: ## integration tests against real labs, sshd, podman, chromium (root)
+	@KUBEDRILL_SSH_TOPOLOGY=stacked $(PYTEST) tests/integration -q
 
 drills: ## every drill against the (stacked) lab, with reports in reports/
 	@$(PYTEST) drills/ -v
 
-test: lint unit integration drills drill-external ## the project's whole test suite
+test: lint unit integration drills report drill-external ## the project's whole test suite
 
 drill-etcd: ## etcd drills (pytest drills/ -m etcd)
 	@$(PYTEST) drills/ -m etcd -v
@@ -80,7 +80,7 @@ drill-external: ## etcd drills on the external topology with 5 etcd members
 drill-control-plane: ## apiserver, controller-manager, scheduler and node drills
 	@$(PYTEST) drills/ -m "apiserver or controller or scheduler or node" -v
 
-gameday: setup ## set up, bring the stacked lab up, run every drill (the seed's script too), write reports/
+gameday: setup ## set up, bring the stacked lab up, run every drill (the seed's script too), write reports/ (then: make report)
 	@$(KUBEDRILL) lab up --topology stacked
 	@$(PYTEST) drills/ -v --lab-keep; status=$$?; \
 	  echo "reports: $(REPORTS)/allure-results, $(REPORTS)/junit.xml, $(REPORTS)/summary.json"; \
