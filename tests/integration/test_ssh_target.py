@@ -367,7 +367,19 @@ def test_sigkill_then_kubedrill_heal_over_ssh(
     assert clean, left
 
 
-def _drills(inventory: Path, tmp_path: Path, marks: str) -> dict[str, Any]:
+def private_key_lines(state_dir: Path) -> list[str]:
+    """Every line of every private key the lab and its sshd hold (SSH client and host keys,
+    the PKI's keys)."""
+    lines: list[str] = []
+    for path in state_dir.rglob("*"):
+        if path.is_file() and (path.suffix == ".key" or path.name.endswith("ed25519_key")
+                               or path.name == "id_ed25519"):  # fmt: skip
+            lines += [ln for ln in path.read_text().splitlines() if "-----" not in ln]
+    return lines
+
+
+def _drills(ssh_lab: tuple[LabConfig, Cluster, Path], tmp_path: Path, marks: str) -> dict[str, Any]:
+    inventory = ssh_lab[2]
     reports = tmp_path / "reports"
     out = run_pytest(
         "drills/", "-m", marks, "--target", "ssh", "--inventory", str(inventory),
@@ -376,12 +388,21 @@ def _drills(inventory: Path, tmp_path: Path, marks: str) -> dict[str, Any]:
         "--junitxml", str(reports / "junit.xml"), timeout=1500, env=private_ledger(tmp_path),
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-3000:]
+    # Secrets: nothing the run wrote (console, Allure, JUnit, summary) holds key material.
+    secrets = private_key_lines(ssh_lab[0].state_dir)
+    assert len(secrets) > 10, "expected to find the lab's private keys to look for"
+    written = [out.stdout, out.stderr] + [
+        p.read_text(errors="replace") for p in reports.rglob("*") if p.is_file()
+    ]
+    for text in written:
+        assert "PRIVATE KEY" not in text
+        assert not [line for line in secrets if line in text], "private key material leaked"
     summary: dict[str, Any] = json.loads((reports / "summary.json").read_text())
     return summary
 
 
 def test_etcd_drills_through_ssh(ssh_lab: tuple[LabConfig, Cluster, Path], tmp_path: Path) -> None:
-    summary = _drills(ssh_lab[2], tmp_path, "etcd")
+    summary = _drills(ssh_lab, tmp_path, "etcd")
     passed = [d for d in summary["drills"] if d["verdict"] == "passed"]
     assert len(passed) >= 7, [(d["drill"], d["verdict"]) for d in summary["drills"]]
     assert {d["target"] for d in summary["drills"]} == {"ssh"}
@@ -392,7 +413,7 @@ def test_etcd_drills_through_ssh(ssh_lab: tuple[LabConfig, Cluster, Path], tmp_p
 def test_control_plane_drills_through_ssh(
     ssh_lab: tuple[LabConfig, Cluster, Path], tmp_path: Path
 ) -> None:
-    summary = _drills(ssh_lab[2], tmp_path, "apiserver or controller or scheduler or node")
+    summary = _drills(ssh_lab, tmp_path, "apiserver or controller or scheduler or node")
     verdicts = {d["drill"]: d["verdict"] for d in summary["drills"]}
     assert "failed" not in verdicts.values(), verdicts
     assert sum(v == "passed" for v in verdicts.values()) >= 6, verdicts

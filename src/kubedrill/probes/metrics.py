@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -150,8 +150,9 @@ class Scraper:
         self.timeout = timeout
         self.nodes = nodes
         self._sessions: dict[str, requests.Session] = {}
+        self._inflight: dict[str, Future[ScrapeResult]] = {}
         self._pool = ThreadPoolExecutor(
-            max_workers=max(2, min(8, len(self.targets) + 1)), thread_name_prefix="metrics"
+            max_workers=max(2, min(32, len(self.targets) + 1)), thread_name_prefix="metrics"
         )
 
     def close(self) -> None:
@@ -213,14 +214,42 @@ class Scraper:
         except (requests.RequestException, ValueError) as exc:
             return result(False, {}, error=type(exc).__name__)
 
-    def scrape_all(self) -> list[ScrapeResult]:
-        """One round; heavy series only every `heavy_every` rounds (the first included)."""
+    def scrape_all(self, deadline: float | None = None) -> list[ScrapeResult]:
+        """One round; heavy series only every `heavy_every` rounds (the first included).
+
+        With a `deadline` (seconds), a target that has not answered by then counts as a failed
+        scrape (up=0, as Prometheus' scrape timeout does) and the round goes on: one slow
+        apiserver must not leave every other target unsampled. Its late answer is dropped, and
+        it is not scraped again until that answer is in (its session is not shared)."""
         heavy = self.rounds % self.heavy_every == 0
         self.rounds += 1
-        futures = [self._pool.submit(self.scrape, t, heavy=heavy) for t in self.targets]
+        started = time.perf_counter()
+        jobs: list[tuple[ScrapeTarget, Future[ScrapeResult] | None]] = []
+        for target in self.targets:
+            jobs.append((target, self._submit(target.url, self.scrape, target, heavy=heavy)))
         if self.nodes is not None:
-            futures.append(self._pool.submit(self.nodes.scrape))
-        return [f.result() for f in futures]
+            jobs.append((self.nodes.target, self._submit("nodes", self.nodes.scrape)))
+        pending = [f for _, f in jobs if f is not None]
+        done, _ = wait(pending, timeout=deadline)
+        results = []
+        for target, future in jobs:
+            if future is not None and future in done:
+                results.append(future.result())
+            else:
+                elapsed = time.perf_counter() - started
+                results.append(ScrapeResult(target, False, {}, elapsed, 0.0, error="timeout"))
+        return results
+
+    def _submit(
+        self, key: str, fn: Callable[..., ScrapeResult], *args: Any, **kw: Any
+    ) -> Future[ScrapeResult] | None:
+        """A new scrape of `key`, or None while its previous one is still running."""
+        previous = self._inflight.get(key)
+        if previous is not None and not previous.done():
+            return None
+        future = self._pool.submit(fn, *args, **kw)
+        self._inflight[key] = future
+        return future
 
 
 class NodeConditions:

@@ -164,7 +164,7 @@ class MetricsRecorder:
     def scrape_once(self) -> None:
         """One round: every target, recorded at the round's start offset."""
         offset = self.timeline.now()
-        results = self.scraper.scrape_all()
+        results = self.scraper.scrape_all(deadline=self.interval * 0.9)
         with self._lock:
             self._cost.rounds += 1
             for result in results:
