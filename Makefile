@@ -12,7 +12,7 @@ APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev g
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
         unit integration drills drill-etcd drill-partition drill-control-plane drill-external gameday ci bench heal clean \
-        report report-tool
+        report report-tool report-check
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ report: ## single-file HTML report: $(REPORTS)/allure-results -> $(REPORTS)/html
 	@$(KUBEDRILL) report --results $(REPORTS)/allure-results --output $(REPORTS)/html \
 	  --history $(REPORTS)/history.jsonl
 
+report-check: ## open the game day's HTML report in headless chromium: every drill, its chart
+	@KUBEDRILL_REPORT=$(REPORTS)/html/index.html KUBEDRILL_SUMMARY=$(REPORTS)/summary.json \
+	  $(PYTEST) tests/integration/test_report_browser.py -q -k real_game_day
+
 lab-up: ## bring the lab up (TOPOLOGY=stacked|external|etcd, MEMBERS=3|5|7)
 	@$(KUBEDRILL) lab up $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(if $(MEMBERS),--members $(MEMBERS))
 
@@ -64,7 +68,7 @@ integration: ## integration tests against real labs, sshd, podman, chromium (roo
 drills: ## every drill against the (stacked) lab, with reports in reports/
 	@$(PYTEST) drills/ -v
 
-test: lint unit integration drills report drill-external ## the project's whole test suite
+test: lint unit integration drills report report-check drill-external ## the project's whole test suite
 
 drill-etcd: ## etcd drills (pytest drills/ -m etcd)
 	@$(PYTEST) drills/ -m etcd -v

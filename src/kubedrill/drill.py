@@ -96,6 +96,7 @@ class Drill:
     verdicts: list[Verdict] = field(default_factory=list)
     metrics: MetricsRecorder | None = None
     alerts: AlertReport | None = None
+    _members_before_attached: bool = False
 
     def __post_init__(self) -> None:
         self.session = FaultSession(
@@ -194,6 +195,9 @@ class Drill:
                     "fix the cluster (kubedrill lab status) and rerun",
                 )
             self.timeline.mark("steady_state.ok", check=description)
+            if not self._members_before_attached:
+                self._members_before_attached = True
+                allure_report.attach_text("etcd members before the fault", self.member_table())
 
     @contextlib.contextmanager
     def fault(self, fault: Fault, **guards: bool) -> Iterator[FaultPlan]:
@@ -402,6 +406,34 @@ class Drill:
                 f"expected alert(s) did not fire: {', '.join(missing)}\n{self.alerts.render()}"
             )
         return self.alerts
+
+    def member_table(self) -> str:
+        """The etcd members as the cluster sees them now (and the LB's backends, with
+        Kubernetes): for the report, before the fault and after the drill."""
+        view = self.etcd.leader_view()
+        rows = [("member", "id", "role", "term", "raft index", "revision", "errors")]
+        for node, status in sorted(view.statuses.items()):
+            if status is None:
+                rows.append((node, "-", "NO ANSWER", "-", "-", "-", "-"))
+                continue
+            role = "leader" if status.is_leader else "follower"
+            rows.append((node, status.member_id, role, str(status.raft_term),
+                         str(status.raft_index), str(status.revision),
+                         ", ".join(status.errors) or "-"))  # fmt: skip
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
+        lines.insert(0, f"leader by quorum: {view.leader or 'NONE'} (term {view.term})")
+        if self._kube is not None or self.cluster.kube is not None:
+            try:
+                backends = self.kube.backends()
+            except (KubedrillError, OSError) as exc:
+                backends = {"?": f"unavailable: {exc}"}
+            if backends:
+                lines.append("load balancer backends: " + ", ".join(
+                    f"{name} {state}" for name, state in sorted(backends.items())))  # fmt: skip
+        return "\n".join(lines)
 
     def observe(self, key: str, value: Any) -> None:
         """Record a figure that is reported but not asserted (e.g. what netem delay caused)."""

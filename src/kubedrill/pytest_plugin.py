@@ -268,6 +268,11 @@ def drill(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[Drill]:
 
 def attach_evidence(d: Drill) -> None:
     """Timeline, figures and the victims' logs, attached to the drill's own Allure result."""
+    if not d.dry_run and d.faults_planned:
+        try:
+            allure_report.attach_text("etcd members after the drill", d.member_table())
+        except Exception as exc:  # evidence must never hide the drill's own outcome
+            allure_report.attach_text("etcd members after the drill", f"unavailable: {exc}")
     allure_report.attach_json("timeline", d.timeline.to_dict())
     try:
         allure_report.attach_svg("timeline chart", timeline_svg(d.summary(), d.operations()))

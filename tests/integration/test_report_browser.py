@@ -309,3 +309,68 @@ def test_report_opens_in_a_browser_lists_the_drills_and_shows_their_charts() -> 
             page.evaluate(f"document.querySelector('{image}').scrollIntoView({{block: 'center'}})")
             time.sleep(0.3)
             page.screenshot(SCREENSHOTS / "drill-timeline-chart.png")
+
+
+REAL_REPORT = os.environ.get("KUBEDRILL_REPORT")
+REAL_SUMMARY = os.environ.get("KUBEDRILL_SUMMARY")
+
+
+@pytest.mark.skipif(
+    not (REAL_REPORT and REAL_SUMMARY),
+    reason="checks a real game day's report: make report-check (after make gameday/drills and "
+    "make report) sets KUBEDRILL_REPORT and KUBEDRILL_SUMMARY",
+)
+def test_real_game_day_report_lists_every_drill_with_its_timeline_chart() -> None:
+    """The report `make gameday && make report` produced, opened in chromium: every drill of
+    the run is on the page, each drill that ran has its timeline chart embedded, and the browser
+    draws one when its attachment is opened."""
+    assert REAL_REPORT and REAL_SUMMARY
+    index, summary = Path(REAL_REPORT), json.loads(Path(REAL_SUMMARY).read_text())
+    ran = [d["drill"] for d in summary["drills"] if d["verdict"] in ("passed", "failed")]
+    assert ran, "the summary lists no drill that ran"
+    html = index.read_text(encoding="utf-8")
+    embedded = embedded_files(html)
+    results = [json.loads(v) for k, v in embedded.items() if k.startswith("data/test-results/")]
+    names = {r["name"] for r in results}
+    assert set(ran) <= names, set(ran) - names
+    charts = [v.decode() for k, v in embedded.items() if k.endswith(".svg")]
+    assert sum('class="kubedrill-timeline"' in c for c in charts) >= len(ran)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kubedrill-report-check-") as tmp:
+        profile = Path(tmp) / "chromium"
+        # A real run's tree starts collapsed (epic > feature > drill): open every section the
+        # way a reader would, then every drill must be listed.
+        expand_all = (
+            "(async () => { for (let i = 0; i < 6; i++) {"
+            " const closed = [...document.querySelectorAll("
+            "'[data-testid=\"tree-section-title\"]')].filter(e => !e.dataset.kdOpened);"
+            " if (!closed.length) break;"
+            " closed.forEach(e => { e.dataset.kdOpened = '1'; e.click(); });"
+            " await new Promise(r => setTimeout(r, 300)); }"
+            " return document.body.innerText; })()"
+        )
+        with devtools(chromium_argv(profile, index.as_uri())) as page:
+            page.wait_for("!!document.querySelector('[data-testid=\"tree-section-title\"]')")
+            text = page.evaluate(expand_all)
+            for name in ran:
+                assert name in text, f"{name} is not on the report's page"
+            page.screenshot(SCREENSHOTS / "gameday-overview.png")
+        shown = next(r for r in results if r["name"] == ran[0])
+        with devtools(chromium_argv(profile, f"{index.as_uri()}#/{shown['id']}")) as page:
+            header = '[data-testid="test-result-attachment-header"]'
+            find = (
+                f"[...document.querySelectorAll('{header}')]"
+                ".find(h => h.innerText.includes('timeline chart'))"
+            )
+            page.wait_for(f"!!({find})")
+            page.evaluate(f"{find}.querySelector('button').click()")
+            image = '[data-testid="image-attachment-content"] img'
+            size = page.wait_for(
+                f"(() => {{ const i = document.querySelector('{image}');"
+                " return i && i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight]"
+                " : null })()"
+            )
+            assert size[0] == 1000 and size[1] > 100, size
+            page.evaluate(f"document.querySelector('{image}').scrollIntoView({{block: 'center'}})")
+            time.sleep(0.3)
+            page.screenshot(SCREENSHOTS / "gameday-drill-chart.png")
