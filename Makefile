@@ -7,8 +7,10 @@ PY := $(VENV)/bin/python
 KUBEDRILL := $(VENV)/bin/kubedrill
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 REPORTS ?= reports
-APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev gcc python3-dev chromium prometheus \
+APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev gcc python3-dev chromium \
   podman runc netavark aardvark-dns busybox-static openssh-server
+# Only for promtool: without its recommends (node-exporter), which would run as a service.
+APT_NO_RECOMMENDS := prometheus
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
         unit integration drills drill-etcd drill-partition drill-control-plane drill-external gameday ci bench heal clean \
@@ -19,9 +21,11 @@ help: ## list targets
 
 setup: system-deps python-deps binaries report-tool container-engine ## install everything on a fresh machine (root)
 
-system-deps: ## Debian packages: iproute2, iptables, haproxy, NFQUEUE headers, chromium
-	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+system-deps: ## Debian packages: iproute2, iptables, haproxy, NFQUEUE headers, chromium, promtool, podman, sshd
+	@if ! dpkg -s $(APT_PACKAGES) $(APT_NO_RECOMMENDS) >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    $(APT_NO_RECOMMENDS); \
 	fi
 
 container-engine: system-deps ## podman drop-in for the kind target's tests (runc, ulimits)
