@@ -53,6 +53,9 @@ class KubeAccess:
     cert: Path
     key: Path
     haproxy_socket: Path | None = None
+    # The CA that signed controller-manager's and scheduler's serving certs; None when they
+    # sign their own (kubeadm's default), which kubedrill then cannot verify.
+    component_ca: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import pytest
 
-from kubedrill.probes.metrics import Scraper, ScrapeTarget
+from kubedrill.probes.metrics import Scraper, ScrapeResult, ScrapeTarget
 
 HANG_S = 1.5
 
@@ -52,21 +52,37 @@ def target(base: str, path: str) -> ScrapeTarget:
     return ScrapeTarget("etcd", path.strip("/"), path, base + path, keep)
 
 
-def test_a_hanging_target_is_down_for_the_round_and_not_piled_up(server: str) -> None:
+def by_name(results: list[ScrapeResult]) -> dict[str, ScrapeResult]:
+    return {r.target.url.rsplit("/", 1)[1]: r for r in results}
+
+
+def test_a_slow_target_does_not_hold_up_the_round_and_is_never_asked_twice(server: str) -> None:
     scraper = Scraper([target(server, "/fast"), target(server, "/slow")], timeout=5.0)
     try:
         started = time.perf_counter()
-        first = {r.target.url.rsplit("/", 1)[1]: r for r in scraper.scrape_all(deadline=0.5)}
+        first = by_name(scraper.scrape_all(deadline=0.5))
         assert time.perf_counter() - started < 1.2  # the round did not wait for /slow
         assert first["fast"].ok and first["fast"].samples
-        assert not first["slow"].ok and first["slow"].error == "timeout"
-        second = {r.target.url.rsplit("/", 1)[1]: r for r in scraper.scrape_all(deadline=0.5)}
-        assert second["fast"].ok
-        assert not second["slow"].ok
-        assert Handler.hits["/slow"] == 1  # still hanging: not asked again
+        assert "slow" not in first  # no sample yet: still answering
+        second = by_name(scraper.scrape_all(deadline=0.5))
+        assert second["fast"].ok and "slow" not in second
+        assert Handler.hits["/slow"] == 1  # still busy: not asked again
         time.sleep(HANG_S)
-        third = {r.target.url.rsplit("/", 1)[1]: r for r in scraper.scrape_all(deadline=3.0)}
-        assert third["slow"].ok
-        assert Handler.hits["/slow"] == 2
+        third = by_name(scraper.scrape_all(deadline=0.5))
+        assert third["slow"].ok  # the late answer, recorded a round later
+        assert Handler.hits["/slow"] == 1
+        by_name(scraper.scrape_all(deadline=3.0))
+        assert Handler.hits["/slow"] == 2  # asked again once it had answered
+    finally:
+        scraper.close()
+
+
+def test_a_target_busy_past_the_scrape_timeout_is_down(server: str) -> None:
+    scraper = Scraper([target(server, "/slow")], timeout=5.0, scrape_timeout=0.4)
+    try:
+        assert scraper.scrape_all(deadline=0.2) == []
+        time.sleep(0.4)
+        (late,) = scraper.scrape_all(deadline=0.2)
+        assert not late.ok and late.error == "timeout"  # up=0, as Prometheus would say
     finally:
         scraper.close()

@@ -16,6 +16,7 @@ recorded.
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -143,6 +144,7 @@ class Scraper:
         timeout: float = 0.8,
         nodes: NodeConditions | None = None,
         heavy_every: int = 5,
+        scrape_timeout: float = 10.0,
     ) -> None:
         self.targets = list(targets)
         self.heavy_every = max(1, heavy_every)
@@ -150,7 +152,9 @@ class Scraper:
         self.timeout = timeout
         self.nodes = nodes
         self._sessions: dict[str, requests.Session] = {}
-        self._inflight: dict[str, Future[ScrapeResult]] = {}
+        self._inflight: dict[str, Future[ScrapeResult]] = {}  # scrapes still running
+        self._since: dict[str, float] = {}  # when each of those started
+        self.scrape_timeout = scrape_timeout
         self._pool = ThreadPoolExecutor(
             max_workers=max(2, min(32, len(self.targets) + 1)), thread_name_prefix="metrics"
         )
@@ -217,39 +221,41 @@ class Scraper:
     def scrape_all(self, deadline: float | None = None) -> list[ScrapeResult]:
         """One round; heavy series only every `heavy_every` rounds (the first included).
 
-        With a `deadline` (seconds), a target that has not answered by then counts as a failed
-        scrape (up=0, as Prometheus' scrape timeout does) and the round goes on: one slow
-        apiserver must not leave every other target unsampled. Its late answer is dropped, and
-        it is not scraped again until that answer is in (its session is not shared)."""
+        With a `deadline` (seconds) the round returns then, with what has answered: one slow
+        apiserver must not leave every other target unsampled. A target still busy has no
+        sample this round; its late answer is returned by the next round (a target is never
+        asked twice at once: its session is not shared). A target busy for longer than
+        `scrape_timeout` counts as a failed scrape (up=0) every round until it answers, as with
+        Prometheus' scrape timeout."""
         heavy = self.rounds % self.heavy_every == 0
         self.rounds += 1
-        started = time.perf_counter()
-        jobs: list[tuple[ScrapeTarget, Future[ScrapeResult] | None]] = []
-        for target in self.targets:
-            jobs.append((target, self._submit(target.url, self.scrape, target, heavy=heavy)))
+        now = time.perf_counter()
+        jobs: list[tuple[str, ScrapeTarget, Callable[[], ScrapeResult]]] = [
+            (t.url, t, functools.partial(self.scrape, t, heavy=heavy)) for t in self.targets
+        ]
         if self.nodes is not None:
-            jobs.append((self.nodes.target, self._submit("nodes", self.nodes.scrape)))
-        pending = [f for _, f in jobs if f is not None]
-        done, _ = wait(pending, timeout=deadline)
-        results = []
-        for target, future in jobs:
-            if future is not None and future in done:
-                results.append(future.result())
+            jobs.append(("nodes", self.nodes.target, self.nodes.scrape))
+        results: list[ScrapeResult] = []
+        fresh: list[tuple[str, Future[ScrapeResult]]] = []
+        for key, target, fn in jobs:
+            busy = self._inflight.get(key)
+            if busy is not None and busy.done():
+                results.append(busy.result())  # a late answer to an earlier round
+                del self._inflight[key]
+            elif busy is not None:
+                waited = now - self._since[key]
+                if waited > self.scrape_timeout:
+                    results.append(ScrapeResult(target, False, {}, waited, 0.0, error="timeout"))
             else:
-                elapsed = time.perf_counter() - started
-                results.append(ScrapeResult(target, False, {}, elapsed, 0.0, error="timeout"))
+                future = self._pool.submit(fn)
+                self._inflight[key], self._since[key] = future, now
+                fresh.append((key, future))
+        wait([f for _, f in fresh], timeout=deadline)
+        for key, future in fresh:
+            if future.done():
+                results.append(future.result())
+                del self._inflight[key]
         return results
-
-    def _submit(
-        self, key: str, fn: Callable[..., ScrapeResult], *args: Any, **kw: Any
-    ) -> Future[ScrapeResult] | None:
-        """A new scrape of `key`, or None while its previous one is still running."""
-        previous = self._inflight.get(key)
-        if previous is not None and not previous.done():
-            return None
-        future = self._pool.submit(fn, *args, **kw)
-        self._inflight[key] = future
-        return future
 
 
 class NodeConditions:
@@ -367,9 +373,11 @@ def targets_for(cluster: Cluster, ports: Ports | None = None) -> list[ScrapeTarg
                     instance=f"{node.address}:{port}",
                     url=f"{base}/metrics",
                     keep=keep,
-                    # The apiserver's serving cert is from the cluster CA; the others sign
-                    # their own (see the module docstring).
-                    verify=str(kube.ca) if job == "apiserver" else False,
+                    # The apiserver's serving cert is from the cluster CA; the others' too
+                    # when the target says so (the lab), else they sign their own.
+                    verify=str(kube.ca)
+                    if job == "apiserver"
+                    else (str(kube.component_ca) if kube.component_ca else False),
                     cert=cert,
                     health_url=f"{base}/healthz",
                     heavy=APISERVER_HEAVY if job == "apiserver" else frozenset(),

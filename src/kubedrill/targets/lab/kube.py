@@ -83,6 +83,14 @@ def make_kube_pki(
     pki.issue(ca, d, "controller-manager", "system:kube-controller-manager", client=True)
     pki.issue(ca, d, "scheduler", "system:kube-scheduler", client=True)
     pki.issue(ca, d, "kwok", "kwok-controller", org="system:masters", client=True)
+    # Serving certs from the cluster CA (kubeadm lets these two sign their own), so that
+    # whoever scrapes their /metrics -- kubedrill included -- can verify them.
+    for host in controls:
+        for component in ("controller-manager", "scheduler"):
+            pki.issue(
+                ca, d, f"{component}-serving-{host.name}", f"kube-{component}",
+                dns=[host.name, "localhost"], ips=[host.address, "127.0.0.1"], server=True,
+            )  # fmt: skip
     pki.create_signing_key(d, "sa")
     server_lb = f"https://{lb.address}:{APISERVER_PORT}"
     write_kubeconfig(paths.admin, server_lb, d / "ca.crt", d / "admin.crt", d / "admin.key")
@@ -161,14 +169,21 @@ def _leader_election(settings: KubernetesSettings) -> tuple[str, ...]:
     )
 
 
-def _client_flags(conf: Path, host: HostPlan, settings: KubernetesSettings) -> tuple[str, ...]:
+def _client_flags(
+    component: str, host: HostPlan, paths: KubePaths, settings: KubernetesSettings
+) -> tuple[str, ...]:
     """Flags controller-manager and scheduler share: one kubeconfig for everything, the
-    secure port on the host's address, and leader election."""
+    secure port on the host's address with a serving cert from the cluster CA, and leader
+    election."""
+    conf = paths.kubeconfig(f"{component}-{host.name}")
+    serving = paths.pki / f"{component}-serving-{host.name}"
     return (
         f"--kubeconfig={conf}",
         f"--authentication-kubeconfig={conf}",
         f"--authorization-kubeconfig={conf}",
         f"--bind-address={host.address}",
+        f"--tls-cert-file={serving}.crt",
+        f"--tls-private-key-file={serving}.key",
         *_leader_election(settings),
     )
 
@@ -177,10 +192,9 @@ def controller_manager_argv(
     binary: Path, host: HostPlan, paths: KubePaths, settings: KubernetesSettings
 ) -> tuple[str, ...]:
     d = paths.pki
-    conf = paths.kubeconfig(f"controller-manager-{host.name}")
     return (
         str(binary),
-        *_client_flags(conf, host, settings),
+        *_client_flags("controller-manager", host, paths, settings),
         f"--cluster-name={CLUSTER_NAME}",
         f"--root-ca-file={d / 'ca.crt'}",
         f"--cluster-signing-cert-file={d / 'ca.crt'}",
@@ -195,8 +209,7 @@ def controller_manager_argv(
 def scheduler_argv(
     binary: Path, host: HostPlan, paths: KubePaths, settings: KubernetesSettings
 ) -> tuple[str, ...]:
-    conf = paths.kubeconfig(f"scheduler-{host.name}")
-    return (str(binary), *_client_flags(conf, host, settings))
+    return (str(binary), *_client_flags("scheduler", host, paths, settings))
 
 
 def kwok_argv(binary: Path, paths: KubePaths, stages: Sequence[Path]) -> tuple[str, ...]:

@@ -452,6 +452,7 @@ def add_kubernetes(cluster: Cluster, state: dict[str, Any]) -> None:
         pki_dir / "admin.crt",
         pki_dir / "admin.key",
         Path(k["haproxy_socket"]),
+        component_ca=pki_dir / "ca.crt",
     )
     cluster.facts |= {
         "kubectl": state.get("binaries", {}).get("kubectl", "kubectl"),
