@@ -325,7 +325,7 @@ def test_real_game_day_report_lists_every_drill_with_its_timeline_chart() -> Non
     the run is on the page, each drill that ran has its timeline chart embedded, and the browser
     draws one when its attachment is opened."""
     assert REAL_REPORT and REAL_SUMMARY
-    index, summary = Path(REAL_REPORT), json.loads(Path(REAL_SUMMARY).read_text())
+    index, summary = Path(REAL_REPORT).resolve(), json.loads(Path(REAL_SUMMARY).read_text())
     ran = [d["drill"] for d in summary["drills"] if d["verdict"] in ("passed", "failed")]
     assert ran, "the summary lists no drill that ran"
     html = index.read_text(encoding="utf-8")

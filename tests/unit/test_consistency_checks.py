@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kubedrill.consistency import checks
+from kubedrill.consistency.verdict import Verdict
 from kubedrill.consistency.workload import linearizable
 from kubedrill.workload.etcd_watch import Resume, WatchEvent
 from kubedrill.workload.history import Operation
@@ -86,88 +87,51 @@ class TestWatch:
     def stored(self) -> dict[str, tuple[str, int]]:
         return {"k1": ("1", 10), "k2": ("2", 11)}
 
+    def check(
+        self,
+        events: list[WatchEvent],
+        resumes: list[Resume] = OPENED,
+        stored: dict[str, tuple[str, int]] | None = None,
+    ) -> Verdict:
+        return checks.watch_complete(
+            "watch", events, resumes, [], start_revision=10,
+            stored=self.stored() if stored is None else stored, acknowledged=self.acked(),
+        )  # fmt: skip
+
     def test_complete_watch_is_valid(self) -> None:
         events = [event("k1", "1", 10), event("k2", "2", 11)]
-        v = checks.watch_complete(
-            "watch",
-            events,
-            OPENED,
-            [],
-            start_revision=10,
-            stored=self.stored(),
-            acknowledged=self.acked(),
-        )
+        v = self.check(events)
         assert v.status == "valid", v.detail
 
     def test_gap_is_invalid(self) -> None:
         events = [event("k2", "2", 11)]
-        v = checks.watch_complete(
-            "watch",
-            events,
-            OPENED,
-            [],
-            start_revision=10,
-            stored=self.stored(),
-            acknowledged=self.acked(),
-        )
+        v = self.check(events)
         assert v.status == "invalid"
         assert "never delivered" in v.detail
 
     def test_duplicate_after_a_bad_resume_is_invalid(self) -> None:
         events = [event("k1", "1", 10), event("k1", "1", 10), event("k2", "2", 11)]
         resumes = [*OPENED, Resume(1.0, "m2", 10, "ReadTimeout")]
-        v = checks.watch_complete(
-            "watch",
-            events,
-            resumes,
-            [],
-            start_revision=10,
-            stored=self.stored(),
-            acknowledged=self.acked(),
-        )
+        v = self.check(events, resumes)
         assert v.status == "invalid"
         assert "twice" in v.detail
 
     def test_out_of_order_is_invalid(self) -> None:
         events = [event("k2", "2", 11), event("k1", "1", 10)]
-        v = checks.watch_complete(
-            "watch",
-            events,
-            OPENED,
-            [],
-            start_revision=10,
-            stored=self.stored(),
-            acknowledged=self.acked(),
-        )
+        v = self.check(events)
         assert v.status == "invalid"
         assert "order" in v.detail
 
     def test_correct_resume_is_valid(self) -> None:
         events = [event("k1", "1", 10), event("k2", "2", 11)]
         resumes = [*OPENED, Resume(1.0, "m2", 11, "ReadTimeout")]
-        v = checks.watch_complete(
-            "watch",
-            events,
-            resumes,
-            [],
-            start_revision=10,
-            stored=self.stored(),
-            acknowledged=self.acked(),
-        )
+        v = self.check(events, resumes)
         assert v.status == "valid"
         assert v.figures["resumes"] == 1
 
     def test_watch_that_never_caught_up_is_unknown(self) -> None:
         events = [event("k1", "1", 10)]
-        v = checks.watch_complete(
-            "watch",
-            events,
-            OPENED,
-            [],
-            start_revision=10,
-            stored={"k1": ("1", 10)},
-            acknowledged=self.acked(),
-        )
+        v = self.check(events, stored={"k1": ("1", 10)})
         assert v.status == "unknown"
 
 

@@ -68,27 +68,47 @@ class ConfigMapClient(BackgroundClient):
     def close(self) -> None:
         self._session.close()
 
+    def send(self, method: str, url: str, body: dict[str, Any] | None = None) -> Answer:
+        """One request; a timeout is `unknown` (it may have been applied), any other failure to
+        get an answer is `fail`."""
+        try:
+            resp = self._session.request(method, url, json=body, timeout=self.timeout)
+        except requests.Timeout:
+            return Answer(None, "unknown", "timeout")
+        except requests.RequestException as exc:
+            return Answer(None, "fail", type(exc).__name__)
+        return Answer(resp, "", "")
+
+
+@dataclass(frozen=True)
+class Answer:
+    response: requests.Response | None
+    outcome: str  # set when there is no response
+    error: str
+
+    @property
+    def status(self) -> int:
+        return self.response.status_code if self.response is not None else 0
+
+    def resource_version(self) -> int:
+        assert self.response is not None
+        return int(self.response.json()["metadata"]["resourceVersion"])
+
 
 @dataclass(kw_only=True)
 class ConfigMapCreator(ConfigMapClient):
     def operation(self, seq: int) -> Operation:
-        name = f"{self.run}-{seq:06d}"
-        value = str(seq)
+        name, value = f"{self.run}-{seq:06d}", str(seq)
         invoke = self.timeline.now()
-        outcome, error, revision = "fail", "", 0
-        try:
-            resp = self._session.post(
-                self.url(), json=configmap_body(name, value, self.run), timeout=self.timeout
-            )
-            outcome = write_outcome(resp.status_code) if resp.status_code != 409 else "fail"
+        answer = self.send("POST", self.url(), configmap_body(name, value, self.run))
+        outcome, error, revision = answer.outcome, answer.error, 0
+        if answer.response is not None:
+            # 409 here means the name exists: this create did not apply.
+            outcome = write_outcome(answer.status) if answer.status != 409 else "fail"
             if outcome == "ok":
-                revision = int(resp.json()["metadata"]["resourceVersion"])
+                revision = answer.resource_version()
             else:
-                error = f"HTTP {resp.status_code}"
-        except requests.Timeout:
-            outcome, error = "unknown", "timeout"
-        except requests.RequestException as exc:
-            error = type(exc).__name__
+                error = f"HTTP {answer.status}"
         return Operation(
             self.name, "put", name, value, invoke, self.timeline.now(), outcome, revision, error
         )
@@ -110,66 +130,39 @@ class ConfigMapRegister(ConfigMapClient):
 
     def _get(self) -> Operation:
         invoke = self.timeline.now()
-        outcome, value, error, revision = "fail", "", "", 0
-        try:
-            resp = self._session.get(self.url(self.register), timeout=self.timeout)
-            if resp.status_code == 200:
-                data = resp.json()
-                value = str((data.get("data") or {}).get("v", ""))
-                revision = int(data["metadata"]["resourceVersion"])
-                outcome = "ok"
-                self._read = (value, data["metadata"]["resourceVersion"])
-            elif resp.status_code == 404:
-                outcome = "ok"  # absent: reads as ""
-            else:
-                error = f"HTTP {resp.status_code}"
-        except requests.Timeout:
-            outcome, error = "unknown", "timeout"
-        except requests.RequestException as exc:
-            error = type(exc).__name__
+        answer = self.send("GET", self.url(self.register))
+        outcome, value, error, revision = answer.outcome, "", answer.error, 0
+        if answer.status == 200:
+            assert answer.response is not None
+            data = answer.response.json()
+            value = str((data.get("data") or {}).get("v", ""))
+            revision = int(data["metadata"]["resourceVersion"])
+            outcome = "ok"
+            self._read = (value, data["metadata"]["resourceVersion"])
+        elif answer.status == 404:
+            outcome = "ok"  # absent: reads as ""
+        elif answer.response is not None:
+            outcome, error = "fail", f"HTTP {answer.status}"
         return Operation(
-            self.name,
-            "get",
-            self.register,
-            value,
-            invoke,
-            self.timeline.now(),
-            outcome,
-            revision,
-            error,
-        )
+            self.name, "get", self.register, value, invoke, self.timeline.now(), outcome,
+            revision, error,
+        )  # fmt: skip
 
     def _cas(self, seq: int, expected: str, version: str) -> Operation:
         new = f"{self.name}-{seq}"
         invoke = self.timeline.now()
-        outcome, applied, error, revision = "fail", True, "", 0
-        try:
-            resp = self._session.put(
-                self.url(self.register),
-                json=configmap_body(self.register, new, self.run, version),
-                timeout=self.timeout,
-            )
-            outcome = write_outcome(resp.status_code)
-            if resp.status_code == 200:
-                revision = int(resp.json()["metadata"]["resourceVersion"])
-            elif resp.status_code == 409:
-                applied = False
+        body = configmap_body(self.register, new, self.run, version)
+        answer = self.send("PUT", self.url(self.register), body)
+        outcome, applied, error, revision = answer.outcome, True, answer.error, 0
+        if answer.response is not None:
+            outcome = write_outcome(answer.status)
+            if answer.status == 200:
+                revision = answer.resource_version()
+            elif answer.status == 409:
+                applied = False  # the compare failed: the resourceVersion moved on
             else:
-                error = f"HTTP {resp.status_code}"
-        except requests.Timeout:
-            outcome, error = "unknown", "timeout"
-        except requests.RequestException as exc:
-            error = type(exc).__name__
+                error = f"HTTP {answer.status}"
         return Operation(
-            self.name,
-            "cas",
-            self.register,
-            new,
-            invoke,
-            self.timeline.now(),
-            outcome,
-            revision,
-            error,
-            expected=expected,
-            applied=applied,
-        )
+            self.name, "cas", self.register, new, invoke, self.timeline.now(), outcome,
+            revision, error, expected=expected, applied=applied,
+        )  # fmt: skip

@@ -8,6 +8,7 @@ so their operations overlap in time, which is what makes the check meaningful.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from kubedrill.probes.etcd import EtcdClient, EtcdError, b64, unb64
 from kubedrill.workload.background import BackgroundClient
@@ -47,29 +48,30 @@ class EtcdRegister(BackgroundClient):
         expected, self._last_read = self._last_read, None
         return self._cas(seq, expected)
 
-    def _read(self, seq: int) -> Operation:
-        invoke = self.timeline.now()
-        outcome, value, revision, error = "fail", "", 0, ""
+    def _call(self, seq: int, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
+        """(answer, outcome, error) of the first member that answers. After a timeout the
+        outcome is `unknown` and no other member is tried; `fail` when every member refused."""
+        error = ""
         for node in self._members(seq):
             try:
-                data = self.client.call(
-                    node, "/v3/kv/range", {"key": b64(self.key)}, timeout=self.attempt_timeout
-                )
+                return self.client.call(node, path, body, timeout=self.attempt_timeout), "ok", ""
             except EtcdError as exc:
                 error = str(exc)
                 if is_timeout(error):
-                    outcome = "unknown"
-                    break
-                continue
-            kvs = data.get("kvs") or []
-            value = unb64(kvs[0].get("value", "")) if kvs else ""
-            revision = int(data.get("header", {}).get("revision", 0))
-            outcome, error = "ok", ""
+                    return {}, "unknown", error
+        return {}, "fail", error
+
+    def _read(self, seq: int) -> Operation:
+        invoke = self.timeline.now()
+        data, outcome, error = self._call(seq, "/v3/kv/range", {"key": b64(self.key)})
+        kvs = data.get("kvs") or []
+        value = unb64(kvs[0].get("value", "")) if kvs else ""
+        if outcome == "ok":
             self._last_read = value
-            break
         return Operation(
-            self.name, "get", self.key, value, invoke, self.timeline.now(), outcome, revision, error
-        )
+            self.name, "get", self.key, value, invoke, self.timeline.now(), outcome,
+            revision_of(data), error,
+        )  # fmt: skip
 
     def _cas(self, seq: int, expected: str) -> Operation:
         new = f"{self.name}-{seq}"
@@ -81,34 +83,18 @@ class EtcdRegister(BackgroundClient):
             "failure": [],
         }
         invoke = self.timeline.now()
-        outcome, applied, revision, error = "fail", False, 0, ""
-        for node in self._members(seq):
-            try:
-                data = self.client.call(node, "/v3/kv/txn", body, timeout=self.attempt_timeout)
-            except EtcdError as exc:
-                error = str(exc)
-                if is_timeout(error):
-                    outcome = "unknown"
-                    break
-                continue
-            # proto3 JSON leaves out false booleans: no "succeeded" means the compare failed.
-            applied = bool(data.get("succeeded", False))
-            revision = int(data.get("header", {}).get("revision", 0))
-            outcome, error = "ok", ""
-            break
+        data, outcome, error = self._call(seq, "/v3/kv/txn", body)
+        # proto3 JSON leaves out false booleans: no "succeeded" means the compare failed. A cas
+        # without an answer may have applied.
+        applied = bool(data.get("succeeded", False)) if outcome == "ok" else True
         return Operation(
-            self.name,
-            "cas",
-            self.key,
-            new,
-            invoke,
-            self.timeline.now(),
-            outcome,
-            revision,
-            error,
-            expected=expected,
-            applied=applied if outcome == "ok" else True,
-        )
+            self.name, "cas", self.key, new, invoke, self.timeline.now(), outcome,
+            revision_of(data), error, expected=expected, applied=applied,
+        )  # fmt: skip
+
+
+def revision_of(answer: dict[str, Any]) -> int:
+    return int(answer.get("header", {}).get("revision", 0))
 
 
 def initialise_register(client: EtcdClient, key: str, value: str = "init") -> int:
