@@ -14,14 +14,19 @@ from typing import Any, TypeVar
 
 from kubedrill.budgets import Budgets
 from kubedrill.cluster import Cluster
+from kubedrill.consistency import checks
 from kubedrill.consistency.verdict import Verdict
-from kubedrill.consistency.workload import ConsistencyWorkload, WorkloadRates, run_id
+from kubedrill.consistency.workload import (
+    ConsistencyWorkload,
+    WorkloadRates,
+    hashkv_verdict,
+    run_id,
+)
 from kubedrill.errors import KubedrillError
 from kubedrill.faults.base import Fault, FaultPlan
 from kubedrill.faults.runner import FaultSession
 from kubedrill.ledger import Ledger
 from kubedrill.polling import poll_until
-from kubedrill.probes import etcd_checks
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import KubeProbes
 from kubedrill.report import allure_report
@@ -271,26 +276,21 @@ class Drill:
         return mark.offset
 
     def verify_etcd_data(self) -> None:
-        """Nothing lost: every member has the same HashKV, and every write a writer saw
-        acknowledged is stored with its value."""
-        disagreement, agreed = poll_until(
-            lambda: etcd_checks.hashkv_disagreement(self.etcd),
-            lambda d: d is None,
-            timeout=15,
-            interval=0.5,
-        )
-        self.observe("etcd_hashkv", "all members agree" if agreed else disagreement)
-        if not agreed:
-            raise DrillFailure(f"etcd members disagree: {disagreement}\n{self.timeline.render()}")
+        """Nothing lost: every member has the same HashKV, and every write the drill's own
+        writers saw acknowledged is stored with its value (the same checks the consistency
+        workload runs, applied to these writers)."""
+        agreement = hashkv_verdict(self.etcd)
+        self.observe("etcd_hashkv", "all members agree" if agreement.valid else agreement.detail)
+        if not agreement.valid:
+            raise DrillFailure(
+                f"etcd members disagree: {agreement.detail}\n{self.timeline.render()}"
+            )
         for writer in self._writers:
-            acked = {op.key: op.value for op in writer.history() if op.ok}
-            lost = etcd_checks.lost_acknowledged_writes(self.etcd, acked, writer.prefix + "/")
-            self.observe(f"{writer.name}_acknowledged_writes", len(acked))
-            if lost:
-                raise DrillFailure(
-                    f"{len(lost)} acknowledged writes lost or changed: {lost[:5]}\n"
-                    f"{self.timeline.render()}"
-                )
+            stored = self.etcd.range_prefix(writer.prefix + "/")
+            acked = checks.acknowledged_writes_present(writer.name, writer.history(), stored)
+            self.observe(f"{writer.name}_acknowledged_writes", acked.figures["acknowledged"])
+            if acked.status == "invalid":
+                raise DrillFailure(f"{acked.detail}\n{self.timeline.render()}")
         self.timeline.mark("data.verified")
 
     # -- consistency ---------------------------------------------------------------------------
@@ -367,8 +367,8 @@ class Drill:
             # its very end is in the series too.
             now = self.timeline.now()
             poll_until(
-                lambda: recorder.series().end,
-                lambda end: end >= now,
+                lambda: recorder.last_round,
+                lambda last: last >= now,
                 timeout=3 * recorder.interval,
                 interval=0.1,
             )

@@ -23,13 +23,8 @@ from kubedrill.ledger import Ledger
 from kubedrill.polling import poll_until
 from kubedrill.probes import etcd_checks as check
 from kubedrill.probes.etcd import EtcdClient
-from kubedrill.report.alerts import (
-    DEFAULT_RULES,
-    AlertReport,
-    evaluate,
-    holds_for_drill,
-    load_rules,
-)
+from kubedrill.report import alerts
+from kubedrill.report.alerts import AlertReport
 from kubedrill.report.leader_crosscheck import leader_change_crosscheck
 from kubedrill.targets.lab import lab
 from kubedrill.targets.lab.config import load_lab_config
@@ -104,8 +99,8 @@ def fired_before(report: AlertReport, offset: float) -> list[str]:
 
 
 def evaluate_drill(series: RecordedSeries, timeline: Timeline) -> AlertReport:
-    holds = holds_for_drill(timeline, load_rules(DEFAULT_RULES), series.interval)
-    report = evaluate(series, DEFAULT_RULES, holds=holds)
+    """alerts.evaluate_drill, with its report shown (-s) for the figures."""
+    report = alerts.evaluate_drill(series, timeline)
     print("\n" + report.render(), file=sys.stderr)
     return report
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 
 from kubedrill.errors import MissingBinaryError
-from kubedrill.targets.lab.build import Progress, is_complete
+from kubedrill.targets.lab.build import Progress, go_environment, is_complete, require_go
 from kubedrill.targets.lab.config import default_cache_dir
 
 BINARY = "lincheck"
@@ -59,18 +58,13 @@ def ensure_lincheck(
     target = cache_dir / "bin" / build_key(source)
     if is_complete(target, [BINARY]):
         return target / BINARY
-    go = shutil.which("go")
-    if go is None:
-        raise MissingBinaryError(
-            "building the lincheck helper needs the Go toolchain, which is not on PATH",
-            "install Go (1.24 or newer), then run `kubedrill build`",
-        )
+    go = require_go("the lincheck helper", "then run `kubedrill build`")
     progress(
         f"building {target.name} from {source} (under a minute the first time, seconds once "
         f"Go has built its standard library; cached in {target})"
     )
     started = time.monotonic()
-    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+    env = go_environment()
     # Not the lab builds' work directory, which they remove when done; beside the target, so
     # that the finished build moves into place with a rename.
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -77,7 +77,8 @@ class EtcdClient:
     def nodes(self) -> list[str]:
         return sorted(self.access.endpoints)
 
-    def _session(self, node: str) -> requests.Session:
+    def session(self, node: str) -> requests.Session:
+        """This thread's HTTP session to `node` (TLS set up; never through a proxy)."""
         sessions: dict[str, requests.Session] = getattr(self._local, "sessions", {})
         self._local.sessions = sessions
         if node not in sessions:
@@ -96,7 +97,7 @@ class EtcdClient:
     ) -> dict[str, Any]:
         url = self.access.endpoints[node] + path
         try:
-            resp = self._session(node).post(url, json=dict(body), timeout=timeout or self.timeout)
+            resp = self.session(node).post(url, json=dict(body), timeout=timeout or self.timeout)
         except requests.RequestException as exc:
             raise EtcdError(f"{node}: {type(exc).__name__}") from exc
         try:

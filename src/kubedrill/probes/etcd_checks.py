@@ -87,11 +87,3 @@ def hashkv_disagreement(etcd: EtcdClient) -> str | None:
     return f"members disagree at revision {revision}: " + ", ".join(
         f"{n}=hash {h} (compacted at {c})" for n, (h, c) in sorted(hashes.items())
     )
-
-
-def lost_acknowledged_writes(
-    etcd: EtcdClient, acknowledged: dict[str, str], prefix: str
-) -> list[str]:
-    """Keys whose write was acknowledged but which are missing or hold another value."""
-    stored = etcd.range_prefix(prefix)
-    return sorted(k for k, v in acknowledged.items() if stored.get(k) != v)

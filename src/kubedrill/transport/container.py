@@ -102,15 +102,6 @@ class ContainerTransport:
     def from_spec(cls, spec: TransportSpec) -> ContainerTransport:
         return cls(spec.node, spec.params["container"], spec.params.get("docker_host"))
 
-    def container_state(self) -> str:
-        """'running', 'paused', 'exited', ... (TargetError when engine or container is missing)."""
-        client = engine_client(self.docker_host)
-        try:
-            state: str = find_container(client, self.container, self.docker_host).status
-            return state
-        finally:
-            client.close()
-
     def run(
         self, argv: list[str], *, timeout: float = 30.0, input: str | None = None
     ) -> CommandResult:

@@ -57,9 +57,6 @@ class Endpoint:
     def where(self) -> str:
         return f"{self.user}@{self.host}:{self.port}"
 
-    def known_hosts_name(self) -> str:
-        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
-
 
 @dataclass(frozen=True)
 class SshSettings:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import requests
 
 from kubedrill.cluster import KubeAccess
+from kubedrill.workload.api_configmaps import api_session
 from kubedrill.workload.background import BackgroundClient
 from kubedrill.workload.history import Operation
 
@@ -22,11 +23,7 @@ class ApiReader(BackgroundClient):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._session = requests.Session()
-        self._session.trust_env = False  # never through a proxy; the lab's CA only
-        self._session.verify = str(self.access.ca)
-        self._session.cert = (str(self.access.cert), str(self.access.key))
-        self._session.headers["Connection"] = "close"
+        self._session = api_session(self.access)
 
     def operation(self, seq: int) -> Operation:
         invoke = self.timeline.now()

@@ -95,8 +95,3 @@ class EtcdRegister(BackgroundClient):
 
 def revision_of(answer: dict[str, Any]) -> int:
     return int(answer.get("header", {}).get("revision", 0))
-
-
-def initialise_register(client: EtcdClient, key: str, value: str = "init") -> int:
-    """Put the register's first value so that every CAS compares against something."""
-    return client.put(key, value, timeout=2.0)

@@ -106,7 +106,7 @@ class EtcdWatcher:
                 "start_revision": from_revision,
             }
         }
-        session = self.client._session(member)  # same TLS setup as the probes
+        session = self.client.session(member)
         url = self.client.access.endpoints[member] + "/v3/watch"
         with session.post(
             url, json=body, stream=True, timeout=(1.0, self.silence_timeout)

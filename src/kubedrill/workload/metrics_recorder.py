@@ -120,6 +120,7 @@ class MetricsRecorder:
         self._cost = ScrapeCost()
         self._seen: dict[str, set[SeriesKey]] = {}  # target url -> series it exposes now
         self.dropped_series = 0
+        self.last_round = -1.0  # offset of the latest recorded round; -1 before the first
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
@@ -167,6 +168,7 @@ class MetricsRecorder:
         results = self.scraper.scrape_all(deadline=self.interval * 0.9)
         with self._lock:
             self._cost.rounds += 1
+            self.last_round = offset
             for result in results:
                 self._cost.add(result)
                 self._record(offset, result)

@@ -68,23 +68,34 @@ def find_binaries(bin_dir: Path, names: Sequence[str]) -> Path:
     return bin_dir
 
 
+def go_environment() -> dict[str, str]:
+    """Static binaries, modules resolved from go.mod, and the machine's own Go: never a
+    toolchain downloaded because a go.mod asks for a newer one."""
+    return {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+
+
+def require_go(what: str, hint: str) -> str:
+    """Path of `go`, or a MissingBinaryError saying what needed it."""
+    go = shutil.which("go")
+    if go is None:
+        raise MissingBinaryError(
+            f"building {what} needs the Go toolchain, which is not on PATH",
+            f"install Go (1.24 or newer), {hint}",
+        )
+    return go
+
+
 def ensure_built(build: GoBuild, cache_dir: Path, progress: Progress) -> Path:
     target = cached_dir(cache_dir, build)
     if is_complete(target, list(build.binaries)):
         return target
-    go = shutil.which("go")
-    if go is None:
-        raise MissingBinaryError(
-            f"building {build.key} needs the Go toolchain, which is not on PATH",
-            "install Go (1.24 or newer), or point lab.bin_dir / KUBEDRILL_BIN_DIR at prebuilt "
-            "binaries",
-        )
+    require_go(build.key, "or point lab.bin_dir / KUBEDRILL_BIN_DIR at prebuilt binaries")
     progress(
         f"building {build.key} from Go modules (first time about "
         f"{build.expected_minutes} min; cached in {target})"
     )
     started = time.monotonic()
-    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+    env = go_environment()
     if build.prepare is not None:
         build = build.prepare(env)
     work_root = cache_dir / "work"
