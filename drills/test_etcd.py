@@ -150,7 +150,7 @@ def test_quorum_loss(drill: Drill, etcd: EtcdClient) -> None:
 def test_peer_latency_below_election_timeout(drill: Drill, etcd: EtcdClient) -> None:
     """Delay the leader's peer traffic well below the election timeout: no leader change."""
     drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
-    timeout_ms = int(drill.cluster.facts.get("election_timeout_ms", "1000"))
+    timeout_ms = drill.cluster.facts.election_timeout_ms
     delay = timeout_ms // 5
     before = etcd.leader_view()
     with drill.fault(NetemDelay(delay, Selector.leader())):
@@ -169,7 +169,7 @@ def test_peer_latency_above_election_timeout(drill: Drill, etcd: EtcdClient) -> 
     """Delay the leader's peer traffic beyond the election timeout and report what happened;
     the cluster must be healthy again within the recovery budget after heal."""
     drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
-    timeout_ms = int(drill.cluster.facts.get("election_timeout_ms", "1000"))
+    timeout_ms = drill.cluster.facts.election_timeout_ms
     delay = timeout_ms * 3 // 2
     before = etcd.leader_view()
     writer = drill.writer(interval=0.1)

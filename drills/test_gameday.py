@@ -20,7 +20,7 @@ from kubedrill.probes.kube import KubeProbes
 @pytest.mark.partition
 @pytest.mark.disruptive
 def test_gameday(drill: Drill, kube: KubeProbes, etcd: EtcdClient, namespace: str) -> None:
-    if drill.cluster.facts.get("topology") != "stacked":
+    if drill.cluster.facts.topology != "stacked":
         pytest.skip("the seed's script is written for the stacked topology (etcd on control-2)")
     drill.steady_state(
         "etcd healthy, API ready through HAProxy with every backend UP, every Node Ready",

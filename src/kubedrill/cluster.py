@@ -11,10 +11,70 @@ from kubedrill.errors import UnknownNodeError
 from kubedrill.transport import Transport, TransportSpec, transport_for
 
 if TYPE_CHECKING:
-    from kubedrill.faults.base import Step
+    from kubedrill.transport.step import Step
 
 
 ROLES = ("etcd", "control-plane", "lb", "worker")
+
+# The role a component runs under; finds the nodes that run it on every target.
+COMPONENT_ROLE: Mapping[str, str] = {
+    "etcd": "etcd",
+    "kube-apiserver": "control-plane",
+    "kube-controller-manager": "control-plane",
+    "kube-scheduler": "control-plane",
+    "haproxy": "lb",
+    "kwok": "worker",
+}
+
+DELAY_METHODS = ("netem", "nfqueue", "none")
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """What faults, drills and reports need to know about a target, typed.
+
+    `delay_method` is how the latency fault delays packets here: `netem` (tc), `nfqueue`
+    (kubedrill's userspace delayer, for kernels without sch_netem) or `none` (the target can
+    carry no latency fault; such drills are skipped with the reason). `extra` holds
+    target-specific details that only reports read (inventory path, kind cluster, engine).
+    """
+
+    target: str
+    topology: str
+    members: int
+    election_timeout_ms: int = 1000
+    heartbeat_interval_ms: int = 100
+    delay_method: str = "netem"
+    kubectl: str | None = None
+    etcd_version: str | None = None
+    kubernetes_version: str | None = None
+    api_server: str | None = None
+    kubeconfig: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.delay_method not in DELAY_METHODS:
+            raise ValueError(f"unknown delay method {self.delay_method!r}")
+
+    def to_dict(self) -> dict[str, str]:
+        """Flat strings for reports (environment.properties, summary.json)."""
+        out = {
+            "target": self.target,
+            "topology": self.topology,
+            "members": str(self.members),
+            "election_timeout_ms": str(self.election_timeout_ms),
+            "heartbeat_interval_ms": str(self.heartbeat_interval_ms),
+            "delay_method": self.delay_method,
+        }
+        optional = {
+            "kubectl": self.kubectl,
+            "etcd_version": self.etcd_version,
+            "kubernetes_version": self.kubernetes_version,
+            "api_server": self.api_server,
+            "kubeconfig": self.kubeconfig,
+        }
+        out |= {k: v for k, v in optional.items() if v}
+        return out | dict(self.extra)
 
 
 @dataclass(frozen=True)
@@ -95,7 +155,7 @@ class Cluster:
     observer: TransportSpec  # where kubedrill itself runs commands that are not on a node
     kube: KubeAccess | None = None
     leader_locators: dict[str, LeaderLocator] = field(default_factory=dict)
-    facts: dict[str, str] = field(default_factory=dict)  # versions, topology: for reports
+    facts: ClusterFacts = field(default_factory=lambda: ClusterFacts("lab", "etcd", 0))
 
     def node(self, name: str) -> Node:
         for node in self.nodes:

@@ -469,7 +469,7 @@ class Drill:
             "drill": self.name,
             "cluster": self.cluster.name,
             "target": self.cluster.target,
-            "facts": dict(self.cluster.facts),
+            "facts": self.cluster.facts.to_dict(),
             "faults": [p.description for p in self.faults_planned],
             "measurements": [r.to_dict() for r in self.results],
             "observations": self.observations,

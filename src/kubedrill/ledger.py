@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from kubedrill.errors import LedgerError
-from kubedrill.faults.base import FaultPlan, Step
+from kubedrill.faults.base import FaultPlan
 from kubedrill.transport import transport_for
+from kubedrill.transport.step import Step
 
 DEFAULT_LEDGER_DIR = Path(os.environ.get("KUBEDRILL_LEDGER_DIR", "/var/lib/kubedrill/ledger"))
 

@@ -244,7 +244,7 @@ def drill(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[Drill]:
         fault=request.node.name,
         parameters={
             "target": cluster.target,
-            **cluster.facts,
+            **cluster.facts.to_dict(),
             **{f"budget.{k}": f"{v:g}s" for k, v in budgets.limits.items()},
         },
     )

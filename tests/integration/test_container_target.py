@@ -281,7 +281,7 @@ def test_kind_target_copies_the_client_keys_privately_and_removes_them(docker_ho
         assert kind.kube is not None
         assert kind.kube.server == f"https://{published}"  # admin.conf, server -> the LB's port
         assert kind.kube.key.read_bytes() == b"admin-key"
-        assert kind.facts["election_timeout_ms"] == "1234"
+        assert kind.facts.election_timeout_ms == 1234
         assert set(kind.leader_locators) == {"etcd", "kube-controller-manager", "kube-scheduler"}
     assert not secrets.exists(), "the copied keys outlived the run"
 

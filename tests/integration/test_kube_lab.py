@@ -21,7 +21,7 @@ def test_stacked_lab(tmp_path: Path) -> None:
     try:
         cluster = lab.up(config, progress=lambda _m: None)
         assert cluster.kube is not None
-        kubectl = [cluster.facts["kubectl"], f"--kubeconfig={cluster.kube.kubeconfig}"]
+        kubectl = [cluster.facts.kubectl or "kubectl", f"--kubeconfig={cluster.kube.kubeconfig}"]
         nodes = json.loads(
             subprocess.run(
                 [*kubectl, "get", "nodes", "-o", "json"], capture_output=True, text=True, check=True

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from kubedrill.errors import LedgerError
-from kubedrill.faults.base import FaultPlan, Step
+from kubedrill.faults.base import FaultPlan
 from kubedrill.ledger import Ledger, UndoRecord, pid_alive, run_steps
 from kubedrill.polling import poll_until
 from kubedrill.transport import TransportSpec
+from kubedrill.transport.step import Step
 
 LOCAL = TransportSpec("local", "kubedrill")
 

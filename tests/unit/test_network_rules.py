@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from kubedrill.cluster import Cluster, EtcdAccess, FaultSteps, Node
+from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, FaultSteps, Node
 from kubedrill.errors import FaultError
-from kubedrill.faults.base import FaultPlan, Step
+from kubedrill.faults.base import FaultPlan
 from kubedrill.faults.network import (
     CHAIN,
     DELAY_CHAIN,
@@ -35,6 +35,7 @@ from kubedrill.faults.network import (
 )
 from kubedrill.faults.shape import Selector
 from kubedrill.transport import TransportSpec
+from kubedrill.transport.step import Step
 
 ADDR = {"n1": "10.9.0.11", "n2": "10.9.0.12", "n3": "10.9.0.13", "lb1": "10.9.0.20"}
 
@@ -81,7 +82,7 @@ def spec(name: str) -> TransportSpec:
     return TransportSpec("netns", name, {"netns": f"kd-t-{name}"})
 
 
-def make_cluster(leader: str | None = "n2", facts: dict[str, str] | None = None) -> Cluster:
+def make_cluster(leader: str | None = "n2", delay_method: str = "netem") -> Cluster:
     nodes = (
         *(
             Node(name, frozenset({"etcd", "control-plane"}), ADDR[name], spec(name))
@@ -96,7 +97,7 @@ def make_cluster(leader: str | None = "n2", facts: dict[str, str] | None = None)
         etcd=EtcdAccess({n: f"https://{ADDR[n]}:2379" for n in ("n1", "n2", "n3")}, None),
         control=StubControl(),
         observer=TransportSpec("local", "kubedrill"),
-        facts=dict(facts or {}),
+        facts=ClusterFacts("lab", "stacked", 3, delay_method=delay_method),
     )
     cluster.leader_locators["etcd"] = lambda: leader
     return cluster
@@ -336,7 +337,7 @@ def test_netem_rejects_bad_numbers(delay: int, jitter: int) -> None:
 
 
 def test_nfqueue_delay_exact_steps() -> None:
-    plan = NetemDelay(150).plan(make_cluster(leader="n1", facts={"delay_method": "nfqueue"}))
+    plan = NetemDelay(150).plan(make_cluster(leader="n1", delay_method="nfqueue"))
     # Named after the node's netns, so two lab clusters with a node "n1" do not share files.
     pidfile = "/run/kubedrill-delayer-kd-t-n1.pid"
     ready = "/run/kubedrill-delayer-kd-t-n1.ready"
@@ -376,7 +377,7 @@ def test_nfqueue_delay_exact_steps() -> None:
 
 
 def test_nfqueue_files_are_named_per_netns_or_node() -> None:
-    cluster = make_cluster(leader="n1", facts={"delay_method": "nfqueue"})
+    cluster = make_cluster(leader="n1", delay_method="nfqueue")
     plan = NetemDelay(20, victims=Selector.named("n1", "n3")).plan(cluster)
     assert [n for n, _ in flat(plan.inject)] == ["n1"] * 6 + ["n3"] * 6
     assert "--ready-file /run/kubedrill-delayer-kd-t-n1.ready " in plan.inject[0].argv[2]
@@ -397,7 +398,7 @@ def test_nfqueue_files_are_named_per_netns_or_node() -> None:
 
 def test_nfqueue_wait_for_ready_file(tmp_path: Path) -> None:
     """The wait step, run for real with the ready file moved into tmp_path."""
-    plan = NetemDelay(150).plan(make_cluster(leader="n1", facts={"delay_method": "nfqueue"}))
+    plan = NetemDelay(150).plan(make_cluster(leader="n1", delay_method="nfqueue"))
     ready = tmp_path / "delayer.ready"
     argv = [
         a.replace("/run/kubedrill-delayer-kd-t-n1.ready", str(ready)) for a in plan.inject[1].argv
@@ -619,7 +620,7 @@ def test_iptables_undo_on_a_clean_node_succeeds(tmp_path: Path) -> None:
 def test_iptables_undo_ignores_the_delay_chain(tmp_path: Path) -> None:
     """A delay fault still in place must not make the isolate's heal look failed."""
     host = FakeHost(tmp_path)
-    delay = NetemDelay(150).plan(make_cluster(leader="n1", facts={"delay_method": "nfqueue"}))
+    delay = NetemDelay(150).plan(make_cluster(leader="n1", delay_method="nfqueue"))
     host.inject(delay.inject[2:])
     assert [host.run(s) for s in unhook_steps(spec("n1"))] == [0]
     assert host.residue() == [
@@ -716,7 +717,7 @@ def wait_for_cmdline(proc: subprocess.Popen[bytes], needle: bytes) -> None:
 
 
 def test_nfqueue_undo_stops_delayer_and_is_idempotent(tmp_path: Path) -> None:
-    plan = NetemDelay(150).plan(make_cluster(leader="n1", facts={"delay_method": "nfqueue"}))
+    plan = NetemDelay(150).plan(make_cluster(leader="n1", delay_method="nfqueue"))
     host = FakeHost(tmp_path)
     # Rules only: the delayer start and ready wait (inject[:2]) need NFQUEUE and root.
     host.inject(plan.inject[2:])
@@ -752,7 +753,7 @@ def test_nfqueue_undo_stops_delayer_and_is_idempotent(tmp_path: Path) -> None:
 
 def test_nfqueue_undo_spares_a_process_that_is_not_the_delayer(tmp_path: Path) -> None:
     """The pid in the pid file may have been reused by now: only the delayer is killed."""
-    plan = NetemDelay(150).plan(make_cluster(leader="n1", facts={"delay_method": "nfqueue"}))
+    plan = NetemDelay(150).plan(make_cluster(leader="n1", delay_method="nfqueue"))
     host = FakeHost(tmp_path)
     host.inject(plan.inject[2:])
     sleeper = subprocess.Popen(["sleep", "30"])
@@ -775,7 +776,7 @@ def test_nfqueue_undo_spares_a_process_that_is_not_the_delayer(tmp_path: Path) -
 
 
 def test_nfqueue_undo_fails_when_the_delay_chain_survives(tmp_path: Path) -> None:
-    plan = NetemDelay(150).plan(make_cluster(leader="n1", facts={"delay_method": "nfqueue"}))
+    plan = NetemDelay(150).plan(make_cluster(leader="n1", delay_method="nfqueue"))
     host = FakeHost(tmp_path, FAKE_IPT_LIE="-X")
     host.inject(plan.inject[2:])
     local = nfqueue_undo_here(plan, tmp_path)
@@ -792,7 +793,7 @@ def test_every_undo_step_is_a_shell_script_ending_in_its_check() -> None:
         (Partition().plan(cluster), CHAIN_GONE),
         (NetemDelay(10).plan(cluster), "; ! tc qdisc show dev eth0 2>/dev/null | grep -q netem"),
         (
-            NetemDelay(10).plan(make_cluster(facts={"delay_method": "nfqueue"})),
+            NetemDelay(10).plan(make_cluster(delay_method="nfqueue")),
             DELAY_CHAIN_GONE,
         ),
     ]

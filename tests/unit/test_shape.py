@@ -6,9 +6,9 @@ import random
 
 import pytest
 
+from kubedrill.cluster import COMPONENT_ROLE
 from kubedrill.errors import FaultError, UnknownNodeError
 from kubedrill.faults.shape import (
-    COMPONENT_ROLE,
     Selector,
     complete_grudge,
     isolate_grudge,

@@ -1,10 +1,11 @@
 """Faults: what breaks, on which node, and exactly how to undo it."""
 
-from kubedrill.faults.base import Fault, FaultPlan, Step
+from kubedrill.faults.base import Fault, FaultPlan
 from kubedrill.faults.network import Isolate, NetemDelay, Partition
 from kubedrill.faults.node import Drain
 from kubedrill.faults.process import KillComponent, PauseComponent, StopComponent
 from kubedrill.faults.shape import Selector
+from kubedrill.transport.step import Step
 
 __all__ = [
     "Drain",

@@ -1,45 +1,18 @@
-"""Fault plans are plain data: the commands that inject, and the commands that undo."""
+"""Fault plans are plain data: the commands that inject, and the commands that undo.
+
+`Step` (one command on one node) lives in `kubedrill.transport.step`: clusters, controls and
+the ledger use it too, below the faults; it is re-exported here for fault code."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from kubedrill.transport import TransportSpec
+from kubedrill.transport.step import Step
 
 if TYPE_CHECKING:
     from kubedrill.cluster import Cluster
-
-
-@dataclass(frozen=True)
-class Step:
-    """One command on one node. Undo steps must be idempotent (safe to replay twice)."""
-
-    transport: TransportSpec
-    argv: tuple[str, ...]
-    ignore_errors: bool = False
-    timeout: float = 30.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "transport": self.transport.to_dict(),
-            "argv": list(self.argv),
-            "ignore_errors": self.ignore_errors,
-            "timeout": self.timeout,
-        }
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Step:
-        return cls(
-            TransportSpec.from_dict(raw["transport"]),
-            tuple(str(a) for a in raw["argv"]),
-            bool(raw.get("ignore_errors", False)),
-            float(raw.get("timeout", 30.0)),
-        )
-
-    def render(self) -> str:
-        return f"[{self.transport.node}] {' '.join(self.argv)}"
 
 
 @dataclass(frozen=True)

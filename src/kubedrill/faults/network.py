@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kubedrill.errors import FaultError
-from kubedrill.faults.base import FaultPlan, Step
-from kubedrill.faults.container_node import thaw_first
+from kubedrill.faults.base import FaultPlan
 from kubedrill.faults.shape import (
     Selector,
     complete_grudge,
@@ -24,6 +23,8 @@ from kubedrill.faults.shape import (
 )
 from kubedrill.faults.victims import resolve_victims
 from kubedrill.transport import TransportSpec
+from kubedrill.transport.node_container import thaw_first
+from kubedrill.transport.step import Step
 
 if TYPE_CHECKING:
     from kubedrill.cluster import Cluster, Node
@@ -184,7 +185,7 @@ class NetemDelay:
         victims = chosen.names
         inject: list[Step] = []
         undo: list[Step] = []
-        method = cluster.facts.get("delay_method", "netem")
+        method = cluster.facts.delay_method
         make_steps = nfqueue_steps if method == "nfqueue" else netem_steps
         for name in victims:
             inject_steps, undo_steps = make_steps(cluster.node(name).transport, self)

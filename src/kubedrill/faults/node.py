@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kubedrill.errors import FaultError
-from kubedrill.faults.base import FaultPlan, Step
+from kubedrill.faults.base import FaultPlan
+from kubedrill.transport.step import Step
 
 if TYPE_CHECKING:
     from kubedrill.cluster import Cluster
@@ -25,7 +26,7 @@ class Drain:
         return "drain"
 
     def plan(self, cluster: Cluster) -> FaultPlan:
-        kubectl = cluster.facts.get("kubectl")
+        kubectl = cluster.facts.kubectl
         if cluster.kube is None or not kubectl:
             raise FaultError(
                 f"{cluster.name} has no Kubernetes API to drain {self.node} through",

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kubedrill.faults.base import FaultPlan, Step
+from kubedrill.faults.base import FaultPlan
 from kubedrill.faults.shape import Selector
 from kubedrill.faults.victims import resolve_victims
+from kubedrill.transport.step import Step
 
 if TYPE_CHECKING:
     from kubedrill.cluster import Cluster, FaultSteps, Node

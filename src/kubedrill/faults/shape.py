@@ -8,16 +8,6 @@ from dataclasses import dataclass
 
 from kubedrill.errors import FaultError, UnknownNodeError
 
-# The role a component runs under; used to find candidate nodes.
-COMPONENT_ROLE: Mapping[str, str] = {
-    "etcd": "etcd",
-    "kube-apiserver": "control-plane",
-    "kube-controller-manager": "control-plane",
-    "kube-scheduler": "control-plane",
-    "haproxy": "lb",
-    "kwok": "worker",
-}
-
 SELECTOR_KINDS = ("leader", "follower", "named", "one", "minority", "majority")
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kubedrill.cluster import COMPONENT_ROLE
 from kubedrill.errors import UnknownNodeError
-from kubedrill.faults.shape import COMPONENT_ROLE, Selector, select_victims
+from kubedrill.faults.shape import Selector, select_victims
 
 if TYPE_CHECKING:
     from kubedrill.cluster import Cluster

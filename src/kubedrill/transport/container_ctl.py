@@ -17,8 +17,8 @@ from docker import errors as docker_errors
 from docker.models.containers import Container
 
 from kubedrill.errors import KubedrillError
-from kubedrill.faults.container_node import ctl_argv
 from kubedrill.transport.container import engine_client, find_container
+from kubedrill.transport.node_container import ctl_argv
 
 __all__ = ["ctl_argv", "main"]
 

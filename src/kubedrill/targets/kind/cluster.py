@@ -25,13 +25,14 @@ import docker
 import yaml
 from docker import errors as docker_errors
 
-from kubedrill.cluster import Cluster, EtcdAccess, KubeAccess, Node, TLSFiles
+from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, KubeAccess, Node, TLSFiles
 from kubedrill.errors import TargetError
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import api_client, lease_holder
 from kubedrill.targets.kind.control import OBSERVER, KindControl
 from kubedrill.targets.kind.discovery import NodeContainer, node_containers
 from kubedrill.transport.container import ContainerTransport, engine_client
+from kubedrill.transport.kernel import local_delay_method
 
 ETCD_PKI = "/etc/kubernetes/pki/etcd"
 # Client certificate kubeadm issues for etcd's health checks: signed by the etcd CA, not the CA
@@ -178,7 +179,7 @@ def kind_cluster(
     name: str, *, docker_host: str | None = None, secrets_dir: Path | None = None
 ) -> Cluster:
     """The running kind cluster `name`. Client keys go to `secrets_dir` (default: a new private
-    temp dir, named in facts["secrets_dir"]); `kind_target` removes it afterwards."""
+    temp dir); `kind_target` removes it afterwards."""
     client = engine_client(docker_host)
     secrets = secrets_dir or Path(tempfile.mkdtemp(prefix=f"kubedrill-kind-{name}-"))
     secrets.chmod(0o700)
@@ -203,7 +204,7 @@ def kind_cluster(
         control=KindControl(),
         observer=OBSERVER,
         kube=kube,
-        facts=facts(name, docker_host, etcd, kube, flags, secrets),
+        facts=facts(name, docker_host, etcd, kube, flags),
     )
     add_leader_locators(cluster)
     return cluster
@@ -215,26 +216,27 @@ def facts(
     etcd: EtcdAccess,
     kube: KubeAccess,
     flags: Mapping[str, str],
-    secrets: Path,
-) -> dict[str, str]:
-    found = {
-        "target": "kind",
-        "kind_cluster": name,
-        "topology": "stacked",
-        "members": str(len(etcd.endpoints)),
-        "api_server": kube.server,
-        "kubeconfig": str(kube.kubeconfig),
-        "secrets_dir": str(secrets),
-        "delay_method": "netem",
-        "election_timeout_ms": flags.get("election-timeout", "1000"),
-        "heartbeat_interval_ms": flags.get("heartbeat-interval", "100"),
-    }
-    if docker_host:
-        found["docker_host"] = docker_host
-    kubectl = shutil.which("kubectl")
-    if kubectl:
-        found["kubectl"] = kubectl
-    return found
+) -> ClusterFacts:
+    extra = {"kind_cluster": name} | ({"docker_host": docker_host} if docker_host else {})
+    return ClusterFacts(
+        target="kind",
+        topology="stacked",
+        members=len(etcd.endpoints),
+        election_timeout_ms=int(flags.get("election-timeout", "1000")),
+        heartbeat_interval_ms=int(flags.get("heartbeat-interval", "100")),
+        delay_method=delay_method(),
+        kubectl=shutil.which("kubectl"),
+        etcd_version=flags.get("etcd-version"),
+        api_server=kube.server,
+        kubeconfig=str(kube.kubeconfig),
+        extra=extra,
+    )
+
+
+def delay_method() -> str:
+    """Node containers share the host's kernel: tc netem where it has sch_netem, else the
+    NFQUEUE delayer run on the host inside the node's network namespace."""
+    return local_delay_method()
 
 
 def add_leader_locators(cluster: Cluster) -> None:

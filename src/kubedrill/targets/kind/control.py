@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 from kubedrill.cluster import FaultSteps, Node
 from kubedrill.errors import FaultError, TargetError
-from kubedrill.faults.base import Step
-from kubedrill.faults.container_node import OBSERVER, thaw_first
 from kubedrill.transport import transport_for
+from kubedrill.transport.node_container import OBSERVER, thaw_first
+from kubedrill.transport.step import Step
 
 __all__ = ["OBSERVER", "KindControl", "node_components", "unpause_step"]
 

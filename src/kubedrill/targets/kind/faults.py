@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kubedrill.errors import FaultError
-from kubedrill.faults.base import FaultPlan, Step
-from kubedrill.faults.container_node import ctl_argv
+from kubedrill.faults.base import FaultPlan
 from kubedrill.faults.shape import Selector
 from kubedrill.faults.victims import resolve_victims
 from kubedrill.targets.kind.control import OBSERVER, node_components, unpause_step
+from kubedrill.transport.node_container import ctl_argv
+from kubedrill.transport.step import Step
 
 if TYPE_CHECKING:
     from kubedrill.cluster import Cluster, Node

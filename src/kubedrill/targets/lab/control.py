@@ -9,8 +9,8 @@ from pathlib import Path
 
 from kubedrill.cluster import FaultSteps, Node
 from kubedrill.errors import FaultError
-from kubedrill.faults.base import Step
 from kubedrill.transport import TransportSpec
+from kubedrill.transport.step import Step
 
 LOCAL = TransportSpec("local", "kubedrill")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from kubedrill.cluster import Cluster, EtcdAccess, KubeAccess, Node, TLSFiles
+from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, KubeAccess, Node, TLSFiles
 from kubedrill.errors import MissingBinaryError, NotRootError, TargetError
 from kubedrill.ledger import Ledger, pid_alive
 from kubedrill.polling import poll_until
@@ -30,6 +31,7 @@ from kubedrill.targets.lab.kube import KubePaths
 from kubedrill.targets.lab.kube_build import kubernetes_build, kwok_build, kwok_stages
 from kubedrill.targets.lab.supervisor import ComponentSpec
 from kubedrill.transport import TransportSpec
+from kubedrill.transport.kernel import local_delay_method
 
 Progress = Callable[[str], None]
 REQUIRED_TOOLS = {"ip": "iproute2", "iptables": "iptables", "tc": "iproute2"}
@@ -144,7 +146,7 @@ def up(config: LabConfig, progress: Progress = print) -> Cluster:
             json.dumps([s.to_dict() for s in specs], indent=1)
         )
         (state_dir / "supervisor.json").write_text(json.dumps(asdict(config.supervisor)))
-        write_state(state_dir, config, layout, plan, bins, delay_method(plan.hosts[0].netns))
+        write_state(state_dir, config, layout, plan, bins, local_delay_method())
         start_supervisor(state_dir)
         cluster = load_cluster(state_dir)
         wait_healthy(cluster, progress)
@@ -275,37 +277,6 @@ def make_pki(pki_dir: Path, members: list[network.HostPlan]) -> pki.Authority:
     return ca
 
 
-def delay_method(netns: str) -> str:
-    """'netem' when the kernel has sch_netem; else 'nfqueue' (kubedrill's userspace delayer)."""
-    probe = subprocess.run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            netns,
-            "tc",
-            "qdisc",
-            "add",
-            "dev",
-            "lo",
-            "root",
-            "netem",
-            "delay",
-            "1ms",
-        ],
-        capture_output=True,
-        check=False,
-    )
-    if probe.returncode == 0:
-        subprocess.run(
-            ["ip", "netns", "exec", netns, "tc", "qdisc", "del", "dev", "lo", "root"],
-            capture_output=True,
-            check=False,
-        )
-        return "netem"
-    return "nfqueue"
-
-
 def write_state(
     state_dir: Path,
     config: LabConfig,
@@ -425,15 +396,15 @@ def load_cluster(state_dir: Path) -> Cluster:
         etcd=access,
         control=LabControl(state_dir),
         observer=LOCAL,
-        facts={
-            "target": "lab",
-            "topology": state["topology"],
-            "etcd_version": state["versions"]["etcd"],
-            "members": str(len(e["endpoints"])),
-            "election_timeout_ms": str(e["election_timeout_ms"]),
-            "heartbeat_interval_ms": str(e["heartbeat_interval_ms"]),
-            "delay_method": state.get("delay_method", "netem"),
-        },
+        facts=ClusterFacts(
+            target="lab",
+            topology=state["topology"],
+            members=len(e["endpoints"]),
+            election_timeout_ms=int(e["election_timeout_ms"]),
+            heartbeat_interval_ms=int(e["heartbeat_interval_ms"]),
+            delay_method=state.get("delay_method", "netem"),
+            etcd_version=state["versions"]["etcd"],
+        ),
     )
     leader_client = EtcdClient(access, timeout=0.8)
     cluster.leader_locators["etcd"] = leader_client.leader
@@ -454,12 +425,13 @@ def add_kubernetes(cluster: Cluster, state: dict[str, Any]) -> None:
         Path(k["haproxy_socket"]),
         component_ca=pki_dir / "ca.crt",
     )
-    cluster.facts |= {
-        "kubectl": state.get("binaries", {}).get("kubectl", "kubectl"),
-        "kubernetes_version": state["versions"]["kubernetes"],
-        "kubeconfig": k["kubeconfig"],
-        "api_server": k["server"],
-    }
+    cluster.facts = dataclasses.replace(
+        cluster.facts,
+        kubectl=state.get("binaries", {}).get("kubectl", "kubectl"),
+        kubernetes_version=state["versions"]["kubernetes"],
+        kubeconfig=k["kubeconfig"],
+        api_server=k["server"],
+    )
     api = api_client(cluster.kube)
 
     def locator(lease: str) -> Callable[[], str | None]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kubedrill.cluster import COMPONENT_ROLE
 from kubedrill.errors import FaultError
-from kubedrill.faults.shape import COMPONENT_ROLE
 from kubedrill.targets.ssh.cluster import node_of, preflight
 from kubedrill.targets.ssh.control import SshControl, describe
 from kubedrill.targets.ssh.inventory import Inventory

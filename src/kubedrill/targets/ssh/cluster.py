@@ -3,6 +3,7 @@ that an unreachable or unknown host stops the run before anything is injected.""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ from pathlib import Path
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from kubedrill.cluster import Cluster, EtcdAccess, KubeAccess, Node, TLSFiles
+from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, KubeAccess, Node, TLSFiles
 from kubedrill.errors import TargetError
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import api_client, lease_holder
@@ -71,7 +72,7 @@ def preflight(inventory: Inventory) -> list[HostFacts]:
 def delay_method(inventory: Inventory) -> str:
     """'netem' when the first etcd host's kernel has sch_netem (tried in a throwaway network
     namespace, so nothing of the host changes); else 'nfqueue' when that host has this very
-    kubedrill's delayer (a lab host); else 'netem' (tc then says what is missing)."""
+    kubedrill's delayer (a lab host); else 'none': latency drills are skipped with the reason."""
     entry = next(h for h in inventory.hosts if "etcd" in h.roles)
     transport = SshTransport.of(entry.name, entry.settings)
     probe = "ip link set lo up && tc qdisc add dev lo root netem delay 1ms"
@@ -80,7 +81,7 @@ def delay_method(inventory: Inventory) -> str:
     check = "import netfilterqueue, kubedrill.faults.delayer"
     if transport.run([sys.executable, "-c", check], timeout=20).ok:
         return "nfqueue"
-    return "netem"
+    return "none"
 
 
 def etcd_access(inventory: Inventory) -> EtcdAccess:
@@ -145,25 +146,26 @@ def ssh_cluster(inventory: Inventory, progress: Progress = lambda _m: None) -> C
         control=SshControl({h.name: h.manager for h in inventory.hosts}),
         observer=OBSERVER,
         kube=kube_access(inventory),
-        facts={
-            "target": "ssh",
-            "topology": "ssh",
-            "inventory": str(inventory.path),
-            "members": str(len(etcd.endpoints)),
-            "election_timeout_ms": str(inventory.etcd.election_timeout_ms),
-            "heartbeat_interval_ms": str(inventory.etcd.heartbeat_interval_ms),
-            "delay_method": delay_method(inventory),
-        },
+        facts=ClusterFacts(
+            target="ssh",
+            topology="ssh",
+            members=len(etcd.endpoints),
+            election_timeout_ms=inventory.etcd.election_timeout_ms,
+            heartbeat_interval_ms=inventory.etcd.heartbeat_interval_ms,
+            delay_method=delay_method(inventory),
+            extra={"inventory": str(inventory.path)},
+        ),
     )
     cluster.leader_locators["etcd"] = EtcdClient(etcd, timeout=0.8).leader
     if cluster.kube is not None:
         add_kube_leaders(cluster, by_hostname)
         assert inventory.kube is not None
-        cluster.facts |= {
-            "kubectl": inventory.kube.kubectl,
-            "kubeconfig": str(cluster.kube.kubeconfig),
-            "api_server": cluster.kube.server,
-        }
+        cluster.facts = dataclasses.replace(
+            cluster.facts,
+            kubectl=inventory.kube.kubectl,
+            kubeconfig=str(cluster.kube.kubeconfig),
+            api_server=cluster.kube.server,
+        )
     progress(f"{inventory.cluster_name}: {len(nodes)} hosts reachable, host keys verified")
     return cluster
 

@@ -20,12 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubedrill.cluster import FaultSteps, Node
+from kubedrill.cluster import COMPONENT_ROLE, FaultSteps, Node
 from kubedrill.errors import FaultError
-from kubedrill.faults.base import Step
-from kubedrill.faults.shape import COMPONENT_ROLE
 from kubedrill.targets.lab.control import LabControl, _wall_of
 from kubedrill.transport import Transport, TransportSpec, transport_for
+from kubedrill.transport.step import Step
 
 MANIFESTS = "/etc/kubernetes/manifests"
 HELD = "/etc/kubernetes/kubedrill-held"  # outside the manifest dir: kubelet must not read it

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from kubedrill.faults.base import Step
 from kubedrill.transport.base import TransportSpec
+from kubedrill.transport.step import Step
 
 OBSERVER = TransportSpec("local", "kubedrill")  # the machine kubedrill runs on
 
