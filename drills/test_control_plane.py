@@ -26,11 +26,12 @@ def api_healthy(kube: KubeProbes) -> bool:
 @pytest.mark.apiserver
 @pytest.mark.expect_alerts("APIServerDown")
 def test_stop_apiserver_behind_load_balancer(drill: Drill, kube: KubeProbes) -> None:
-    """Stop kube-apiserver on control-1: requests through HAProxy keep succeeding; HAProxy
-    marks the backend DOWN within `detect`; after heal it is back UP within `recovery`."""
+    """Stop kube-apiserver on the first control-plane node: requests through the load balancer
+    keep succeeding; the LB marks the backend DOWN within `detect`; after heal it is back UP
+    within `recovery`."""
     drill.steady_state(API_HEALTHY, lambda: api_healthy(kube))
     drill.api_reader()
-    victim = "control-1"
+    victim = drill.cluster.nth("control-plane", 0)
     with drill.fault(StopComponent("kube-apiserver", Selector.named(victim))):
         drill.wait_for("lb.backend_down", lambda: kube.backend_is(victim, "DOWN"), budget="detect")
         drill.hold(2.0, lambda: None)
@@ -145,10 +146,10 @@ def test_drain_worker(drill: Drill, kube: KubeProbes, namespace: str) -> None:
 @pytest.mark.node
 @pytest.mark.partition
 def test_isolate_control_plane_node(drill: Drill, kube: KubeProbes, etcd: EtcdClient) -> None:
-    """Cut control-3 off with iptables (the seed's test 3): the API through the load balancer
-    stays available, etcd keeps quorum, leases held on control-3 move away; after heal
-    control-3 rejoins."""
-    victim = "control-3"
+    """Cut the third control-plane node off with iptables (the seed's test 3): the API through
+    the load balancer stays available, etcd keeps quorum, leases held there move away; after
+    heal it rejoins."""
+    victim = drill.cluster.nth("control-plane", 2)
     drill.steady_state(
         "etcd and the API are healthy", lambda: etcd_checks.all_healthy(etcd) and api_healthy(kube)
     )

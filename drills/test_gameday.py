@@ -1,5 +1,7 @@
-"""The seed's control-plane-failure-test.sh as one drill, measured instead of slept:
-drain control-1, stop etcd on control-2, partition control-3, then check the whole cluster."""
+"""The seed's control-plane-failure-test.sh as one drill, measured instead of slept: drain the
+first control-plane node, stop etcd on the second, partition the third, then check the whole
+cluster. The nodes are chosen by role, so on kind `docker stop etcd-control-2` becomes stopping
+the etcd static pod of `<cluster>-control-plane2`."""
 
 from __future__ import annotations
 
@@ -32,49 +34,48 @@ def test_gameday(drill: Drill, kube: KubeProbes, etcd: EtcdClient, namespace: st
         ),
     )
     drill.api_reader()
+    first, second, third = (drill.cluster.nth("control-plane", i) for i in range(3))
 
-    # Test 1: drain control-1 (was: kubectl drain; sleep 60; kubectl uncordon)
+    # Test 1: drain the first (was: kubectl drain control-1; sleep 60; kubectl uncordon)
     drill.timeline.mark("t1.begin")
-    with drill.fault(Drain("control-1")):
-        drill.wait_for("t1.cordoned", lambda: not kube.schedulable("control-1"), timeout=30)
+    with drill.fault(Drain(first)):
+        drill.wait_for("t1.cordoned", lambda: not kube.schedulable(first), timeout=30)
         drill.wait_for("t1.api_ready", kube.ready, budget="api_recovery")
-    drill.wait_for("t1.uncordoned", lambda: kube.schedulable("control-1"), budget="recovery")
+    drill.wait_for("t1.uncordoned", lambda: kube.schedulable(first), budget="recovery")
     drill.within_budget("recovery", "t1.begin", "t1.uncordoned", "t1 drain+uncordon")
 
-    # Test 2: stop etcd on control-2 (was: docker stop etcd-control-2; sleep 120; docker start)
+    # Test 2: stop etcd on the second (was: docker stop etcd-control-2; sleep 120; docker start)
     drill.timeline.mark("t2.begin")
-    with drill.fault(StopComponent("etcd", Selector.named("control-2"))):
+    with drill.fault(StopComponent("etcd", Selector.named(second))):
         drill.timeline.mark("t2.stopped")  # SIGTERM sent and the member gone
         drill.wait_for(
-            "t2.quorum", lambda: leader_other_than(etcd, "control-2"), budget="leader_election"
+            "t2.quorum", lambda: leader_other_than(etcd, second), budget="leader_election"
         )
         drill.wait_for(
             "t2.api_writes",
             lambda: kube.ready() and kube.write_configmap(namespace, f"t2-{time.time_ns()}"),
             budget="api_recovery",
         )
-    drill.wait_for(
-        "t2.rejoined", lambda: etcd_checks.rejoined(etcd, "control-2"), budget="recovery"
-    )
+    drill.wait_for("t2.rejoined", lambda: etcd_checks.rejoined(etcd, second), budget="recovery")
     drill.within_budget("leader_election", "t2.stopped", "t2.quorum", "t2 etcd quorum")
     drill.within_budget("api_recovery", "t2.begin", "t2.api_writes", "t2 API writes")
     drill.within_budget("recovery", "t2.begin", "t2.rejoined", "t2 member rejoined")
 
-    # Test 3: partition control-3 (was: iptables -A INPUT -s control-3 -j DROP; sleep 120)
+    # Test 3: partition the third (was: iptables -A INPUT -s control-3 -j DROP; sleep 120)
     drill.timeline.mark("t3.begin")
-    with drill.fault(Isolate(Selector.named("control-3"), component="kube-apiserver")):
-        drill.wait_for("t3.lb_down", lambda: kube.backend_is("control-3", "DOWN"), budget="detect")
+    with drill.fault(Isolate(Selector.named(third), component="kube-apiserver")):
+        drill.wait_for("t3.lb_down", lambda: kube.backend_is(third, "DOWN"), budget="detect")
         drill.wait_for(
-            "t3.quorum", lambda: leader_other_than(etcd, "control-3"), budget="leader_election"
+            "t3.quorum", lambda: leader_other_than(etcd, third), budget="leader_election"
         )
     drill.timeline.mark("t3.healed")
     drill.wait_for(
         "t3.rejoined",
-        lambda: kube.backend_is("control-3", "UP") and etcd_checks.all_healthy(etcd),
+        lambda: kube.backend_is(third, "UP") and etcd_checks.all_healthy(etcd),
         budget="recovery",
     )
-    drill.within_budget("detect", "t3.begin", "t3.lb_down", "t3 LB marks control-3 down")
-    drill.within_budget("recovery", "t3.healed", "t3.rejoined", "t3 control-3 rejoined")
+    drill.within_budget("detect", "t3.begin", "t3.lb_down", "t3 LB marks the third down")
+    drill.within_budget("recovery", "t3.healed", "t3.rejoined", "t3 third rejoined")
 
     # Verify: the whole cluster (was: kubectl get nodes; kubectl get pods -A)
     with drill.verify():

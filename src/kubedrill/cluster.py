@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from kubedrill.errors import UnknownNodeError
 from kubedrill.transport import Transport, TransportSpec, transport_for
 
 if TYPE_CHECKING:
+    from kubedrill.probes.lb import LoadBalancerView
     from kubedrill.transport.step import Step
 
 
@@ -45,6 +47,7 @@ class ClusterFacts:
     election_timeout_ms: int = 1000
     heartbeat_interval_ms: int = 100
     delay_method: str = "netem"
+    workload_image: str = "registry.invalid/kubedrill/pause:1"
     kubectl: str | None = None
     etcd_version: str | None = None
     kubernetes_version: str | None = None
@@ -75,6 +78,12 @@ class ClusterFacts:
         }
         out |= {k: v for k, v in optional.items() if v}
         return out | dict(self.extra)
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders the digit runs of a name by value: node-2 < node-10."""
+    parts = re.split(r"(\d+)", name)
+    return tuple((1, int(p)) if p.isdigit() else (0, p) for p in parts if p)
 
 
 @dataclass(frozen=True)
@@ -112,7 +121,7 @@ class KubeAccess:
     ca: Path
     cert: Path
     key: Path
-    haproxy_socket: Path | None = None
+    lb: LoadBalancerView | None = None  # the LB's own view of its backends
     # The CA that signed controller-manager's and scheduler's serving certs; None when they
     # sign their own (kubeadm's default), which kubedrill then cannot verify.
     component_ca: Path | None = None
@@ -165,9 +174,22 @@ class Cluster:
         raise UnknownNodeError(f"unknown node {name!r} in {self.name}", f"known nodes: {known}")
 
     def with_role(self, role: str) -> list[Node]:
+        """The nodes with `role`, in their natural order (control-2 before control-10)."""
         if role not in ROLES:
             raise UnknownNodeError(f"unknown role {role!r}", f"known roles: {', '.join(ROLES)}")
-        return [n for n in self.nodes if role in n.roles]
+        return sorted((n for n in self.nodes if role in n.roles), key=lambda n: natural_key(n.name))
+
+    def nth(self, role: str, index: int) -> str:
+        """The name of the `index`-th node (0-based) with `role`: how drills name victims, so
+        one drill file runs on the lab (control-1..3), kind (<name>-control-plane, ...2, ...3)
+        and SSH (whatever the inventory calls them)."""
+        found = self.with_role(role)
+        if not 0 <= index < len(found):
+            raise UnknownNodeError(
+                f"{self.name} has {len(found)} {role} node(s); a drill needs {index + 1}",
+                "run this drill on a cluster with more of them",
+            )
+        return found[index].name
 
     def transport(self, node: str | Node) -> Transport:
         found = node if isinstance(node, Node) else self.node(node)

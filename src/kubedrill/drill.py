@@ -45,6 +45,11 @@ class SteadyStateError(KubedrillError):
     """The cluster was unhealthy before the fault: the drill is skipped, not failed."""
 
 
+class FaultUnavailableError(SteadyStateError):
+    """The target cannot carry the drill's fault (e.g. no packet delay there): skipped, with
+    the reason, instead of failing half-way through an injection."""
+
+
 class DrillFailure(AssertionError):
     """A budget was breached or an expected event never happened. Carries the timeline."""
 
@@ -125,7 +130,7 @@ class Drill:
                 "bring the lab up with --topology stacked (or external)",
             )
         if self._kube is None:
-            self._kube = KubeProbes(self.cluster.kube)
+            self._kube = KubeProbes(self.cluster.kube, self.cluster.facts.workload_image)
         return self._kube
 
     def api_reader(self, *, interval: float = 0.05, max_duration: float = 300.0) -> ApiReader:
@@ -207,6 +212,9 @@ class Drill:
     @contextlib.contextmanager
     def fault(self, fault: Fault, **guards: bool) -> Iterator[FaultPlan]:
         """Inject, yield for observation, and heal on every way out."""
+        reason = fault.available(self.cluster)
+        if reason is not None:
+            raise FaultUnavailableError(f"{fault.name}: {reason}", "")
         plan = self.session.plan(fault)
         self.faults_planned.append(plan)
         allure_report.attach_text(f"fault plan: {plan.name}", plan.render())

@@ -8,11 +8,11 @@ import threading
 
 from kubedrill.cluster import Cluster, EtcdAccess
 from kubedrill.faults import Fault, Isolate, Selector
+from kubedrill.faults.node_container import KillNode, PauseNode, StopNode
 from kubedrill.faults.runner import FaultSession, install_sigterm_handler
 from kubedrill.ledger import Ledger
 from kubedrill.targets.kind.cluster import discover_nodes
 from kubedrill.targets.kind.control import OBSERVER, KindControl
-from kubedrill.targets.kind.faults import KillNode, PauseNode, StopNode
 from kubedrill.timeline import Timeline
 
 

@@ -21,10 +21,10 @@ import pytest
 from kubedrill.cluster import Cluster
 from kubedrill.errors import GuardError, TargetError
 from kubedrill.faults import Isolate, Selector
+from kubedrill.faults.node_container import KillNode, PauseNode, StopNode
 from kubedrill.faults.runner import FaultSession
 from kubedrill.ledger import Ledger
 from kubedrill.targets.kind.cluster import discover_nodes, kind_target
-from kubedrill.targets.kind.faults import KillNode, PauseNode, StopNode
 from kubedrill.timeline import Timeline
 from kubedrill.transport import transport_for
 from kubedrill.transport.container import ContainerTransport

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from kubedrill.cluster import Cluster, EtcdAccess, Node
 from kubedrill.faults import Isolate, Selector
+from kubedrill.faults.node_container import KillNode, PauseNode, StopNode
 from kubedrill.targets.kind.control import OBSERVER, KindControl, node_components
-from kubedrill.targets.kind.faults import KillNode, PauseNode, StopNode
 from kubedrill.transport import TransportSpec
 
 HOST = "unix:///run/test.sock"

@@ -3,6 +3,7 @@
 from kubedrill.faults.base import Fault, FaultPlan
 from kubedrill.faults.network import Isolate, NetemDelay, Partition
 from kubedrill.faults.node import Drain
+from kubedrill.faults.node_container import KillNode, PauseNode, StopNode
 from kubedrill.faults.process import KillComponent, PauseComponent, StopComponent
 from kubedrill.faults.shape import Selector
 from kubedrill.transport.step import Step
@@ -13,10 +14,13 @@ __all__ = [
     "FaultPlan",
     "Isolate",
     "KillComponent",
+    "KillNode",
     "NetemDelay",
     "Partition",
     "PauseComponent",
+    "PauseNode",
     "Selector",
     "Step",
     "StopComponent",
+    "StopNode",
 ]

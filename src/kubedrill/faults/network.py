@@ -119,6 +119,9 @@ class Isolate:
     def name(self) -> str:
         return "isolate" if self.port is None else f"blackhole port {self.port}"
 
+    def available(self, cluster: Cluster) -> str | None:
+        return None  # iptables: every target's nodes have it
+
     def plan(self, cluster: Cluster) -> FaultPlan:
         chosen = resolve_victims(cluster, self.component, self.victims)
         victims = chosen.names
@@ -145,6 +148,9 @@ class Partition:
     @property
     def name(self) -> str:
         return "partition"
+
+    def available(self, cluster: Cluster) -> str | None:
+        return None  # iptables: every target's nodes have it
 
     def plan(self, cluster: Cluster) -> FaultPlan:
         chosen = resolve_victims(cluster, self.component, self.minority)
@@ -177,6 +183,14 @@ class NetemDelay:
     @property
     def name(self) -> str:
         return f"netem delay {self.delay_ms}ms"
+
+    def available(self, cluster: Cluster) -> str | None:
+        if cluster.facts.delay_method == "none":
+            return (
+                f"{cluster.name} can delay no packets: its kernel has no sch_netem and kubedrill's "
+                "NFQUEUE delayer is not installed on its nodes"
+            )
+        return None
 
     def plan(self, cluster: Cluster) -> FaultPlan:
         if self.delay_ms <= 0 or self.jitter_ms < 0:

@@ -25,6 +25,11 @@ class Drain:
     def name(self) -> str:
         return "drain"
 
+    def available(self, cluster: Cluster) -> str | None:
+        if cluster.kube is None or not cluster.facts.kubectl:
+            return f"{cluster.name} has no Kubernetes API (and kubectl) to drain through"
+        return None
+
     def plan(self, cluster: Cluster) -> FaultPlan:
         kubectl = cluster.facts.kubectl
         if cluster.kube is None or not kubectl:

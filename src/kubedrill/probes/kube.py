@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -12,6 +10,10 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from kubedrill.cluster import KubeAccess
+
+# What drills' Deployments run. kwok (the lab) runs no container, so any name does; on a node
+# with a container runtime it must be an image the node already has (kind preloads pause).
+DEFAULT_WORKLOAD_IMAGE = "registry.invalid/kubedrill/pause:1"
 
 
 def api_client(access: KubeAccess) -> k8s.ApiClient:
@@ -74,38 +76,12 @@ def lease_holder(
     return (None, -1) if state is None else (state.node, state.transitions)
 
 
-def haproxy_servers(sock_path: Path) -> dict[str, str]:
-    """Backend server -> state as HAProxy sees it ('UP', 'DOWN', 'UP 1/2', ...)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(2)
-        sock.connect(str(sock_path))
-        sock.sendall(b"show stat\n")
-        chunks = []
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-    states: dict[str, str] = {}
-    lines = b"".join(chunks).decode().splitlines()
-    if not lines:
-        return states
-    header = lines[0].lstrip("# ").split(",")
-    for line in lines[1:]:
-        row = dict(zip(header, line.split(","), strict=False))
-        if row.get("pxname") == "kube-apiserver" and row.get("svname") not in (
-            "FRONTEND",
-            "BACKEND",
-        ):
-            states[row["svname"]] = row.get("status", "")
-    return states
-
-
 class KubeProbes:
     """What control-plane drills ask: readiness, HAProxy's view, leases, workloads."""
 
-    def __init__(self, access: KubeAccess) -> None:
+    def __init__(self, access: KubeAccess, workload_image: str = DEFAULT_WORKLOAD_IMAGE) -> None:
         self.access = access
+        self.workload_image = workload_image
         self.api = api_client(access)
         self.readyz = ReadyzProbe(access)
         self.core = k8s.CoreV1Api(self.api)
@@ -119,15 +95,16 @@ class KubeProbes:
         return self.readyz.ready()
 
     def backends(self) -> dict[str, str]:
-        if self.access.haproxy_socket is None:
+        """The load balancer's view: node -> 'UP' | 'DOWN'; {} when it cannot be asked."""
+        if self.access.lb is None:
             return {}
         try:
-            return haproxy_servers(self.access.haproxy_socket)
-        except OSError:
+            return self.access.lb.states()
+        except (OSError, requests.RequestException):
             return {}
 
     def backend_is(self, server: str, state: str) -> bool:
-        return self.backends().get(server, "").split(" ")[0] == state
+        return self.backends().get(server, "") == state
 
     def all_backends_up(self) -> bool:
         states = self.backends()
@@ -173,7 +150,7 @@ class KubeProbes:
 
     def create_deployment(self, namespace: str, name: str, replicas: int) -> None:
         labels = {"app": name}
-        container = k8s.V1Container(name=name, image="registry.invalid/kubedrill/pause:1")
+        container = k8s.V1Container(name=name, image=self.workload_image)
         body = k8s.V1Deployment(
             metadata=k8s.V1ObjectMeta(name=name, labels=labels),
             spec=k8s.V1DeploymentSpec(

@@ -1,18 +1,19 @@
-"""`--target lab|ssh|kind`: one seam that names the target cluster and opens it.
+"""`--target lab|ssh|kind`: one `Target` per kind of cluster, found in a plain registry.
 
-`target_name` reads only local files (the lab config, the inventory), so the allowlist can be
-checked before kubedrill connects anywhere; `open_target` then yields the Cluster for the run
-and tidies up what it brought up.
+A target names the cluster from local files only (the lab config, the inventory), so the
+allowlist is checked before kubedrill connects anywhere; `open` then yields the Cluster for the
+run and tidies up what it brought up. A fourth target is one more class in `REGISTRY`, with no
+change to the plugin or the CLI.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from kubedrill.cluster import Cluster
 from kubedrill.errors import ConfigError, TargetError
@@ -22,7 +23,6 @@ from kubedrill.targets.ssh.cluster import ssh_cluster
 from kubedrill.targets.ssh.inventory import load_inventory
 from kubedrill.transport.ssh import POOL
 
-TARGETS = ("lab", "ssh", "kind")
 Progress = Callable[[str], None]
 
 
@@ -39,85 +39,126 @@ class TargetOptions:
     docker_host: str | None = None
 
     def validate(self) -> TargetOptions:
-        if self.target not in TARGETS:
-            raise ConfigError(f"unknown target {self.target!r}", f"use one of {', '.join(TARGETS)}")
-        if self.target == "ssh" and self.inventory is None:
+        target = target_for(self.target)
+        if self.inventory is not None and not target.takes_inventory:
+            raise ConfigError(f"--inventory is for --target ssh, not {self.target}", "drop it")
+        target.validate(self)
+        return self
+
+
+class Target(Protocol):
+    kind: str
+    takes_inventory: bool
+
+    def validate(self, options: TargetOptions) -> None:
+        """Raise ConfigError for options this target cannot use or lacks."""
+        ...
+
+    def cluster_name(self, options: TargetOptions) -> str:
+        """e.g. lab/lab, ssh/prod-eu1, kind/drills: what the allowlist is checked against."""
+        ...
+
+    def open(
+        self, options: TargetOptions, progress: Progress
+    ) -> AbstractContextManager[Cluster]: ...
+
+
+class LabTarget:
+    """The lab, brought up if it is not running and taken down again at the end."""
+
+    kind = "lab"
+    takes_inventory = False
+
+    def validate(self, options: TargetOptions) -> None:
+        pass
+
+    def cluster_name(self, options: TargetOptions) -> str:
+        return f"lab/{load_lab_config(options.lab_config, topology=options.topology).name}"
+
+    @contextlib.contextmanager
+    def open(self, options: TargetOptions, progress: Progress) -> Iterator[Cluster]:
+        config = load_lab_config(options.lab_config, topology=options.topology)
+        brought_up = lab.supervisor_pid(config.state_dir) is None
+        if options.dry_run and brought_up:
+            raise TargetError(
+                "--dry-run needs a running lab", "bring it up first: kubedrill lab up"
+            )
+        cluster = lab.up(config, progress=progress)
+        try:
+            yield cluster
+        finally:
+            if brought_up and not options.lab_keep:
+                lab.down(config, progress=lambda _m: None)
+
+
+class SshTarget:
+    """Your own nodes over SSH, described by an inventory."""
+
+    kind = "ssh"
+    takes_inventory = True
+
+    def validate(self, options: TargetOptions) -> None:
+        if options.inventory is None:
             raise ConfigError(
                 "--target ssh needs --inventory PATH", "write an inventory (README: SSH targets)"
             )
-        if self.target != "ssh" and self.inventory is not None:
-            raise ConfigError(f"--inventory is for --target ssh, not {self.target}", "drop it")
-        return self
+
+    def cluster_name(self, options: TargetOptions) -> str:
+        assert options.inventory is not None
+        return load_inventory(options.inventory).cluster_name
+
+    @contextlib.contextmanager
+    def open(self, options: TargetOptions, progress: Progress) -> Iterator[Cluster]:
+        assert options.inventory is not None
+        inventory = load_inventory(
+            options.inventory, accept_new_host_keys=options.accept_new_host_keys
+        )
+        try:
+            yield ssh_cluster(inventory, progress)
+        finally:
+            POOL.close_all()
+
+
+class KindTarget:
+    """A running kind cluster, through the Docker API of Docker or podman."""
+
+    kind = "kind"
+    takes_inventory = False
+
+    def validate(self, options: TargetOptions) -> None:
+        pass
+
+    def cluster_name(self, options: TargetOptions) -> str:
+        return f"kind/{options.kind_cluster}"
+
+    @contextlib.contextmanager
+    def open(self, options: TargetOptions, progress: Progress) -> Iterator[Cluster]:
+        # The docker SDK is imported only for this target: the others start faster.
+        from kubedrill.targets.kind.cluster import kind_target  # noqa: PLC0415
+
+        with kind_target(options.kind_cluster, docker_host=options.docker_host) as cluster:
+            yield cluster
+
+
+REGISTRY: tuple[Target, ...] = (LabTarget(), SshTarget(), KindTarget())
+TARGETS = tuple(t.kind for t in REGISTRY)
+
+
+def target_for(kind: str) -> Target:
+    for target in REGISTRY:
+        if target.kind == kind:
+            return target
+    raise ConfigError(f"unknown target {kind!r}", f"use one of {', '.join(TARGETS)}")
 
 
 def target_name(options: TargetOptions) -> str:
     """The cluster name the allowlist is checked against (e.g. ssh/prod-eu1, kind/kind)."""
     options.validate()
-    if options.target == "ssh":
-        assert options.inventory is not None
-        return load_inventory(options.inventory).cluster_name
-    if options.target == "kind":
-        return f"kind/{options.kind_cluster}"
-    return f"lab/{load_lab_config(options.lab_config, topology=options.topology).name}"
+    return target_for(options.target).cluster_name(options)
 
 
 @contextlib.contextmanager
 def open_target(options: TargetOptions, progress: Progress = lambda _m: None) -> Iterator[Cluster]:
     options.validate()
-    if options.target == "ssh":
-        with _ssh(options, progress) as cluster:
-            yield cluster
-    elif options.target == "kind":
-        with _kind(options) as cluster:
-            yield cluster
-    else:
-        with _lab(options, progress) as cluster:
-            yield cluster
-
-
-@contextlib.contextmanager
-def _lab(options: TargetOptions, progress: Progress) -> Iterator[Cluster]:
-    """The lab, brought up if it is not running and then taken down again at the end."""
-    config = load_lab_config(options.lab_config, topology=options.topology)
-    brought_up = lab.supervisor_pid(config.state_dir) is None
-    if options.dry_run and brought_up:
-        raise TargetError("--dry-run needs a running lab", "bring it up first: kubedrill lab up")
-    cluster = lab.up(config, progress=progress)
-    try:
+    with target_for(options.target).open(options, progress) as cluster:
         yield cluster
-    finally:
-        if brought_up and not options.lab_keep:
-            lab.down(config, progress=lambda _m: None)
-
-
-@contextlib.contextmanager
-def _ssh(options: TargetOptions, progress: Progress) -> Iterator[Cluster]:
-    assert options.inventory is not None
-    inventory = load_inventory(options.inventory, accept_new_host_keys=options.accept_new_host_keys)
-    try:
-        yield ssh_cluster(inventory, progress)
-    finally:
-        POOL.close_all()
-
-
-@contextlib.contextmanager
-def _kind(options: TargetOptions) -> Iterator[Cluster]:
-    """The kind target's module is optional; prefer its context manager (it removes the client
-    keys it copied out of the nodes), else its plain constructor."""
-    module: Any = None
-    for name in ("kubedrill.targets.kind", "kubedrill.targets.kind.cluster"):
-        with contextlib.suppress(ImportError):
-            candidate = importlib.import_module(name)
-            if hasattr(candidate, "kind_target") or hasattr(candidate, "kind_cluster"):
-                module = candidate
-                break
-    if module is None:
-        raise TargetError(
-            "this kubedrill has no kind target (kubedrill.targets.kind is missing)",
-            "install a kubedrill with kind support, or use --target lab or ssh",
-        )
-    if hasattr(module, "kind_target"):
-        with module.kind_target(options.kind_cluster, docker_host=options.docker_host) as found:
-            yield found
-        return
-    yield module.kind_cluster(options.kind_cluster, docker_host=options.docker_host)

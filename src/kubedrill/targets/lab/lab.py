@@ -22,6 +22,7 @@ from kubedrill.ledger import Ledger, pid_alive
 from kubedrill.polling import poll_until
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import api_client, lease_holder
+from kubedrill.probes.lb import HaproxySocket
 from kubedrill.targets.lab import kube, kube_lab, network, pki, topology
 from kubedrill.targets.lab.build import ensure_built, etcd_build, find_binaries
 from kubedrill.targets.lab.config import LabConfig
@@ -422,7 +423,7 @@ def add_kubernetes(cluster: Cluster, state: dict[str, Any]) -> None:
         pki_dir / "ca.crt",
         pki_dir / "admin.crt",
         pki_dir / "admin.key",
-        Path(k["haproxy_socket"]),
+        lb=HaproxySocket(Path(k["haproxy_socket"])),
         component_ca=pki_dir / "ca.crt",
     )
     cluster.facts = dataclasses.replace(

@@ -17,6 +17,7 @@ from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, KubeAccess, Nod
 from kubedrill.errors import TargetError
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import api_client, lease_holder
+from kubedrill.probes.lb import HaproxySocket
 from kubedrill.targets.ssh.control import SshControl
 from kubedrill.targets.ssh.inventory import HostEntry, Inventory
 from kubedrill.transport import TransportSpec
@@ -129,7 +130,8 @@ def kube_access(inventory: Inventory) -> KubeAccess | None:
             f"ssh.kube: the kubeconfig {k.kubeconfig} has no client certificate and CA",
             "give ssh.kube.ca, cert and key (probes read /readyz with a client certificate)",
         )
-    return KubeAccess(k.kubeconfig, str(configuration.host), ca, cert, key, k.haproxy_socket)
+    lb = HaproxySocket(k.haproxy_socket) if k.haproxy_socket else None
+    return KubeAccess(k.kubeconfig, str(configuration.host), ca, cert, key, lb)
 
 
 def ssh_cluster(inventory: Inventory, progress: Progress = lambda _m: None) -> Cluster:

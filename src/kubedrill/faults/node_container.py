@@ -1,4 +1,4 @@
-"""Faults on whole kind node containers: pause (freeze), stop (with a grace), kill (SIGKILL).
+"""Faults on whole node containers (kind): pause (freeze), stop (with a grace), kill (SIGKILL).
 
 The steps run `kubedrill.transport.container_ctl` on the observer, so the ledger holds plain
 argv and `kubedrill heal` can replay them. Every undo unpauses first and is idempotent.
@@ -13,8 +13,7 @@ from kubedrill.errors import FaultError
 from kubedrill.faults.base import FaultPlan
 from kubedrill.faults.shape import Selector
 from kubedrill.faults.victims import resolve_victims
-from kubedrill.targets.kind.control import OBSERVER, node_components, unpause_step
-from kubedrill.transport.node_container import ctl_argv
+from kubedrill.transport.node_container import OBSERVER, ctl_argv, thaw_first
 from kubedrill.transport.step import Step
 
 if TYPE_CHECKING:
@@ -48,6 +47,11 @@ class _NodeFault:
     def _steps(self, node: Node) -> tuple[list[Step], list[Step]]:
         raise NotImplementedError
 
+    def available(self, cluster: Cluster) -> str | None:
+        if any(n.transport.kind == "docker" for n in cluster.nodes):
+            return None
+        return f"{cluster.target} nodes are not containers: node-container faults need kind"
+
     def plan(self, cluster: Cluster) -> FaultPlan:
         if self.victims.kind == "named":
             chosen = tuple(cluster.node(n).name for n in self.victims.names)
@@ -66,7 +70,7 @@ class _NodeFault:
             i, u = self._steps(node)
             inject += i
             undo += u
-            down |= {(name, c) for c in node_components(node)}
+            down |= {(name, c) for c in cluster.control.components(node)}
         return FaultPlan(
             name=self.name,
             victims=chosen,
@@ -85,7 +89,7 @@ class PauseNode(_NodeFault):
     verb = "pause"
 
     def _steps(self, node: Node) -> tuple[list[Step], list[Step]]:
-        return [_ctl(node, "pause")], [unpause_step(node)]
+        return [_ctl(node, "pause")], [*thaw_first(node.transport)]
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class StopNode(_NodeFault):
             raise FaultError(f"stop grace must be >= 0 seconds (got {self.grace_s})")
         return (
             [_ctl(node, "stop", grace_s=self.grace_s)],
-            [unpause_step(node), _ctl(node, "start", if_exists=True)],
+            [*thaw_first(node.transport), _ctl(node, "start", if_exists=True)],
         )
 
 
@@ -111,7 +115,10 @@ class KillNode(_NodeFault):
     verb = "kill"
 
     def _steps(self, node: Node) -> tuple[list[Step], list[Step]]:
-        return [_ctl(node, "kill")], [unpause_step(node), _ctl(node, "start", if_exists=True)]
+        return [_ctl(node, "kill")], [
+            thaw_first(node.transport)[0],
+            _ctl(node, "start", if_exists=True),
+        ]
 
 
 __all__ = ["KillNode", "PauseNode", "StopNode"]
