@@ -51,7 +51,12 @@ def test_haproxy_stat_first_word_of_state() -> None:
 
 def cluster(names: list[str], delay_method: str = "netem", kind: str = "netns") -> Cluster:
     nodes = tuple(
-        Node(n, frozenset({"etcd", "control-plane"}), f"10.0.0.{i}", TransportSpec(kind, n))
+        Node(
+            n,
+            frozenset({"etcd", "control-plane"}),
+            f"10.0.0.{i}",
+            TransportSpec(kind, n, {"container": n} if kind == "docker" else {"netns": n}),
+        )
         for i, n in enumerate(names, start=1)
     )
     return Cluster(
@@ -102,3 +107,17 @@ def test_facts_flatten_for_reports() -> None:
     assert "api_server" not in flat  # unset optional facts are left out
     with pytest.raises(ValueError, match="delay method"):
         ClusterFacts("lab", "etcd", 3, delay_method="tc")
+
+
+def test_delayer_runs_host_side_in_a_node_containers_netns() -> None:
+    c = cluster(["n1", "n2", "n3"], delay_method="nfqueue", kind="docker")
+    c = Cluster(**{**c.__dict__, "leader_locators": {"etcd": lambda: "n1"}})
+    plan = NetemDelay(150).plan(c)
+    kinds = {(s.transport.kind, s.argv[0]) for s in plan.inject}
+    # The Python delayer starts in the node's netns from the host; iptables runs in the node.
+    assert ("container-netns", "sh") in kinds and ("docker", "iptables") in kinds
+    assert not any(
+        s.transport.kind == "docker" and "delayer" in " ".join(s.argv) for s in plan.inject
+    )
+    undo_kinds = [s.transport.kind for s in plan.undo]
+    assert "container-netns" in undo_kinds and "docker" in undo_kinds

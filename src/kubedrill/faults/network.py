@@ -23,7 +23,7 @@ from kubedrill.faults.shape import (
 )
 from kubedrill.faults.victims import resolve_victims
 from kubedrill.transport import TransportSpec
-from kubedrill.transport.node_container import thaw_first
+from kubedrill.transport.node_container import host_side, thaw_first
 from kubedrill.transport.step import Step
 
 if TYPE_CHECKING:
@@ -295,6 +295,9 @@ def nfqueue_steps(spec: TransportSpec, fault: NetemDelay) -> tuple[list[Step], l
     inject waits for the delayer to say it is bound before any packet is queued to it."""
     port = str(fault.port)
     queue = port
+    # The delayer is Python: on a node container it runs on this machine inside the node's
+    # network namespace (the node image has no Python); elsewhere on the node itself.
+    helper = host_side(spec)
     base = f"/run/kubedrill-delayer-{spec.params.get('netns', spec.node)}"
     pidfile, ready = f"{base}.pid", f"{base}.ready"
     start = (
@@ -304,8 +307,8 @@ def nfqueue_steps(spec: TransportSpec, fault: NetemDelay) -> tuple[list[Step], l
     )
     wait_ready = f"until [ -f {ready} ]; do sleep 0.05; done"
     inject = [
-        Step(spec, ("sh", "-c", start)),
-        Step(spec, ("timeout", "10", "sh", "-c", wait_ready), timeout=15),
+        Step(helper, ("sh", "-c", start)),
+        Step(helper, ("timeout", "10", "sh", "-c", wait_ready), timeout=15),
         Step(spec, ("iptables", "-w", "-N", DELAY_CHAIN), ignore_errors=True),
         Step(spec, ("iptables", "-w", "-I", "OUTPUT", "1", "-j", DELAY_CHAIN)),
     ]
@@ -323,10 +326,19 @@ def nfqueue_steps(spec: TransportSpec, fault: NetemDelay) -> tuple[list[Step], l
         )
         inject.append(Step(spec, ("iptables", "-w", "-A", DELAY_CHAIN, *rule)))
     # Kill only a process that is still our delayer (the pid may have been reused).
-    script = (
+    unhook = (
         f"while iptables -w -D OUTPUT -j {DELAY_CHAIN} 2>/dev/null; do :; done; "
         f"iptables -w -F {DELAY_CHAIN} 2>/dev/null; iptables -w -X {DELAY_CHAIN} 2>/dev/null; "
-        f"p=$(cat {pidfile} 2>/dev/null) && grep -qs kubedrill.faults.delayer /proc/$p/cmdline "
-        f"&& kill $p; rm -f {pidfile} {ready}; " + chain_gone(DELAY_CHAIN)
     )
-    return inject, [*thaw_first(spec), Step(spec, ("sh", "-c", script))]
+    stop_delayer = (
+        f"p=$(cat {pidfile} 2>/dev/null) && grep -qs kubedrill.faults.delayer /proc/$p/cmdline "
+        f"&& kill $p; rm -f {pidfile} {ready}; "
+    )
+    if helper == spec:
+        script = unhook + stop_delayer + chain_gone(DELAY_CHAIN)
+        return inject, [*thaw_first(spec), Step(spec, ("sh", "-c", script))]
+    return inject, [
+        *thaw_first(spec),
+        Step(spec, ("sh", "-c", unhook + chain_gone(DELAY_CHAIN))),
+        Step(helper, ("sh", "-c", stop_delayer + "true")),
+    ]

@@ -19,6 +19,7 @@ from docker.models.containers import Container
 
 from kubedrill.errors import TargetError
 from kubedrill.transport.base import CommandResult, TransportSpec
+from kubedrill.transport.local import run_process
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # Exit codes for failures of the engine rather than of the command, as `docker exec` uses them.
@@ -179,3 +180,38 @@ class ContainerTransport:
 
     def _result(self, argv: list[str], code: int, stdout: str, stderr: str) -> CommandResult:
         return CommandResult(self.spec.node, tuple(argv), code, stdout, stderr)
+
+
+class ContainerNetnsTransport:
+    """A command on the machine kubedrill runs on, inside a node container's network namespace
+    (`nsenter --net`): for helpers the node image lacks, like the NFQUEUE delayer (Python), that
+    must see the node's packets. The container's pid is looked up at each run, so a ledger
+    record replayed after the node restarted still finds it."""
+
+    def __init__(self, node: str, container: str, docker_host: str | None = None) -> None:
+        self.container = container
+        self.docker_host = docker_host
+        params = {"container": container} | ({"docker_host": docker_host} if docker_host else {})
+        self.spec = TransportSpec("container-netns", node, params)
+
+    @classmethod
+    def from_spec(cls, spec: TransportSpec) -> ContainerNetnsTransport:
+        return cls(spec.node, spec.params["container"], spec.params.get("docker_host"))
+
+    def run(
+        self, argv: list[str], *, timeout: float = 30.0, input: str | None = None
+    ) -> CommandResult:
+        try:
+            client = engine_client(self.docker_host)
+            try:
+                container = find_container(client, self.container, self.docker_host)
+                pid = int(container.attrs.get("State", {}).get("Pid") or 0)
+            finally:
+                client.close()
+        except TargetError as exc:
+            return CommandResult(self.spec.node, tuple(argv), ENGINE_FAILED, "", str(exc))
+        if pid <= 0:
+            why = f"container {self.container} is not running (no pid)"
+            return CommandResult(self.spec.node, tuple(argv), ENGINE_FAILED, "", why)
+        full = ["nsenter", f"--net=/proc/{pid}/ns/net", "--", *argv]
+        return run_process(self.spec.node, argv, full, timeout=timeout, input=input)

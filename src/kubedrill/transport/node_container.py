@@ -43,3 +43,12 @@ def thaw_first(spec: TransportSpec) -> list[Step]:
         if_exists=True,
     )
     return [Step(OBSERVER, argv, timeout=60)]
+
+
+def host_side(spec: TransportSpec) -> TransportSpec:
+    """Where a host-side helper for `spec`'s node runs (e.g. the NFQUEUE delayer, which needs
+    Python): in a node container's network namespace, entered from the machine kubedrill runs
+    on, for a container node; on the node itself otherwise (a lab netns, an SSH host)."""
+    if spec.kind != "docker":
+        return spec
+    return TransportSpec("container-netns", spec.node, dict(spec.params))

@@ -16,6 +16,10 @@ def transport_for(spec: TransportSpec) -> Transport:
         from kubedrill.transport.container import ContainerTransport  # noqa: PLC0415 (docker SDK only for kind)
 
         return ContainerTransport.from_spec(spec)
+    if spec.kind == "container-netns":
+        from kubedrill.transport.container import ContainerNetnsTransport  # noqa: PLC0415
+
+        return ContainerNetnsTransport.from_spec(spec)
     if spec.kind == "ssh":
         from kubedrill.transport.ssh import SshTransport  # noqa: PLC0415 - paramiko only for SSH
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import json
 import os
 import re
 import shutil
@@ -28,7 +29,8 @@ from docker import errors as docker_errors
 from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, KubeAccess, Node, TLSFiles
 from kubedrill.errors import TargetError
 from kubedrill.probes.etcd import EtcdClient
-from kubedrill.probes.kube import api_client, lease_holder
+from kubedrill.probes.kube import DEFAULT_WORKLOAD_IMAGE, api_client, lease_holder
+from kubedrill.probes.lb import EnvoyAdmin
 from kubedrill.targets.kind.control import OBSERVER, KindControl
 from kubedrill.targets.kind.discovery import NodeContainer, node_containers
 from kubedrill.transport.container import ContainerTransport, engine_client
@@ -44,6 +46,7 @@ ETCD_CLIENT_FILES = {
 }
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 ETCD_MANIFEST = "/etc/kubernetes/manifests/etcd.yaml"
+ENVOY_ADMIN_PORT = 10000  # kind's load balancer config (pkg/cluster/internal/loadbalancer)
 
 
 def node_spec(container: NodeContainer, docker_host: str | None) -> Node:
@@ -141,7 +144,31 @@ def kubeconfig_text(name: str, client: docker.DockerClient, containers: list[Nod
     return re.sub(r"server: https://\S+", f"server: https://{entry.published_api}", raw)
 
 
-def kube_access(text: str, secrets: Path) -> KubeAccess:
+def lb_view(nodes: tuple[Node, ...]) -> EnvoyAdmin | None:
+    """kind's external load balancer (Envoy, or kubedrill's Envoy-compatible proxy) reports
+    its backends on its admin port; a single-control-plane cluster has no LB."""
+    lb = next((n for n in nodes if "lb" in n.roles and n.address), None)
+    if lb is None:
+        return None
+    names = {n.address: n.name for n in nodes if "control-plane" in n.roles}
+    names |= {n.name: n.name for n in nodes if "control-plane" in n.roles}
+    return EnvoyAdmin(f"http://{lb.address}:{ENVOY_ADMIN_PORT}", names)
+
+
+def workload_image(client: docker.DockerClient, node: str) -> str:
+    """The pause image the node's containerd already holds (kind preloads it): drills' pods run
+    it, so they start without any registry."""
+    script = "crictl images -o json"
+    try:
+        result = client.containers.get(node).exec_run(["sh", "-c", script], demux=False)
+        tags = [t for i in json.loads(result.output)["images"] for t in i.get("repoTags") or []]
+    except (docker_errors.APIError, ValueError, KeyError, TypeError):
+        tags = []
+    pause = sorted(t for t in tags if t.rsplit(":", 1)[0].endswith("/pause"))
+    return pause[-1] if pause else DEFAULT_WORKLOAD_IMAGE
+
+
+def kube_access(text: str, secrets: Path, lb: EnvoyAdmin | None = None) -> KubeAccess:
     try:
         doc: Any = yaml.safe_load(text)
         cluster = doc["clusters"][0]["cluster"]
@@ -160,7 +187,12 @@ def kube_access(text: str, secrets: Path) -> KubeAccess:
     paths = {n: write_private(secrets, n, base64.b64decode(v)) for n, v in blobs.items()}
     kubeconfig = write_private(secrets, "kubeconfig", text.encode())
     return KubeAccess(
-        kubeconfig, server, paths["kube-ca.crt"], paths["kube-admin.crt"], paths["kube-admin.key"]
+        kubeconfig,
+        server,
+        paths["kube-ca.crt"],
+        paths["kube-admin.crt"],
+        paths["kube-admin.key"],
+        lb=lb,
     )
 
 
@@ -187,9 +219,10 @@ def kind_cluster(
         containers = node_containers(client, name, docker_host)
         nodes = build_nodes(containers, docker_host)
         etcd = etcd_access(client, nodes, secrets)
-        kube = kube_access(kubeconfig_text(name, client, containers), secrets)
+        kube = kube_access(kubeconfig_text(name, client, containers), secrets, lb_view(nodes))
         first_cp = next(n.name for n in nodes if "etcd" in n.roles)
         flags = etcd_flags(client, first_cp)
+        image = workload_image(client, first_cp)
     except BaseException:
         if secrets_dir is None:
             shutil.rmtree(secrets, ignore_errors=True)
@@ -204,7 +237,7 @@ def kind_cluster(
         control=KindControl(),
         observer=OBSERVER,
         kube=kube,
-        facts=facts(name, docker_host, etcd, kube, flags),
+        facts=facts(name, docker_host, etcd, kube, flags, image),
     )
     add_leader_locators(cluster)
     return cluster
@@ -216,6 +249,7 @@ def facts(
     etcd: EtcdAccess,
     kube: KubeAccess,
     flags: Mapping[str, str],
+    image: str = DEFAULT_WORKLOAD_IMAGE,
 ) -> ClusterFacts:
     extra = {"kind_cluster": name} | ({"docker_host": docker_host} if docker_host else {})
     return ClusterFacts(
@@ -225,6 +259,7 @@ def facts(
         election_timeout_ms=int(flags.get("election-timeout", "1000")),
         heartbeat_interval_ms=int(flags.get("heartbeat-interval", "100")),
         delay_method=delay_method(),
+        workload_image=image,
         kubectl=shutil.which("kubectl"),
         etcd_version=flags.get("etcd-version"),
         api_server=kube.server,
