@@ -17,7 +17,7 @@ from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, KubeAccess, Nod
 from kubedrill.errors import TargetError
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import api_client, lease_holder
-from kubedrill.probes.lb import HaproxySocket
+from kubedrill.probes.lb import EnvoyAdmin, HaproxySocket, LoadBalancerView
 from kubedrill.targets.ssh.control import SshControl
 from kubedrill.targets.ssh.inventory import HostEntry, Inventory
 from kubedrill.transport import TransportSpec
@@ -130,7 +130,12 @@ def kube_access(inventory: Inventory) -> KubeAccess | None:
             f"ssh.kube: the kubeconfig {k.kubeconfig} has no client certificate and CA",
             "give ssh.kube.ca, cert and key (probes read /readyz with a client certificate)",
         )
-    lb = HaproxySocket(k.haproxy_socket) if k.haproxy_socket else None
+    lb: LoadBalancerView | None = None
+    if k.haproxy_socket:
+        lb = HaproxySocket(k.haproxy_socket)
+    elif k.envoy_admin:
+        planes = [h for h in inventory.hosts if "control-plane" in h.roles]
+        lb = EnvoyAdmin(k.envoy_admin.rstrip("/"), {h.address: h.name for h in planes})
     return KubeAccess(k.kubeconfig, str(configuration.host), ca, cert, key, lb)
 
 

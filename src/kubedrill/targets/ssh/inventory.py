@@ -67,6 +67,7 @@ class KubeEntry:
     kubeconfig: Path
     kubectl: str = "kubectl"
     haproxy_socket: Path | None = None  # a local HAProxy stats socket, when there is one
+    envoy_admin: str | None = None  # or an Envoy LB's admin URL (kind's LB), for backend health
     ca: Path | None = None  # default: taken from the kubeconfig
     cert: Path | None = None
     key: Path | None = None
@@ -183,7 +184,7 @@ ETCD_FIELDS = (
     "heartbeat_interval_ms",
     "metrics_port",
 )
-KUBE_FIELDS = ("kubeconfig", "kubectl", "haproxy_socket", "ca", "cert", "key")
+KUBE_FIELDS = ("kubeconfig", "kubectl", "haproxy_socket", "envoy_admin", "ca", "cert", "key")
 TOP_FIELDS = (
     "name",
     "known_hosts",
@@ -414,10 +415,20 @@ def _kube(raw: Any, base: Path) -> KubeEntry:
         for k in ("haproxy_socket", "ca", "cert", "key")
         if entry.get(k)
     }
+    envoy = _str(entry["envoy_admin"], "ssh.kube.envoy_admin") if entry.get("envoy_admin") else None
+    if envoy is not None and not envoy.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"ssh.kube.envoy_admin {envoy!r} is not a URL", "write it as http://HOST:PORT"
+        )
+    if envoy is not None and "haproxy_socket" in paths:
+        raise ConfigError(
+            "ssh.kube has both haproxy_socket and envoy_admin", "name the one LB you run"
+        )
     return KubeEntry(
         kubeconfig,
         _str(entry.get("kubectl", "kubectl"), "ssh.kube.kubectl"),
         paths.get("haproxy_socket"),
+        envoy,
         paths.get("ca"),
         paths.get("cert"),
         paths.get("key"),
