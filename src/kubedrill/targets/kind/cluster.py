@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,9 @@ from docker import errors as docker_errors
 
 from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, KubeAccess, Node, TLSFiles
 from kubedrill.errors import TargetError
-from kubedrill.probes.etcd import EtcdClient
-from kubedrill.probes.kube import DEFAULT_WORKLOAD_IMAGE, api_client, lease_holder
+from kubedrill.probes.kube import DEFAULT_WORKLOAD_IMAGE
 from kubedrill.probes.lb import EnvoyAdmin
+from kubedrill.probes.leaders import add_leader_locators
 from kubedrill.targets.kind.control import OBSERVER, KindControl
 from kubedrill.targets.kind.discovery import NodeContainer, node_containers
 from kubedrill.transport.container import ContainerTransport, engine_client
@@ -272,20 +272,6 @@ def delay_method() -> str:
     """Node containers share the host's kernel: tc netem where it has sch_netem, else the
     NFQUEUE delayer run on the host inside the node's network namespace."""
     return local_delay_method()
-
-
-def add_leader_locators(cluster: Cluster) -> None:
-    cluster.leader_locators["etcd"] = EtcdClient(cluster.etcd, timeout=0.8).leader
-    if cluster.kube is None:
-        return
-    api = api_client(cluster.kube)
-
-    def locator(lease: str) -> Callable[[], str | None]:
-        # Lease holders are '<hostname>_<uuid>'; a kind node's hostname is its container name.
-        return lambda: lease_holder(api, lease)[0]
-
-    for component in ("kube-controller-manager", "kube-scheduler"):
-        cluster.leader_locators[component] = locator(component)
 
 
 @contextlib.contextmanager

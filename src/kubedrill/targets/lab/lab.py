@@ -21,8 +21,8 @@ from kubedrill.errors import MissingBinaryError, NotRootError, TargetError
 from kubedrill.ledger import Ledger, pid_alive
 from kubedrill.polling import poll_until
 from kubedrill.probes.etcd import EtcdClient
-from kubedrill.probes.kube import api_client, lease_holder
 from kubedrill.probes.lb import HaproxySocket
+from kubedrill.probes.leaders import add_leader_locators
 from kubedrill.targets.lab import kube, kube_lab, network, pki, topology
 from kubedrill.targets.lab.build import ensure_built, etcd_build, find_binaries
 from kubedrill.targets.lab.config import LabConfig
@@ -407,10 +407,9 @@ def load_cluster(state_dir: Path) -> Cluster:
             etcd_version=state["versions"]["etcd"],
         ),
     )
-    leader_client = EtcdClient(access, timeout=0.8)
-    cluster.leader_locators["etcd"] = leader_client.leader
     if "kubernetes" in state:
         add_kubernetes(cluster, state)
+    add_leader_locators(cluster)
     return cluster
 
 
@@ -433,13 +432,6 @@ def add_kubernetes(cluster: Cluster, state: dict[str, Any]) -> None:
         kubeconfig=k["kubeconfig"],
         api_server=k["server"],
     )
-    api = api_client(cluster.kube)
-
-    def locator(lease: str) -> Callable[[], str | None]:
-        return lambda: lease_holder(api, lease)[0]
-
-    for component in ("kube-controller-manager", "kube-scheduler"):
-        cluster.leader_locators[component] = locator(component)
 
 
 def down(config: LabConfig, progress: Progress = print) -> list[str]:

@@ -15,9 +15,8 @@ from kubernetes import config as k8s_config
 
 from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, KubeAccess, Node, TLSFiles
 from kubedrill.errors import TargetError
-from kubedrill.probes.etcd import EtcdClient
-from kubedrill.probes.kube import api_client, lease_holder
 from kubedrill.probes.lb import EnvoyAdmin, HaproxySocket, LoadBalancerView
+from kubedrill.probes.leaders import add_leader_locators
 from kubedrill.targets.ssh.control import SshControl
 from kubedrill.targets.ssh.inventory import HostEntry, Inventory
 from kubedrill.transport import TransportSpec
@@ -163,9 +162,8 @@ def ssh_cluster(inventory: Inventory, progress: Progress = lambda _m: None) -> C
             extra={"inventory": str(inventory.path)},
         ),
     )
-    cluster.leader_locators["etcd"] = EtcdClient(etcd, timeout=0.8).leader
+    add_leader_locators(cluster, by_hostname)
     if cluster.kube is not None:
-        add_kube_leaders(cluster, by_hostname)
         assert inventory.kube is not None
         cluster.facts = dataclasses.replace(
             cluster.facts,
@@ -175,18 +173,3 @@ def ssh_cluster(inventory: Inventory, progress: Progress = lambda _m: None) -> C
         )
     progress(f"{inventory.cluster_name}: {len(nodes)} hosts reachable, host keys verified")
     return cluster
-
-
-def add_kube_leaders(cluster: Cluster, by_hostname: dict[str, str]) -> None:
-    assert cluster.kube is not None
-    api = api_client(cluster.kube)
-
-    def locator(lease: str) -> Callable[[], str | None]:
-        def locate() -> str | None:
-            holder = lease_holder(api, lease)[0]
-            return None if holder is None else by_hostname.get(holder, holder)
-
-        return locate
-
-    for component in ("kube-controller-manager", "kube-scheduler"):
-        cluster.leader_locators[component] = locator(component)
