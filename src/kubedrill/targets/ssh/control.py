@@ -19,16 +19,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from kubedrill.cluster import COMPONENT_ROLE, FaultSteps, Node
 from kubedrill.errors import FaultError
 from kubedrill.targets.lab.control import LabControl, _wall_of
+from kubedrill.targets.static_pod import MANIFESTS, StaticPodControl
 from kubedrill.transport import Transport, TransportSpec, transport_for
 from kubedrill.transport.step import Step
-
-MANIFESTS = "/etc/kubernetes/manifests"
-HELD = "/etc/kubernetes/kubedrill-held"  # outside the manifest dir: kubelet must not read it
-WAIT_GONE_S = 120
 
 
 @dataclass(frozen=True)
@@ -100,6 +98,7 @@ class SshControl:
         self._found: dict[tuple[str, str], Managed] = {}
         self._labs: dict[str, _LabOverSsh | None] = {}
         self._lock = threading.Lock()
+        self._pods = StaticPodControl()
 
     # -- discovery ------------------------------------------------------------------------------
 
@@ -194,120 +193,39 @@ class SshControl:
         pid = out.stdout.strip()
         return pid if out.ok and pid.isdigit() else None
 
-    # -- ComponentControl -------------------------------------------------------------------------
+    # -- ComponentControl: one strategy object per way of running a component ----------------
+
+    def _strategy(self, node: Node, component: str) -> _Strategy:
+        found = self.manager(node, component)
+        if found.kind == "kubedrill-lab":
+            lab = self._lab(node)
+            assert lab is not None  # discovery said so
+            return lab
+        if found.kind == "static-pod":
+            return self._pods
+        if found.kind == "systemd":
+            return _Systemd(found.detail)
+        return _Process(found.detail)
 
     def stop(self, node: Node, component: str) -> FaultSteps:
-        found = self.manager(node, component)
-        spec = node.transport
-        if found.kind == "kubedrill-lab":
-            return self._lab_control(node).stop(node, component)
-        if found.kind == "static-pod":
-            manifest, held = f"{MANIFESTS}/{component}.yaml", f"{HELD}/{component}.yaml"
-            wait_gone = (
-                f"i=0; while crictl ps --name '^{component}$' -q | grep -q .; do "
-                f"i=$((i+1)); [ $i -ge {WAIT_GONE_S} ] && exit 1; sleep 1; done"
-            )
-            self.forget(node, component)
-            return FaultSteps(
-                inject=(
-                    _sh(spec, f"mkdir -p {HELD} && mv {manifest} {held}"),
-                    _sh(spec, wait_gone, timeout=WAIT_GONE_S + 15),
-                ),
-                undo=(_sh(spec, f"[ ! -f {held} ] || mv {held} {manifest}; test -f {manifest}"),),
-            )
-        if found.kind == "systemd":
-            return FaultSteps(
-                inject=(Step(spec, ("systemctl", "stop", found.detail), timeout=120),),
-                undo=(Step(spec, ("systemctl", "start", found.detail), timeout=120),),
-            )
-        raise FaultError(
-            f"{component} on {node.name} runs as a plain process (pid {found.detail}) with no "
-            "supervisor kubedrill knows: stopped, nothing would start it again",
-            "use kill or pause, or run it as a static pod or systemd unit; nothing was injected",
-        )
+        steps = self._strategy(node, component).stop(node, component)
+        self.forget(node, component)  # it comes back with a new pid / container id
+        return steps
 
     def kill(self, node: Node, component: str) -> FaultSteps:
-        found = self.manager(node, component)
-        spec = node.transport
-        self.forget(node, component)  # it comes back with a new pid / container id
-        if found.kind == "kubedrill-lab":
-            return self._lab_control(node).kill(node, component)
-        if found.kind == "static-pod":
-            kill = ("crictl", "stop", "--timeout", "0", found.detail)
-            return FaultSteps(inject=(Step(spec, kill),), undo=())
-        if found.kind == "systemd":
-            return FaultSteps(
-                inject=(Step(spec, ("systemctl", "kill", "-s", "KILL", found.detail)),), undo=()
-            )
-        return FaultSteps(inject=(Step(spec, ("kill", "-KILL", found.detail)),), undo=())
+        steps = self._strategy(node, component).kill(node, component)
+        self.forget(node, component)
+        return steps
 
     def pause(self, node: Node, component: str) -> FaultSteps:
-        found = self.manager(node, component)
-        spec = node.transport
-        if found.kind == "kubedrill-lab":
-            return self._lab_control(node).pause(node, component)
-        if found.kind == "systemd":
-            unit = found.detail
-            return FaultSteps(
-                inject=(Step(spec, ("systemctl", "kill", "-s", "STOP", unit)),),
-                undo=(Step(spec, ("systemctl", "kill", "-s", "CONT", unit)),),
-            )
-        pid = found.detail
-        if found.kind == "static-pod":
-            pid = self._container_pid(node, found.detail)
-        return FaultSteps(
-            inject=(Step(spec, ("kill", "-STOP", pid)),),
-            undo=(_sh(spec, f"kill -CONT {pid} 2>/dev/null; true"),),
-        )
-
-    def _container_pid(self, node: Node, container: str) -> str:
-        out = self._transport(node).run(
-            [
-                "crictl",
-                "inspect",
-                "--output",
-                "go-template",
-                "--template",
-                "{{.info.pid}}",
-                container,
-            ],
-            timeout=20,
-        )
-        pid = out.stdout.strip()
-        if not out.ok or not pid.isdigit():
-            raise FaultError(
-                f"cannot find the main pid of container {container} on {node.name}: "
-                f"{out.stderr.strip()[:200]}",
-                "check `crictl inspect` on the node; nothing was injected",
-            )
-        return pid
-
-    def _lab_control(self, node: Node) -> _LabOverSsh:
-        lab = self._lab(node)
-        assert lab is not None  # discovery said so
-        return lab
+        return self._strategy(node, component).pause(node, component)
 
     def is_running(self, node: Node, component: str) -> bool:
         try:
-            found = self.manager(node, component)
+            strategy = self._strategy(node, component)
         except FaultError:
             return False
-        if found.kind == "kubedrill-lab":
-            return self._lab_control(node).is_running(node, component)
-        transport = self._transport(node)
-        if found.kind == "static-pod":
-            out = transport.run(
-                ["crictl", "ps", "--name", f"^{component}$", "--state", "running", "-q"],
-                timeout=20,
-            )
-            return out.ok and bool(out.stdout.strip())
-        if found.kind == "systemd":
-            return transport.run(["systemctl", "is-active", found.detail], timeout=15).ok
-        pid = self._process_pid(transport, component)
-        if pid is None:
-            return False
-        stat = transport.run(["cat", f"/proc/{pid}/stat"], timeout=10).stdout
-        return ")" in stat and stat.rsplit(")", 1)[1].split()[0] not in ("T", "t", "Z", "X")
+        return strategy.is_running(node, component)
 
     def components(self, node: Node) -> Sequence[str]:
         wanted = [c for c, role in COMPONENT_ROLE.items() if role in node.roles]
@@ -322,22 +240,84 @@ class SshControl:
 
     def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str:
         try:
-            found = self.manager(node, component)
+            strategy = self._strategy(node, component)
         except FaultError:
             return ""
-        if found.kind == "kubedrill-lab":
-            return self._lab_control(node).logs(node, component, since_wall=since_wall)
-        transport = self._transport(node)
-        if found.kind == "systemd":
-            since = ["--since", f"@{int(since_wall)}"] if since_wall is not None else []
-            argv = ["journalctl", "-u", found.detail, "-n", "400", "--no-pager", *since]
-        elif found.kind == "static-pod":
-            script = f"crictl logs --tail 400 $(crictl ps -a --name '^{component}$' -q | head -n1)"
-            argv = ["sh", "-c", script]
-        else:
-            return ""
-        out = transport.run(argv, timeout=30)
+        return strategy.logs(node, component, since_wall=since_wall)
+
+
+class _Strategy(Protocol):
+    def stop(self, node: Node, component: str) -> FaultSteps: ...
+
+    def kill(self, node: Node, component: str) -> FaultSteps: ...
+
+    def pause(self, node: Node, component: str) -> FaultSteps: ...
+
+    def is_running(self, node: Node, component: str) -> bool: ...
+
+    def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class _Systemd:
+    unit: str
+
+    def stop(self, node: Node, component: str) -> FaultSteps:
+        return FaultSteps(
+            inject=(Step(node.transport, ("systemctl", "stop", self.unit), timeout=120),),
+            undo=(Step(node.transport, ("systemctl", "start", self.unit), timeout=120),),
+        )
+
+    def kill(self, node: Node, component: str) -> FaultSteps:
+        kill = ("systemctl", "kill", "-s", "KILL", self.unit)
+        return FaultSteps(inject=(Step(node.transport, kill),), undo=())
+
+    def pause(self, node: Node, component: str) -> FaultSteps:
+        return FaultSteps(
+            inject=(Step(node.transport, ("systemctl", "kill", "-s", "STOP", self.unit)),),
+            undo=(Step(node.transport, ("systemctl", "kill", "-s", "CONT", self.unit)),),
+        )
+
+    def is_running(self, node: Node, component: str) -> bool:
+        return transport_for(node.transport).run(["systemctl", "is-active", self.unit]).ok
+
+    def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str:
+        since = ["--since", f"@{int(since_wall)}"] if since_wall is not None else []
+        argv = ["journalctl", "-u", self.unit, "-n", "400", "--no-pager", *since]
+        out = transport_for(node.transport).run(argv, timeout=30)
         return (out.stdout + out.stderr) if out.ok else ""
+
+
+@dataclass(frozen=True)
+class _Process:
+    """A process with no supervisor kubedrill knows: kill and pause only."""
+
+    pid: str
+
+    def stop(self, node: Node, component: str) -> FaultSteps:
+        raise FaultError(
+            f"{component} on {node.name} runs as a plain process (pid {self.pid}) with no "
+            "supervisor kubedrill knows: stopped, nothing would start it again",
+            "use kill or pause, or run it as a static pod or systemd unit; nothing was injected",
+        )
+
+    def kill(self, node: Node, component: str) -> FaultSteps:
+        return FaultSteps(inject=(Step(node.transport, ("kill", "-KILL", self.pid)),), undo=())
+
+    def pause(self, node: Node, component: str) -> FaultSteps:
+        return FaultSteps(
+            inject=(Step(node.transport, ("kill", "-STOP", self.pid)),),
+            undo=(_sh(node.transport, f"kill -CONT {self.pid} 2>/dev/null; true"),),
+        )
+
+    def is_running(self, node: Node, component: str) -> bool:
+        transport = transport_for(node.transport)
+        stat = transport.run(["cat", f"/proc/{self.pid}/stat"], timeout=10)
+        state = stat.stdout.rsplit(")", 1)[1].split()[0] if ")" in stat.stdout else "X"
+        return stat.ok and state not in ("T", "t", "Z", "X")
+
+    def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str:
+        return ""
 
 
 def describe(found: Managed) -> str:
