@@ -17,6 +17,9 @@ from kubedrill.probes.kube import KubeProbes
 pytestmark = [pytest.mark.node, pytest.mark.etcd, pytest.mark.disruptive]
 
 
+HEALTHY = "etcd and the API are healthy, every LB backend UP"
+
+
 def healthy(etcd: EtcdClient, kube: KubeProbes) -> bool:
     return etcd_checks.all_healthy(etcd) and kube.ready() and kube.all_backends_up()
 
