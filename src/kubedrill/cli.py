@@ -99,6 +99,10 @@ def cmd_ssh_check(args: argparse.Namespace) -> int:
 
 
 def cmd_heal(args: argparse.Namespace) -> int:
+    from kubedrill.targets.kind.cluster import sweep_orphan_secrets  # noqa: PLC0415
+
+    for directory in sweep_orphan_secrets():
+        print(f"removed {directory}: client keys of a kind run that died")
     ledger = Ledger()
     if not ledger.outstanding():
         print("nothing to heal: no outstanding undo records")

@@ -28,6 +28,7 @@ from docker import errors as docker_errors
 
 from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, KubeAccess, Node, TLSFiles
 from kubedrill.errors import TargetError
+from kubedrill.ledger import pid_alive
 from kubedrill.probes.kube import DEFAULT_WORKLOAD_IMAGE
 from kubedrill.probes.lb import EnvoyAdmin
 from kubedrill.probes.leaders import add_leader_locators
@@ -274,10 +275,26 @@ def delay_method() -> str:
     return local_delay_method()
 
 
+SECRETS_PREFIX = "kubedrill-kind-secrets-"
+
+
+def sweep_orphan_secrets(tmp: Path | None = None) -> list[str]:
+    """Remove the client-key dirs of runs that died without their `finally` (SIGKILL): each is
+    named after its owner's pid, and only dead owners' dirs go. `kubedrill heal` calls this."""
+    removed = []
+    for directory in Path(tmp or tempfile.gettempdir()).glob(f"{SECRETS_PREFIX}*"):
+        pid = directory.name[len(SECRETS_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(str(directory))
+    return removed
+
+
 @contextlib.contextmanager
 def kind_target(name: str, *, docker_host: str | None = None) -> Iterator[Cluster]:
-    """`kind_cluster` for the length of a run; the copied keys are removed at the end."""
-    secrets = Path(tempfile.mkdtemp(prefix=f"kubedrill-kind-{name}-"))
+    """`kind_cluster` for the length of a run; the copied keys are removed at the end (and by
+    `kubedrill heal` after a SIGKILL: the dir is named after this process)."""
+    secrets = Path(tempfile.mkdtemp(prefix=f"{SECRETS_PREFIX}{os.getpid()}-{name}-"))
     try:
         yield kind_cluster(name, docker_host=docker_host, secrets_dir=secrets)
     finally:
