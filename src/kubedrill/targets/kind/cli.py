@@ -1,26 +1,31 @@
 """`kubedrill kind up|down|status`: kind clusters to drill against, via the kind CLI.
 
-`status` asks the engine directly (kind's labels), so it works without the kind CLI.
+`up` and `down` are kubedrill.targets.kind.lifecycle's (with podman: kubedrill's own network,
+pinned node addresses, locally built node and load-balancer images; host settings kept and
+given back). `status` asks the engine directly (kind's labels), so it works without the kind CLI.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from kubedrill.errors import MissingBinaryError, TargetError
 from kubedrill.ledger import Ledger
 from kubedrill.targets.kind.config import load_kind_config
+from kubedrill.targets.kind.ipplan import DEFAULT_SUBNET
+from kubedrill.targets.kind.provider import KIND_VERSION
+from kubedrill.targets.lab.config import default_cache_dir
 
-KIND_VERSION = "v0.33.0"  # the kind release kubedrill's configs are written for
+__all__ = ["KIND_VERSION", "add_kind_commands"]  # KIND_VERSION: the kind release of the configs
 DEFAULT_NAME = "kind"  # kind's own default, and the pytest plugin's --kind-cluster default
 DEFAULT_CONFIG = Path("kind-configs/ha.yaml")
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def check_cluster_name(name: str) -> None:
@@ -29,69 +34,59 @@ def check_cluster_name(name: str) -> None:
     check(name)
 
 
-def kind_binary() -> str:
-    found = shutil.which("kind")
-    if found is None:
-        raise MissingBinaryError(
-            "kind is not installed",
-            f"install it from kind's release page or with `go install sigs.k8s.io/kind@"
-            f"{KIND_VERSION}` (then put ~/go/bin on PATH); a Docker engine (or podman with "
-            "KIND_EXPERIMENTAL_PROVIDER=podman) must run too",
-        )
-    return found
-
-
-def _kind(
-    args: list[str], docker_host: str | None, timeout: float
-) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ) | ({"DOCKER_HOST": docker_host} if docker_host else {})
-    return subprocess.run(
-        [kind_binary(), *args], env=env, text=True, timeout=timeout, check=False,
-        stdout=subprocess.PIPE, stderr=None,  # kind's progress goes straight to the terminal
-    )  # fmt: skip
-
-
-def clusters(docker_host: str | None) -> list[str]:
-    done = _kind(["get", "clusters"], docker_host, 60)
-    return done.stdout.split() if done.returncode == 0 else []
-
-
 def cmd_kind_up(args: argparse.Namespace) -> int:
-    check_cluster_name(args.name)
-    config = load_kind_config(args.config)  # before anything is created
-    if args.name in clusters(args.docker_host):
+    # The lifecycle (and the docker SDK it brings) is imported here only: other commands start
+    # faster.
+    from kubedrill.targets.kind import lifecycle  # noqa: PLC0415
+
+    opts = lifecycle.UpOptions(
+        name=args.name, config=args.config, subnet=args.subnet, provider=args.provider,
+        image=args.image, docker_host=args.docker_host, cache_dir=default_cache_dir(),
+        wait=args.wait,
+    )  # fmt: skip
+    config = load_kind_config(args.config)  # a clear error before anything else
+    _progress(
+        f"kind cluster {args.name!r} from {args.config}: {config.control_planes} control-plane, "
+        f"{config.workers} worker node(s)"
+    )
+    result = lifecycle.up(opts, _progress)
+    if not result.created:
         print(f"kind cluster {args.name!r} already exists; leaving it as it is")
-        return cmd_kind_status(args)
-    print(
-        f"creating kind cluster {args.name!r} from {args.config}: {config.control_planes} "
-        f"control-plane, {config.workers} worker node(s)",
-        file=sys.stderr,
-    )
-    done = _kind(
-        ["create", "cluster", "--name", args.name, "--config", str(args.config), "--wait", "5m"],
-        args.docker_host,
-        timeout=900,
-    )
-    if done.returncode != 0:
-        raise TargetError(
-            f"kind create cluster --name {args.name} failed (exit {done.returncode})",
-            "read kind's output above; `kubedrill kind down --name ...` removes a half-made one",
-        )
+    else:
+        print(f"kind cluster {args.name!r} created in {result.seconds:.1f} s ({result.provider})")
+    wrong = {n: a for n, a in result.addresses.items() if a[0] != a[1]}
+    for node, (planned, got) in sorted(result.addresses.items()):
+        print(f"  {node:40s} {got or '-':15s} {'pinned' if planned == got else f'NOT {planned}'}")
+    print(f"kubeconfig: {result.kubeconfig}")
     print(f"allow faults on it with: --allow-target 'kind/{args.name}'")
-    return cmd_kind_status(args)
+    if wrong:
+        print(f"{len(wrong)} node(s) did not get their pinned address", file=sys.stderr)
+        return 1
+    if result.provider == "docker":
+        return cmd_kind_status(args)
+    return 0
 
 
 def cmd_kind_down(args: argparse.Namespace) -> int:
+    from kubedrill.targets.kind import lifecycle  # noqa: PLC0415
+
     check_cluster_name(args.name)
     ledger = Ledger()
     records = [r for r in ledger.outstanding() if r.cluster == f"kind/{args.name}"]
     for rec in records:  # heal what can be healed; the nodes are about to go anyway
         ledger.heal(rec)
         ledger.remove(rec)
-    done = _kind(["delete", "cluster", "--name", args.name], args.docker_host, timeout=300)
-    if done.returncode != 0:
-        raise TargetError(f"kind delete cluster --name {args.name} failed (exit {done.returncode})")
+    opts = lifecycle.DownOptions(
+        name=args.name, provider=args.provider, docker_host=args.docker_host,
+        cache_dir=default_cache_dir(),
+    )  # fmt: skip
+    changed = lifecycle.down(opts, _progress)
     print(f"kind cluster {args.name!r} deleted ({len(records)} undo record(s) dropped)")
+    if changed:
+        print("host settings that differ from before the first `kind up` (not kubedrill's to "
+              "undo):", file=sys.stderr)  # fmt: skip
+        for line in changed:
+            print(f"  {line}", file=sys.stderr)
     return 0
 
 
@@ -148,6 +143,10 @@ def add_kind_commands(subparsers: Any) -> None:
     common.add_argument(
         "--docker-host", help="container engine address (default: DOCKER_HOST, else docker's)"
     )
+    common.add_argument(
+        "--provider",
+        help="docker or podman (default: Docker when its daemon is there, else podman)",
+    )
     up_p = kind_sub.add_parser("up", parents=[common], help="create the cluster (kind create)")
     up_p.add_argument(
         "--config",
@@ -155,6 +154,15 @@ def add_kind_commands(subparsers: Any) -> None:
         default=DEFAULT_CONFIG,
         help=f"kind config (default {DEFAULT_CONFIG})",
     )
+    up_p.add_argument(
+        "--subnet",
+        default=DEFAULT_SUBNET,
+        help=f"podman: the IPv4 network kubedrill creates for the nodes (default {DEFAULT_SUBNET})",
+    )
+    up_p.add_argument(
+        "--image", help="node image (default with podman: the one `kubedrill kind image` builds)"
+    )
+    up_p.add_argument("--wait", default="5m", help="kind's --wait for the control plane (5m)")
     up_p.set_defaults(func=cmd_kind_up)
     down_p = kind_sub.add_parser("down", parents=[common], help="delete the cluster (kind delete)")
     down_p.set_defaults(func=cmd_kind_down)
