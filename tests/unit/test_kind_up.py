@@ -228,6 +228,11 @@ def test_a_directory_that_was_filled_meanwhile_stays(tmp_path: Path, proc: Path)
 # -- networks, providers, and bad input ------------------------------------------------------
 
 
+def test_network_name_avoids_dots() -> None:
+    assert network.network_name("kd-lb") == "kind-kubedrill-kd-lb"
+    assert network.network_name("a.b") == "kind-kubedrill-a-b"
+
+
 def test_overlaps() -> None:
     others = [("10.213.40.128/25", "podman network x"), ("10.0.0.0/8", "route 10/8"),
               ("192.168.0.0/16", "address on eth1")]  # fmt: skip
@@ -325,3 +330,74 @@ def test_kind_gets_the_provider_network_and_shim(tmp_path: Path) -> None:
     assert env["KIND_EXPERIMENTAL_PROVIDER"] == "podman"
     assert env["KIND_EXPERIMENTAL_PODMAN_NETWORK"] == "kind-kubedrill-x"
     assert env["PATH"].split(":")[0] == str(tmp_path)
+
+
+@pytest.fixture
+def fake_kind(tmp_path: Path, podman_host: list[str], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """`up`'s collaborators replaced: kind itself, the images, network removal, host release."""
+    calls = podman_host
+    monkeypatch.setattr(lifecycle, "kind_binary", lambda *a: "/fake/kind")
+    monkeypatch.setattr(lifecycle, "existing_clusters", lambda *a: [])
+
+    def remove(*args: str) -> str:
+        calls.append(f"remove {args}")
+        return "removed"
+
+    def release(*args: object, **kwargs: object) -> list[str]:
+        calls.append("release")
+        return []
+
+    monkeypatch.setattr(network, "remove", remove)
+    monkeypatch.setattr(host, "release", release)
+    monkeypatch.setattr(
+        lifecycle, "node_addresses", lambda names: dict.fromkeys(names, "10.213.41.99")
+    )
+    return calls
+
+
+def fake_run_kind(calls: list[str], create_rc: int) -> object:
+    def run(kind: str, args: list[str], env: dict[str, str], timeout: float) -> object:
+        calls.append(" ".join(args[:2]))
+        if args[0] == "create":
+            assert env["KIND_EXPERIMENTAL_PODMAN_NETWORK"] == "kind-kubedrill-kd-lb"
+            shim = Path(env["PATH"].split(":")[0]) / "podman"
+            assert "kd-lb-control-plane3) ip=10.213.41.13 ;;" in shim.read_text()
+            assert args[args.index("--image") + 1] == "node:img"
+        return subprocess.CompletedProcess(args, create_rc if args[0] == "create" else 0, "", "")
+
+    return run
+
+
+def test_up_records_then_creates_and_reports_addresses(
+    tmp_path: Path, fake_kind: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lifecycle, "run_kind", fake_run_kind(fake_kind, 0))
+    result = lifecycle.up(
+        up_options(tmp_path), print, node_image=lambda _: "node:img", lb_image=lambda _: "lb"
+    )
+    assert fake_kind[0] == "hold" and fake_kind[1].startswith("create ('kind-kubedrill-kd-lb'")
+    assert fake_kind[2:] == ["create cluster"]
+    assert result.created and result.addresses["kd-lb-control-plane"] == (
+        "10.213.41.11",
+        "10.213.41.99",
+    )
+    record = state.load_cluster("kd-lb", tmp_path / "state")
+    assert record is not None and record.network == "kind-kubedrill-kd-lb"
+    assert record.nodes["kd-lb-external-load-balancer"] == "10.213.41.10"
+
+
+def test_a_failed_create_undoes_everything(
+    tmp_path: Path, fake_kind: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lifecycle, "run_kind", fake_run_kind(fake_kind, 1))
+    with pytest.raises(KubedrillError, match=r"failed \(exit 1\).*undone"):
+        lifecycle.up(
+            up_options(tmp_path), print, node_image=lambda _: "node:img", lb_image=lambda _: "lb"
+        )
+    assert fake_kind[2:] == [
+        "create cluster",
+        "delete cluster",
+        "remove ('kind-kubedrill-kd-lb', 'kd-lb')",
+        "release",
+    ]
+    assert not (tmp_path / "state").exists()

@@ -86,12 +86,13 @@ type ClusterState struct {
 	cfg        Cluster
 	hosts      []*Host // resolution order; the /clusters order
 	byEndpoint map[Endpoint][]string
+	failing    map[Endpoint]bool // lookups failing now: logged when that starts and ends
 	rr         uint64
 	sawTraffic atomic.Bool
 }
 
 func newClusterState(cfg Cluster) *ClusterState {
-	return &ClusterState{cfg: cfg, byEndpoint: map[Endpoint][]string{}}
+	return &ClusterState{cfg: cfg, byEndpoint: map[Endpoint][]string{}, failing: map[Endpoint]bool{}}
 }
 
 func (c *ClusterState) Config() Cluster {
@@ -122,12 +123,21 @@ func (c *ClusterState) resolveAll(ctx context.Context, resolve resolver) map[End
 		lookupCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		ips, err := resolve(lookupCtx, ep.Host)
 		cancel()
+		c.mu.Lock()
+		wasFailing := c.failing[ep]
+		c.failing[ep] = err != nil
+		c.mu.Unlock()
 		if err != nil {
 			if old, ok := previous[ep]; ok {
 				out[ep] = old
 			}
-			logf("cluster %s: cannot resolve %s: %v (keeping %d known address(es))", cfg.Name, ep.Host, err, len(previous[ep]))
+			if !wasFailing {
+				logf("cluster %s: cannot resolve %s: %v (keeping %d known address(es))", cfg.Name, ep.Host, err, len(previous[ep]))
+			}
 			continue
+		}
+		if wasFailing {
+			logf("cluster %s: %s resolves again", cfg.Name, ep.Host)
 		}
 		if cfg.Type == "LOGICAL_DNS" && len(ips) > 1 {
 			ips = ips[:1]

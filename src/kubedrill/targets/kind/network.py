@@ -25,7 +25,9 @@ LABEL = "io.kubedrill.kind-cluster"
 
 
 def network_name(cluster: str) -> str:
-    return f"kind-kubedrill-{cluster}"
+    """`kind-kubedrill-<cluster>`, dots made dashes: kind looks the network up with the name
+    regex-quoted (`podman network inspect a\\.b`), which podman does not find."""
+    return f"kind-kubedrill-{cluster.replace('.', '-')}"
 
 
 def _podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
