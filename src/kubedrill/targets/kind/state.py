@@ -115,7 +115,8 @@ def host_record(state_dir: Path = STATE_DIR) -> Iterator[HostRecord]:
 
 
 def remove_state_dir_if_empty(state_dir: Path = STATE_DIR) -> None:
-    """The directory goes with its last record (the lock file is the only thing left)."""
+    """The directory goes with its last record (the lock file is the only thing left), and
+    /var/lib/kubedrill with it when nothing else of kubedrill's is kept there."""
     if not state_dir.is_dir():
         return
     left = [p for p in state_dir.iterdir() if p.name != "host.lock"]
@@ -123,3 +124,5 @@ def remove_state_dir_if_empty(state_dir: Path = STATE_DIR) -> None:
         (state_dir / "host.lock").unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             state_dir.rmdir()
+            if state_dir == STATE_DIR:
+                state_dir.parent.rmdir()  # fails (and stays) when not empty
