@@ -14,7 +14,7 @@ APT_NO_RECOMMENDS := prometheus
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
         unit integration drills drill-etcd drill-partition drill-control-plane drill-external gameday ci bench heal clean \
-        report report-tool report-check
+        report report-tool report-check kind-image
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ report: ## single-file HTML report: $(REPORTS)/allure-results -> $(REPORTS)/html
 report-check: ## open the game day's HTML report in headless chromium: every drill, its chart
 	@KUBEDRILL_REPORT=$(REPORTS)/html/index.html KUBEDRILL_SUMMARY=$(REPORTS)/summary.json \
 	  $(PYTEST) tests/integration/test_report_browser.py -q -k real_game_day
+
+kind-image: ## kind node image built here, no registry (localhost/kubedrill/node:<k8s>-<hash>; FORCE=1 rebuilds)
+	@$(PY) -m kubedrill.targets.kind.image build $(if $(FORCE),--force)
 
 lab-up: ## bring the lab up (TOPOLOGY=stacked|external|etcd, MEMBERS=3|5|7)
 	@$(KUBEDRILL) lab up $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(if $(MEMBERS),--members $(MEMBERS))
