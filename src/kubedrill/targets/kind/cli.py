@@ -15,6 +15,7 @@ from typing import Any
 
 from kubedrill.ledger import Ledger
 from kubedrill.targets.kind.config import load_kind_config
+from kubedrill.targets.kind.image.cli import add_image_commands
 from kubedrill.targets.kind.ipplan import DEFAULT_SUBNET
 from kubedrill.targets.kind.provider import KIND_VERSION
 from kubedrill.targets.lab.config import default_cache_dir
@@ -81,6 +82,10 @@ def cmd_kind_down(args: argparse.Namespace) -> int:
         cache_dir=default_cache_dir(),
     )  # fmt: skip
     changed = lifecycle.down(opts, _progress)
+    from kubedrill.targets.kind.ssh_access import remove_ssh  # noqa: PLC0415
+
+    for item in remove_ssh(args.name):
+        _progress(f"removed {item}")
     print(f"kind cluster {args.name!r} deleted ({len(records)} undo record(s) dropped)")
     if changed:
         print("host settings that differ from before the first `kind up` (not kubedrill's to "
@@ -132,10 +137,24 @@ def cmd_kind_status(args: argparse.Namespace) -> int:
     return 0 if report["up"] else 1
 
 
+def cmd_kind_inventory(args: argparse.Namespace) -> int:
+    from kubedrill.targets.kind.ssh_access import start_ssh  # noqa: PLC0415
+
+    check_cluster_name(args.name)
+    inventory = start_ssh(args.name, docker_host=args.docker_host, kubectl=args.kubectl)
+    print(f"sshd runs on every node of kind cluster {args.name!r}; inventory: {inventory}")
+    print(
+        f"try: pytest drills/ -m etcd --target ssh --inventory {inventory} "
+        f"--allow-target ssh/kind-{args.name}"
+    )
+    return 0
+
+
 def add_kind_commands(subparsers: Any) -> None:
     """Register `kind up|down|status` on the `kubedrill` command's subparsers."""
     kind_p = subparsers.add_parser("kind", help="kind clusters as drill targets (kind CLI)")
     kind_sub = kind_p.add_subparsers(dest="kind_command", required=True)
+    add_image_commands(kind_sub)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--name", default=DEFAULT_NAME, help=f"kind cluster (default {DEFAULT_NAME})"
@@ -169,3 +188,10 @@ def add_kind_commands(subparsers: Any) -> None:
     st_p = kind_sub.add_parser("status", parents=[common], help="node containers and their state")
     st_p.add_argument("--json", action="store_true", help="machine-readable output")
     st_p.set_defaults(func=cmd_kind_status)
+    inv_p = kind_sub.add_parser(
+        "inventory",
+        parents=[common],
+        help="start sshd in every node and write an SSH inventory for them (the SSH target)",
+    )
+    inv_p.add_argument("--kubectl", default="kubectl", help="kubectl for drain (default: PATH)")
+    inv_p.set_defaults(func=cmd_kind_inventory)
