@@ -8,13 +8,14 @@ KUBEDRILL := $(VENV)/bin/kubedrill
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 REPORTS ?= reports
 APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev gcc python3-dev chromium \
-  podman runc netavark aardvark-dns busybox-static openssh-server
+  podman runc netavark aardvark-dns busybox-static openssh-server debootstrap
 # Only for promtool: without its recommends (node-exporter), which would run as a service.
 APT_NO_RECOMMENDS := prometheus
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
         unit integration drills drill-etcd drill-partition drill-control-plane drill-external gameday ci bench heal clean \
-        report report-tool report-check kind-image
+        report report-tool report-check kind-image kind-up kind-down drill-kind drill-kind-ssh test-kind \
+        test-all
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -75,7 +76,10 @@ integration: ## integration tests against real labs, sshd, podman, chromium (roo
 drills: ## every drill against the (stacked) lab, with reports in reports/
 	@$(PYTEST) drills/ -v
 
-test: lint unit integration drills report report-check drill-external ## the project's whole test suite
+test: lint unit integration drills report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
+	@echo "make test: done (lab drills, report, real kind cluster: drills through the Docker API and through SSH)"
+
+test-all: test drill-external ## everything: make test, plus the etcd drills on the external 5-member topology
 
 drill-etcd: ## etcd drills (pytest drills/ -m etcd)
 	@$(PYTEST) drills/ -m etcd -v
@@ -97,10 +101,50 @@ gameday: setup ## set up, bring the stacked lab up, run every drill (the seed's 
 	  echo "reports: $(REPORTS)/allure-results, $(REPORTS)/junit.xml, $(REPORTS)/summary.json"; \
 	  exit $$status
 
-ci: setup test ## what CI runs: set up from nothing, then the whole suite
+ci: setup test ## what CI runs: set up from nothing, then the representative tier (make test)
 
 bench: ## benchmarks: lab-up time, failover measurement error, poll interval
 	@$(PY) benchmarks/run.py
+
+# The real kind cluster (issue: every drill on a real kubelet). KIND_NAME names it; the node image
+# is built here (kind-image) on first use.
+KIND_NAME ?= kubedrill
+KIND_ALLOW := --allow-target 'kind/$(KIND_NAME)'
+KIND_SSH_DIR := /var/lib/kubedrill/kind/$(KIND_NAME)/ssh
+# Drills through SSH on the kind nodes: the static-pod path for etcd and the control plane.
+KIND_SSH_DRILLS ?= -m "(etcd or apiserver or controller) and not partition" -k "not node"
+
+kind-up: ## create the HA kind cluster KIND_NAME (3 control planes + worker) from kind-configs/ha.yaml
+	@$(KUBEDRILL) kind up --name $(KIND_NAME) --config kind-configs/ha.yaml
+
+kind-down: ## delete the kind cluster KIND_NAME and everything kubedrill made for it
+	@$(KUBEDRILL) kind down --name $(KIND_NAME)
+
+drill-kind: ## every drill on the kind cluster KIND_NAME (Docker API), reports in $(REPORTS)/kind
+	@$(PYTEST) drills/ -v --target kind --kind-cluster $(KIND_NAME) $(KIND_ALLOW) \
+	  --kubedrill-reports $(REPORTS)/kind --alluredir $(REPORTS)/kind/allure-results \
+	  --junitxml $(REPORTS)/kind/junit.xml
+
+drill-kind-ssh: ## etcd and control-plane drills through SSH on the kind nodes (real kubelet)
+	@$(KUBEDRILL) kind inventory --name $(KIND_NAME)
+	@$(PYTEST) drills/ -v $(KIND_SSH_DRILLS) --target ssh --inventory $(KIND_SSH_DIR)/inventory.yaml \
+	  --allow-target 'ssh/kind-$(KIND_NAME)' --kubedrill-reports $(REPORTS)/kind-ssh \
+	  --alluredir $(REPORTS)/kind-ssh/allure-results --junitxml $(REPORTS)/kind-ssh/junit.xml
+
+test-kind: ## kind tier: up, real-kind tests, drill-kind, drill-kind-ssh, then down and check nothing is left
+	@mkdir -p $(REPORTS)
+	@$(PY) -m kubedrill.targets.kind.host_snapshot save $(REPORTS)/kind-host-before.json
+	@$(MAKE) --no-print-directory kind-up; status=$$?; \
+	  if [ $$status -eq 0 ]; then \
+	    KUBEDRILL_REQUIRE_KIND=1 KUBEDRILL_KIND_NAME=$(KIND_NAME) $(PYTEST) -q \
+	      tests/integration/test_kind_cluster.py tests/integration/test_ssh_kind.py || status=1; \
+	    $(MAKE) --no-print-directory drill-kind || status=1; \
+	    $(MAKE) --no-print-directory drill-kind-ssh || status=1; \
+	  fi; \
+	  $(KUBEDRILL) heal || status=1; \
+	  $(MAKE) --no-print-directory kind-down || status=1; \
+	  $(PY) -m kubedrill.targets.kind.host_snapshot check $(REPORTS)/kind-host-before.json || status=1; \
+	  exit $$status
 
 heal: ## undo faults left by a killed run
 	@$(KUBEDRILL) heal
