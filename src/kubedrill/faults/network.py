@@ -76,6 +76,13 @@ def chain_gone(chain: str) -> str:
     return f"! iptables -w -S 2>/dev/null | grep -qE -- '(-N|-j) {chain}( |$)'"
 
 
+def can_filter(node: Node) -> bool:
+    """Whether kubedrill can put iptables rules on `node`. kind's load balancer is a plain proxy
+    container with no iptables: its side of a cut is enforced by its peers' rules, which drop
+    both directions (every rule pair matches the peer's address as source and destination)."""
+    return not (node.roles == frozenset({"lb"}) and node.transport.kind == "docker")
+
+
 def _grudge_plan(
     cluster: Cluster,
     name: str,
@@ -87,9 +94,9 @@ def _grudge_plan(
     inject: list[Step] = []
     undo: list[Step] = []
     for node_name in sorted(grudge):
-        if not grudge[node_name]:
-            continue
         node = cluster.node(node_name)
+        if not grudge[node_name] or not can_filter(node):
+            continue
         i, u = iptables_grudge_steps(node, [cluster.node(n) for n in grudge[node_name]], port=port)
         inject += i
         undo += u

@@ -51,6 +51,10 @@ def cmd_kind_up(args: argparse.Namespace) -> int:
         f"{config.workers} worker node(s)"
     )
     result = lifecycle.up(opts, _progress)
+    if result.provider == "podman":
+        from kubedrill.targets.kind import api_service  # noqa: PLC0415
+
+        print(f"Docker API for drills (podman system service): {api_service.ensure()}")
     if not result.created:
         print(f"kind cluster {args.name!r} already exists; leaving it as it is")
     else:
@@ -82,6 +86,11 @@ def cmd_kind_down(args: argparse.Namespace) -> int:
         cache_dir=default_cache_dir(),
     )  # fmt: skip
     changed = lifecycle.down(opts, _progress)
+    from kubedrill.targets.kind import api_service, state  # noqa: PLC0415
+
+    if not state.clusters():  # the last kubedrill-made cluster: nobody needs the API any more
+        for item in api_service.stop():
+            _progress(f"stopped {item}")
     from kubedrill.targets.kind.ssh_access import remove_ssh  # noqa: PLC0415
 
     for item in remove_ssh(args.name):
@@ -97,9 +106,11 @@ def cmd_kind_down(args: argparse.Namespace) -> int:
 
 def status(name: str, docker_host: str | None) -> dict[str, Any]:
     # The docker SDK is imported only here: every other `kubedrill` command starts faster.
+    from kubedrill.targets.kind.api_service import default_docker_host  # noqa: PLC0415
     from kubedrill.targets.kind.discovery import node_containers  # noqa: PLC0415
     from kubedrill.transport.container import engine_client  # noqa: PLC0415
 
+    docker_host = docker_host or default_docker_host()
     client = engine_client(docker_host)
     try:
         nodes = node_containers(client, name, docker_host)

@@ -32,6 +32,7 @@ from kubedrill.ledger import pid_alive
 from kubedrill.probes.kube import DEFAULT_WORKLOAD_IMAGE
 from kubedrill.probes.lb import EnvoyAdmin
 from kubedrill.probes.leaders import add_leader_locators
+from kubedrill.targets.kind.api_service import default_docker_host
 from kubedrill.targets.kind.control import OBSERVER, KindControl
 from kubedrill.targets.kind.discovery import NodeContainer, node_containers
 from kubedrill.transport.container import ContainerTransport, engine_client
@@ -294,6 +295,7 @@ def sweep_orphan_secrets(tmp: Path | None = None) -> list[str]:
 def kind_target(name: str, *, docker_host: str | None = None) -> Iterator[Cluster]:
     """`kind_cluster` for the length of a run; the copied keys are removed at the end (and by
     `kubedrill heal` after a SIGKILL: the dir is named after this process)."""
+    docker_host = docker_host or default_docker_host()
     secrets = Path(tempfile.mkdtemp(prefix=f"{SECRETS_PREFIX}{os.getpid()}-{name}-"))
     try:
         yield kind_cluster(name, docker_host=docker_host, secrets_dir=secrets)

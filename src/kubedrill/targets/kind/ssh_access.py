@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from kubedrill.errors import MissingBinaryError, TargetError
+from kubedrill.targets.kind.api_service import default_docker_host
 from kubedrill.targets.kind.cluster import (
     ENVOY_ADMIN_PORT,
     ETCD_CLIENT_FILES,
@@ -78,6 +79,7 @@ def start_ssh(
     name: str, *, docker_host: str | None = None, root: Path = STATE_ROOT, kubectl: str = "kubectl"
 ) -> Path:
     """sshd on every node of kind cluster `name`; returns the inventory's path."""
+    docker_host = docker_host or default_docker_host()
     directory = ssh_dir(name, root)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.chmod(0o700)
