@@ -29,6 +29,7 @@ from kubedrill.targets.kind.ipplan import DEFAULT_SUBNET
 ROOT = Path(__file__).resolve().parents[1]
 HA = ROOT / "kind-configs" / "ha.yaml"
 LEADER_CHANGES = re.compile(r"^etcd_server_leader_changes_seen_total (\S+)$", re.M)
+HEARTBEAT_FAILURES = re.compile(r"^etcd_server_heartbeat_send_failures_total (\S+)$", re.M)
 WARNINGS = {
     "late heartbeats": "leader failed to send out heartbeat on time",
     "slow requests": "apply request took too long",
@@ -44,17 +45,22 @@ def config_with(workers: int, directory: Path) -> Path:
     return path
 
 
-def leader_changes(addresses: list[str]) -> dict[str, float]:
+def counter(addresses: list[str], pattern: re.Pattern[str]) -> dict[str, float]:
+    """One etcd counter per member, from its metrics port."""
     out = {}
     for ip in addresses:
         try:
             text = requests.get(f"http://{ip}:2381/metrics", timeout=3).text
         except requests.RequestException:
             continue
-        found = LEADER_CHANGES.search(text)
+        found = pattern.search(text)
         if found:
             out[ip] = float(found.group(1))
     return out
+
+
+def leader_changes(addresses: list[str]) -> dict[str, float]:
+    return counter(addresses, LEADER_CHANGES)
 
 
 def cpu_times() -> tuple[int, int]:
@@ -79,9 +85,17 @@ def etcd_log_counts(nodes: list[str], since: float) -> dict[str, int]:
     return counts
 
 
-def measure(workers: int, idle_s: float, work: Path) -> dict[str, object]:
+def measure(workers: int, args: argparse.Namespace, work: Path) -> dict[str, object]:
     name = f"kd-lb-cap{workers}"
-    opts = lifecycle.UpOptions(name=name, config=config_with(workers, work), subnet=DEFAULT_SUBNET)
+    idle_s: float = args.idle
+    opts = lifecycle.UpOptions(
+        name=name, config=config_with(workers, work), subnet=args.subnet, image=args.image,
+        wait=args.wait,
+    )  # fmt: skip
+    total0, idle0 = cpu_times()
+    time.sleep(30)  # the machine before the cluster: what else is running shows here
+    total1, idle1 = cpu_times()
+    baseline = round(100 * (1 - (idle1 - idle0) / max(1, total1 - total0)), 1)
     started = time.monotonic()
     result = lifecycle.up(opts, lambda m: print(f"  {m}", flush=True))
     up_s = time.monotonic() - started
@@ -99,11 +113,13 @@ def measure(workers: int, idle_s: float, work: Path) -> dict[str, object]:
             time.sleep(10)
         total1, idle1 = cpu_times()
         after = leader_changes(ips)
+        beats = counter(ips, HEARTBEAT_FAILURES)
         return {
             "workers": workers,
             "kind_up_s": round(up_s, 1),
             "kind_create_s": round(result.seconds, 1),
             "idle_window_s": idle_s,
+            "cpu_busy_pct_before_up": baseline,
             "load1_mean": round(sum(loads) / len(loads), 2),
             "load1_max": max(loads),
             "cpu_busy_pct": round(100 * (1 - (idle1 - idle0) / max(1, total1 - total0)), 1),
@@ -111,6 +127,9 @@ def measure(workers: int, idle_s: float, work: Path) -> dict[str, object]:
                 ip: after.get(ip, float("nan")) - before.get(ip, float("nan")) for ip in ips
             },
             "etcd_log_in_window": etcd_log_counts(planes, window_start),
+            # the first election counts 1; more happened while the cluster was being made
+            "leader_changes_seen_before_window": before,
+            "heartbeat_send_failures_total": beats,
         }
     finally:
         lifecycle.down(lifecycle.DownOptions(name=name), lambda m: print(f"  {m}", flush=True))
@@ -120,11 +139,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--idle", type=float, default=180.0, help="idle window, seconds")
+    parser.add_argument("--subnet", default=DEFAULT_SUBNET)
+    parser.add_argument("--image", help="node image (default: kubedrill's, built if missing)")
+    parser.add_argument("--wait", default="5m", help="kind's --wait for Ready nodes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for workers in args.workers:
             print(f"== 3 control-plane nodes + {workers} worker(s)", flush=True)
-            print(json.dumps(measure(workers, args.idle, Path(tmp)), indent=2), flush=True)
+            print(json.dumps(measure(workers, args, Path(tmp)), indent=2), flush=True)
 
 
 if __name__ == "__main__":

@@ -311,7 +311,7 @@ def test_bad_input_is_one_error_and_exit_2(
     assert code == 2
     assert err.splitlines()[-2:] == [
         "kubedrill: error: subnet 10.213.40.0/24 collides with podman network someone",
-        "  -> pick a free private /24 with --subnet, e.g. --subnet 10.213.41.0/24",
+        "  -> pick a free private /24 with --subnet, e.g. --subnet 10.213.41.0/24",  # 40 taken
     ]
     assert podman_host == []
 

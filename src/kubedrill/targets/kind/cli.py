@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from kubedrill.ledger import Ledger
-from kubedrill.targets.kind.config import load_kind_config
 from kubedrill.targets.kind.image.cli import add_image_commands
 from kubedrill.targets.kind.ipplan import DEFAULT_SUBNET
 from kubedrill.targets.kind.provider import KIND_VERSION
@@ -45,11 +44,6 @@ def cmd_kind_up(args: argparse.Namespace) -> int:
         image=args.image, docker_host=args.docker_host, cache_dir=default_cache_dir(),
         wait=args.wait,
     )  # fmt: skip
-    config = load_kind_config(args.config)  # a clear error before anything else
-    _progress(
-        f"kind cluster {args.name!r} from {args.config}: {config.control_planes} control-plane, "
-        f"{config.workers} worker node(s)"
-    )
     result = lifecycle.up(opts, _progress)
     if result.provider == "podman":
         from kubedrill.targets.kind import api_service  # noqa: PLC0415

@@ -167,6 +167,11 @@ def up(
     lb_image: Callable[[Progress], str] | None = None,
 ) -> UpResult:
     checked = check_up(opts)
+    progress(
+        f"kind cluster {opts.name!r} from {opts.config}: {checked.config.control_planes} "
+        f"control-plane, {checked.config.workers} worker node(s), {checked.provider}"
+        + (f" on {checked.plan.subnet}" if checked.plan else "")
+    )
     kind = kind_binary(checked.provider, opts.cache_dir, progress)
     kubeconfig = opts.state_dir / f"{opts.name}.kubeconfig"
     base_env = kind_env(checked.provider, opts.docker_host, checked.network)

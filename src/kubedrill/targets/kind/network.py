@@ -117,14 +117,25 @@ def check_free(name: str, subnet: str, cluster: str) -> bool:
                 "cluster name",
             )
     others = [(s, f"podman network {n.name}") for n in networks for s in n.subnets]
-    hits = overlaps(subnet, others + host_networks())
+    others += host_networks()
+    hits = overlaps(subnet, others)
     if hits:
+        free = suggest_free(others)
         raise ConfigError(
             f"subnet {subnet} collides with {hits[0]}"
             + (f" (and {len(hits) - 1} more)" if len(hits) > 1 else ""),
-            "pick a free private /24 with --subnet, e.g. --subnet 10.213.41.0/24",
+            f"pick a free private /24 with --subnet{f', e.g. --subnet {free}' if free else ''}",
         )
     return False
+
+
+def suggest_free(others: list[tuple[str, str]]) -> str | None:
+    """The first of 10.213.40.0/24 .. 10.213.99.0/24 that overlaps nothing in `others`."""
+    for third in range(40, 100):
+        candidate = f"10.213.{third}.0/24"
+        if not overlaps(candidate, others):
+            return candidate
+    return None
 
 
 def create(name: str, subnet: str, gateway: str, cluster: str) -> None:
