@@ -32,8 +32,11 @@ def test_stop_apiserver_behind_load_balancer(drill: Drill, kube: KubeProbes) -> 
     drill.steady_state(API_HEALTHY, lambda: api_healthy(kube))
     drill.api_reader()
     victim = drill.cluster.nth("control-plane", 0)
+    # Watched from before the inject: a stopped kube-apiserver may take its whole grace period
+    # (30 s under kubelet) to exit, and the LB's verdict can come at any time in it.
+    down = drill.watch("lb.backend_down", lambda: kube.backend_is(victim, "DOWN"), budget="detect")
     with drill.fault(StopComponent("kube-apiserver", Selector.named(victim))):
-        drill.wait_for("lb.backend_down", lambda: kube.backend_is(victim, "DOWN"), budget="detect")
+        down.wait()
         drill.hold(2.0, lambda: None)
     drill.within_budget("detect", "fault.injecting", "lb.backend_down")
     with drill.verify():

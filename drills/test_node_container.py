@@ -66,8 +66,9 @@ def test_stop_control_plane_node(drill: Drill, kube: KubeProbes, etcd: EtcdClien
         "etcd and the API are healthy, every LB backend UP", lambda: healthy(etcd, kube)
     )
     drill.api_reader()
-    with drill.fault(StopNode(Selector.named(victim))):
-        drill.wait_for("lb.backend_down", lambda: kube.backend_is(victim, "DOWN"), budget="detect")
+    down = drill.watch("lb.backend_down", lambda: kube.backend_is(victim, "DOWN"), budget="detect")
+    with drill.fault(StopNode(Selector.named(victim))):  # returns once the node is down
+        down.wait()
         drill.wait_for(
             "etcd.quorum",
             lambda: etcd.leader_view().leader not in (None, victim),

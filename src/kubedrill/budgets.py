@@ -20,6 +20,9 @@ DEFAULT_BUDGETS: Mapping[str, float] = {
     "lease_takeover": 30.0,  # controller/scheduler Lease has a new holder
     "recovery": 60.0,  # the cluster is fully back after heal
     "api_recovery": 60.0,  # /readyz through the load balancer is OK again
+    # Not a failover figure: how long a drill waits for a healthy cluster before its fault
+    # (the previous drill's aftermath may still be settling); past it the drill is skipped.
+    "settle": 30.0,
 }
 
 _DURATION = re.compile(r"^\s*(?P<value>-?[0-9]*\.?[0-9]+)\s*(?P<unit>ms|s|m)?\s*$")

@@ -7,6 +7,7 @@ Plain Python, usable without pytest: the pytest plugin only builds a `Drill` and
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,46 @@ class FaultUnavailableError(SteadyStateError):
 
 class DrillFailure(AssertionError):
     """A budget was breached or an expected event never happened. Carries the timeline."""
+
+
+class Watch:
+    """One event polled in a background thread from the moment the drill asked (see
+    `Drill.watch`); bounded by its limit, so it stops by itself."""
+
+    def __init__(
+        self,
+        event: str,
+        probe: Callable[[], object],
+        timeline: Timeline,
+        limit: float,
+        interval: float,
+        dry_run: bool = False,
+    ) -> None:
+        self.event, self.probe, self.timeline = event, probe, timeline
+        self.dry_run = dry_run
+        self.limit, self.interval = limit, interval
+        self.seen = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"watch-{event}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        _, ok = poll_until(self.probe, bool, timeout=self.limit, interval=self.interval)
+        if ok:
+            self.timeline.mark(self.event, watched=True)
+            self.seen.set()
+
+    def wait(self) -> None:
+        if self.dry_run:
+            self.timeline.mark(self.event, dry_run=True)
+            raise SteadyStateError(f"dry run: would wait for {self.event}", "")
+        self._thread.join(self.limit + 5)
+        if not self.seen.is_set():
+            self.timeline.mark(f"{self.event}.timeout")
+            raise DrillFailure(
+                f"{self.event} did not happen within {self.limit:.1f} s\n{self.timeline.render()}"
+            )
 
 
 @dataclass(frozen=True)
@@ -193,9 +234,11 @@ class Drill:
     # -- phases --------------------------------------------------------------------------------
 
     def steady_state(
-        self, description: str, check: Callable[[], bool], *, timeout: float = 30.0
+        self, description: str, check: Callable[[], bool], *, timeout: float | None = None
     ) -> None:
-        """Wait (briefly) for the cluster to be healthy; if it is not, skip with the reason."""
+        """Wait (up to the `settle` budget) for the cluster to be healthy; if it is not, skip
+        with the reason."""
+        timeout = self.budgets["settle"] if timeout is None else timeout
         with allure_report.step(f"steady state: {description}"):
             _, ok = poll_until(check, bool, timeout=timeout, interval=self.poll_interval * 2)
             if not ok:
@@ -242,12 +285,7 @@ class Drill:
         Polling goes on past the budget (to twice it, at least 10 s more), so a breach is
         reported with the figure actually measured rather than just "timed out".
         """
-        if timeout is not None:
-            limit = timeout
-        elif budget:
-            limit = max(self.budgets[budget] * 2, self.budgets[budget] + 10)
-        else:
-            limit = self.budgets["recovery"]
+        limit = self._limit(budget, timeout)
         if self.dry_run:
             self.timeline.mark(event, dry_run=True)
             raise SteadyStateError(f"dry run: would wait for {event}", "")
@@ -260,6 +298,25 @@ class Drill:
         assert value is not None
         self.timeline.mark(event, **data)
         return value
+
+    def watch(self, event: str, probe: Callable[[], object], *, budget: str | None = None) -> Watch:
+        """Start polling `probe` now, in the background, and mark `event` the first time it is
+        truthy. For events that may happen while a fault is still being injected (a stopped
+        kube-apiserver takes its whole grace period to exit, and the load balancer may mark
+        it down long before): `wait_for` would start looking only after the inject returned.
+        `Watch.wait()` then blocks until the event (or fails like `wait_for`)."""
+        limit = self._limit(budget, None)
+        watch = Watch(event, probe, self.timeline, limit, self.poll_interval, self.dry_run)
+        if not self.dry_run:
+            watch.start()
+        return watch
+
+    def _limit(self, budget: str | None, timeout: float | None) -> float:
+        if timeout is not None:
+            return timeout
+        if budget:
+            return max(self.budgets[budget] * 2, self.budgets[budget] + 10)
+        return self.budgets["recovery"]
 
     def within_budget(
         self, budget: str, start: str, end: str, name: str | None = None

@@ -18,7 +18,8 @@ import shlex
 
 from kubedrill.cluster import FaultSteps, Node
 from kubedrill.errors import FaultError, TargetError
-from kubedrill.transport import transport_for
+from kubedrill.polling import poll_until
+from kubedrill.transport import CommandResult, transport_for
 from kubedrill.transport.node_container import thaw_first
 from kubedrill.transport.step import Step
 
@@ -38,12 +39,22 @@ class StaticPodControl:
     """stop / kill / pause / is_running / logs of one static pod on one node."""
 
     def pid(self, node: Node, component: str) -> int:
-        """The component's main process id (the node's pid namespace), via crictl."""
+        """The component's main process id (the node's pid namespace), via crictl. Asked again
+        for a while when crictl gives no answer (a busy node, a container being replaced)."""
         script = (
             f'id=$({running_ids_script(component)} | head -n1); [ -n "$id" ] || exit 3; '
             "crictl inspect --output go-template --template '{{.info.pid}}' \"$id\""
         )
-        result = transport_for(node.transport).run(["sh", "-c", script], timeout=20)
+        transport = transport_for(node.transport)
+
+        def ask() -> CommandResult:
+            return transport.run(["sh", "-c", script], timeout=20)
+
+        def answered(result: CommandResult) -> bool:
+            return result.exit_code == 3 or result.stdout.strip().isdigit()
+
+        result, _ = poll_until(ask, answered, timeout=30, interval=1.0)
+        assert result is not None
         if result.exit_code == 3:
             raise FaultError(
                 f"{component} is not running on {node.name}",
