@@ -79,7 +79,9 @@ drills: ## every drill against the (stacked) lab, with reports in reports/
 test: lint unit integration drills report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
 	@echo "make test: done (lab drills, report, real kind cluster: drills through the Docker API and through SSH)"
 
-test-all: test drill-external ## everything: make test, plus the etcd drills on the external 5-member topology
+test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills
+	@$(MAKE) --no-print-directory test KIND_ALL=1
+	@$(MAKE) --no-print-directory drill-external
 
 drill-etcd: ## etcd drills (pytest drills/ -m etcd)
 	@$(PYTEST) drills/ -m etcd -v
@@ -116,8 +118,15 @@ KIND_ALLOW := --allow-target 'kind/$(KIND_NAME)'
 # apiserver's liveness probe has meanwhile restarted it into crash-loop back-off (minutes).
 KIND_BUDGETS ?= --budget recovery=180s --budget settle=300s
 KIND_SSH_DIR := /var/lib/kubedrill/kind/$(KIND_NAME)/ssh
+# What `make test` (CI) runs on kind: every drill family once (etcd kill/isolate/pause/latency,
+# stop kube-apiserver, a Lease holder kill, drain, the game day, a whole-node fault). Empty
+# means every drill: `make test-all` runs them all, on kind and through SSH.
+KIND_CI_DRILLS := -k "stop_apiserver or kill_scheduler or drain or kill_leader or isolate_leader \
+  or pause_leader or latency_above or gameday or pause_etcd_leader_node"
+KIND_DRILLS ?=
 # Drills through SSH on the kind nodes: the static-pod path for etcd and the control plane.
-KIND_SSH_DRILLS ?= -m "(etcd or apiserver or controller) and not partition" -k "not node"
+KIND_SSH_CI_DRILLS := -k "test_kill_leader or kill_scheduler or stop_apiserver"
+KIND_SSH_DRILLS ?= -m "(etcd or apiserver or controller or scheduler) and not node"
 
 kind-up: ## create the HA kind cluster KIND_NAME (3 control planes + worker) from kind-configs/ha.yaml
 	@$(KUBEDRILL) kind up --name $(KIND_NAME) --config kind-configs/ha.yaml
@@ -126,7 +135,7 @@ kind-down: ## delete the kind cluster KIND_NAME and everything kubedrill made fo
 	@$(KUBEDRILL) kind down --name $(KIND_NAME)
 
 drill-kind: ## every drill on the kind cluster KIND_NAME (Docker API), reports in $(REPORTS)/kind
-	@$(PYTEST) drills/ -v --target kind --kind-cluster $(KIND_NAME) $(KIND_ALLOW) $(KIND_BUDGETS) \
+	@$(PYTEST) drills/ -v $(KIND_DRILLS) --target kind --kind-cluster $(KIND_NAME) $(KIND_ALLOW) $(KIND_BUDGETS) \
 	  --kubedrill-reports $(REPORTS)/kind --alluredir $(REPORTS)/kind/allure-results \
 	  --junitxml $(REPORTS)/kind/junit.xml
 
@@ -137,15 +146,16 @@ drill-kind-ssh: ## etcd and control-plane drills through SSH on the kind nodes (
 	  --allow-target 'ssh/kind-$(KIND_NAME)' --kubedrill-reports $(REPORTS)/kind-ssh \
 	  --alluredir $(REPORTS)/kind-ssh/allure-results --junitxml $(REPORTS)/kind-ssh/junit.xml
 
-test-kind: ## kind tier: up, real-kind tests, drill-kind, drill-kind-ssh, then down and check nothing is left
+test-kind: ## kind tier (CI's drill subset; KIND_ALL=1: every drill): up, real-kind tests, drills via Docker API and SSH, down, leftovers check
 	@mkdir -p $(REPORTS)
 	@$(PY) -m kubedrill.targets.kind.host_snapshot save $(REPORTS)/kind-host-before.json
 	@$(MAKE) --no-print-directory kind-up; status=$$?; \
 	  if [ $$status -eq 0 ]; then \
 	    KUBEDRILL_REQUIRE_KIND=1 KUBEDRILL_KIND_NAME=$(KIND_NAME) $(PYTEST) -q \
 	      tests/integration/test_kind_cluster.py tests/integration/test_ssh_kind.py || status=1; \
-	    $(MAKE) --no-print-directory drill-kind || status=1; \
-	    $(MAKE) --no-print-directory drill-kind-ssh || status=1; \
+	    $(MAKE) --no-print-directory drill-kind $(if $(KIND_ALL),,KIND_DRILLS='$(KIND_CI_DRILLS)') || status=1; \
+	    $(MAKE) --no-print-directory drill-kind-ssh \
+	      $(if $(KIND_ALL),,KIND_SSH_DRILLS='$(KIND_SSH_CI_DRILLS)') || status=1; \
 	  fi; \
 	  $(KUBEDRILL) heal || status=1; \
 	  $(MAKE) --no-print-directory kind-down || status=1; \
