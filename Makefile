@@ -70,8 +70,14 @@ lint: ## ruff and mypy --strict
 unit: ## unit tests (pure logic, no root)
 	@$(PYTEST) tests/unit -q
 
-integration: ## integration tests against real labs, sshd, podman, chromium (root)
-	@KUBEDRILL_SSH_TOPOLOGY=stacked $(PYTEST) tests/integration -q
+# The real-kind tests run in the kind tier (test-kind), against its cluster; the one that makes
+# a whole HA cluster of its own (kind up/down for real) runs in test-all.
+KIND_TESTS := tests/integration/test_kind_cluster.py tests/integration/test_ssh_kind.py
+KIND_UP_TEST := tests/integration/test_kind_up_podman.py
+
+integration: ## integration tests against real labs, sshd, podman, chromium (root; kind's in test-kind)
+	@KUBEDRILL_SSH_TOPOLOGY=stacked $(PYTEST) tests/integration -q \
+	  $(foreach f,$(KIND_TESTS) $(KIND_UP_TEST),--ignore $(f))
 
 drills: ## every drill against the (stacked) lab, with reports in reports/
 	@$(PYTEST) drills/ -v
@@ -82,6 +88,7 @@ test: lint unit integration drills report report-check test-kind ## the represen
 test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills
 	@$(MAKE) --no-print-directory test KIND_ALL=1
 	@$(MAKE) --no-print-directory drill-external
+	@$(PYTEST) -q $(KIND_UP_TEST)
 
 drill-etcd: ## etcd drills (pytest drills/ -m etcd)
 	@$(PYTEST) drills/ -m etcd -v
@@ -151,8 +158,8 @@ test-kind: ## kind tier (CI's drill subset; KIND_ALL=1: every drill): up, real-k
 	@$(PY) -m kubedrill.targets.kind.host_snapshot save $(REPORTS)/kind-host-before.json
 	@$(MAKE) --no-print-directory kind-up; status=$$?; \
 	  if [ $$status -eq 0 ]; then \
-	    KUBEDRILL_REQUIRE_KIND=1 KUBEDRILL_KIND_NAME=$(KIND_NAME) $(PYTEST) -q \
-	      tests/integration/test_kind_cluster.py tests/integration/test_ssh_kind.py || status=1; \
+	    KUBEDRILL_REQUIRE_KIND=1 KUBEDRILL_KIND_NAME=$(KIND_NAME) $(PYTEST) -q $(KIND_TESTS) \
+	      || status=1; \
 	    $(MAKE) --no-print-directory drill-kind $(if $(KIND_ALL),,KIND_DRILLS='$(KIND_CI_DRILLS)') || status=1; \
 	    $(MAKE) --no-print-directory drill-kind-ssh \
 	      $(if $(KIND_ALL),,KIND_SSH_DRILLS='$(KIND_SSH_CI_DRILLS)') || status=1; \
