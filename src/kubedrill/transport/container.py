@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import docker
 import requests
@@ -93,14 +93,16 @@ class _Outcome:
 class ContainerTransport:
     """`docker exec` through the API: exit code, stdout and stderr kept apart (demux)."""
 
+    kind = "docker"
+
     def __init__(self, node: str, container: str, docker_host: str | None = None) -> None:
         self.container = container
         self.docker_host = docker_host
         params = {"container": container} | ({"docker_host": docker_host} if docker_host else {})
-        self.spec = TransportSpec("docker", node, params)
+        self.spec = TransportSpec(self.kind, node, params)
 
     @classmethod
-    def from_spec(cls, spec: TransportSpec) -> ContainerTransport:
+    def from_spec(cls, spec: TransportSpec) -> Self:
         return cls(spec.node, spec.params["container"], spec.params.get("docker_host"))
 
     def run(
@@ -182,21 +184,13 @@ class ContainerTransport:
         return CommandResult(self.spec.node, tuple(argv), code, stdout, stderr)
 
 
-class ContainerNetnsTransport:
+class ContainerNetnsTransport(ContainerTransport):
     """A command on the machine kubedrill runs on, inside a node container's network namespace
     (`nsenter --net`): for helpers the node image lacks, like the NFQUEUE delayer (Python), that
     must see the node's packets. The container's pid is looked up at each run, so a ledger
     record replayed after the node restarted still finds it."""
 
-    def __init__(self, node: str, container: str, docker_host: str | None = None) -> None:
-        self.container = container
-        self.docker_host = docker_host
-        params = {"container": container} | ({"docker_host": docker_host} if docker_host else {})
-        self.spec = TransportSpec("container-netns", node, params)
-
-    @classmethod
-    def from_spec(cls, spec: TransportSpec) -> ContainerNetnsTransport:
-        return cls(spec.node, spec.params["container"], spec.params.get("docker_host"))
+    kind = "container-netns"
 
     def run(
         self, argv: list[str], *, timeout: float = 30.0, input: str | None = None
