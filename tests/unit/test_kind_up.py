@@ -134,6 +134,7 @@ def test_cluster_record_round_trip(tmp_path: Path) -> None:
     assert state.clusters(tmp_path) == ["kd-lb"]
     state.remove_cluster("kd-lb", tmp_path)
     assert state.load_cluster("kd-lb", tmp_path) is None
+    (tmp_path / "kd-lb").mkdir()  # emptied by the SSH cleanup
     state.remove_state_dir_if_empty(tmp_path)
     assert not tmp_path.exists()
 

@@ -89,6 +89,7 @@ def cmd_kind_down(args: argparse.Namespace) -> int:
 
     for item in remove_ssh(args.name):
         _progress(f"removed {item}")
+    state.remove_state_dir_if_empty()  # after every part of kubedrill has dropped its files
     print(f"kind cluster {args.name!r} deleted ({len(records)} undo record(s) dropped)")
     if changed:
         print("host settings that differ from before the first `kind up` (not kubedrill's to "

@@ -115,10 +115,13 @@ def host_record(state_dir: Path = STATE_DIR) -> Iterator[HostRecord]:
 
 
 def remove_state_dir_if_empty(state_dir: Path = STATE_DIR) -> None:
-    """The directory goes with its last record (the lock file is the only thing left), and
-    /var/lib/kubedrill with it when nothing else of kubedrill's is kept there."""
+    """The directory goes with its last record (the lock file and empty per-cluster directories
+    are all that is left), and /var/lib/kubedrill with it when nothing else is kept there."""
     if not state_dir.is_dir():
         return
+    for sub in state_dir.iterdir():  # a cluster's directory emptied by its own cleanup
+        if sub.is_dir() and not any(sub.iterdir()):
+            sub.rmdir()
     left = [p for p in state_dir.iterdir() if p.name != "host.lock"]
     if not left:
         (state_dir / "host.lock").unlink(missing_ok=True)
