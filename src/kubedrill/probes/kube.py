@@ -7,7 +7,6 @@ from typing import Any
 
 import requests
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 
 from kubedrill.cluster import KubeAccess
 
@@ -17,10 +16,14 @@ DEFAULT_WORKLOAD_IMAGE = "registry.invalid/kubedrill/pause:1"
 
 
 def api_client(access: KubeAccess) -> k8s.ApiClient:
+    """The official client, set up from the access's own files. Not `load_kube_config`: for a
+    kubeconfig with embedded certificates it writes the client key to an anonymous temp file
+    that only an orderly exit removes, so a SIGKILLed run would leave keys in /tmp."""
     configuration = k8s.Configuration()
-    k8s_config.load_kube_config(
-        config_file=str(access.kubeconfig), client_configuration=configuration
-    )
+    configuration.host = access.server
+    configuration.ssl_ca_cert = str(access.ca)
+    configuration.cert_file = str(access.cert)
+    configuration.key_file = str(access.key)
     configuration.retries = 0  # probes measure; they must not hide failures behind retries
     return k8s.ApiClient(configuration)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from kubedrill.cluster import KubeAccess
 from kubedrill.errors import MissingBinaryError, TargetError
 from kubedrill.targets.kind.api_service import default_docker_host
 from kubedrill.targets.kind.cluster import (
@@ -28,6 +29,7 @@ from kubedrill.targets.kind.cluster import (
     ETCD_PKI,
     copy_out,
     etcd_flags,
+    kube_access,
     kubeconfig_text,
     write_private,
 )
@@ -96,17 +98,15 @@ def start_ssh(
             )
             for local, remote in ETCD_CLIENT_FILES.items()
         }
-        kubeconfig = write_private(
-            directory, "kubeconfig", kubeconfig_text(name, client, containers).encode()
-        )
+        # The API's CA and client cert as files, so the SSH target never has the kubernetes
+        # client copy the embedded key into a temp file.
+        kube = kube_access(kubeconfig_text(name, client, containers), directory)
         flags = etcd_flags(client, first_cp.name)
     finally:
         client.close()
     (directory / "known_hosts").write_text("\n".join(known) + "\n")
     lb = next((c for c in containers if c.kind_role == "external-load-balancer"), None)
-    inventory = inventory_of(
-        name, directory, nodes, files, kubeconfig, flags, kubectl=kubectl, lb=lb
-    )
+    inventory = inventory_of(name, directory, nodes, files, kube, flags, kubectl=kubectl, lb=lb)
     path = directory / "inventory.yaml"
     path.write_text(yaml.safe_dump(inventory, sort_keys=False))
     return path
@@ -117,14 +117,20 @@ def inventory_of(
     directory: Path,
     nodes: list[NodeContainer],
     etcd_files: dict[str, Path],
-    kubeconfig: Path,
+    kube_files: KubeAccess,
     flags: dict[str, str],
     *,
     kubectl: str,
     lb: NodeContainer | None,
 ) -> dict[str, Any]:
     """The SSH inventory a user would write for these kind nodes (pure)."""
-    kube: dict[str, Any] = {"kubeconfig": str(kubeconfig), "kubectl": kubectl}
+    kube: dict[str, Any] = {
+        "kubeconfig": str(kube_files.kubeconfig),
+        "kubectl": kubectl,
+        "ca": str(kube_files.ca),
+        "cert": str(kube_files.cert),
+        "key": str(kube_files.key),
+    }
     if lb is not None and lb.address:
         kube["envoy_admin"] = f"http://{lb.address}:{ENVOY_ADMIN_PORT}"
     metrics = flags.get("listen-metrics-urls", "")

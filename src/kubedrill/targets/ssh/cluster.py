@@ -9,7 +9,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -108,19 +110,39 @@ def _url_host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
+def kubeconfig_server(path: Path) -> str:
+    """The API server of the kubeconfig's current context (else its first cluster)."""
+    try:
+        doc: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        clusters = {c["name"]: c["cluster"] for c in doc["clusters"]}
+        contexts = {c["name"]: c["context"] for c in doc.get("contexts") or []}
+        current = contexts.get(doc.get("current-context", ""), {}).get("cluster")
+        cluster = clusters.get(current) or next(iter(clusters.values()))
+        return str(cluster["server"])
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, StopIteration) as exc:
+        raise TargetError(
+            f"ssh.kube.kubeconfig {path} names no API server ({type(exc).__name__})",
+            "give a kubeconfig with a cluster and its server",
+        ) from exc
+
+
 def kube_access(inventory: Inventory) -> KubeAccess | None:
     k = inventory.kube
     if k is None:
         return None
     configuration = k8s.Configuration()
-    try:
-        k8s_config.load_kube_config(
-            config_file=str(k.kubeconfig), client_configuration=configuration
-        )
-    except Exception as exc:
-        raise TargetError(
-            f"ssh.kube.kubeconfig {k.kubeconfig} cannot be used: {exc}", "fix it"
-        ) from exc
+    if k.ca and k.cert and k.key:
+        # Files given: read only the server, so no embedded key is copied into a temp file.
+        configuration.host = kubeconfig_server(k.kubeconfig)
+    else:
+        try:
+            k8s_config.load_kube_config(
+                config_file=str(k.kubeconfig), client_configuration=configuration
+            )
+        except Exception as exc:
+            raise TargetError(
+                f"ssh.kube.kubeconfig {k.kubeconfig} cannot be used: {exc}", "fix it"
+            ) from exc
     ca = k.ca or (Path(configuration.ssl_ca_cert) if configuration.ssl_ca_cert else None)
     cert = k.cert or (Path(configuration.cert_file) if configuration.cert_file else None)
     key = k.key or (Path(configuration.key_file) if configuration.key_file else None)
