@@ -116,7 +116,7 @@ class KillNode(_NodeFault):
 
     def _steps(self, node: Node) -> tuple[list[Step], list[Step]]:
         return [_ctl(node, "kill")], [
-            thaw_first(node.transport)[0],
+            *thaw_first(node.transport),
             _ctl(node, "start", if_exists=True),
         ]
 

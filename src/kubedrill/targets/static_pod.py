@@ -54,7 +54,6 @@ class StaticPodControl:
             return result.exit_code == 3 or result.stdout.strip().isdigit()
 
         result, _ = poll_until(ask, answered, timeout=30, interval=1.0)
-        assert result is not None
         if result.exit_code == 3:
             raise FaultError(
                 f"{component} is not running on {node.name}",

@@ -209,26 +209,19 @@ def etcd_flags(client: docker.DockerClient, node: str) -> dict[str, str]:
     return {f[0]: f[1] for f in flags if len(f) == 2}
 
 
-def kind_cluster(
-    name: str, *, docker_host: str | None = None, secrets_dir: Path | None = None
-) -> Cluster:
-    """The running kind cluster `name`. Client keys go to `secrets_dir` (default: a new private
-    temp dir); `kind_target` removes it afterwards."""
+def kind_cluster(name: str, *, secrets_dir: Path, docker_host: str | None = None) -> Cluster:
+    """The running kind cluster `name`. The client keys it copies out go to `secrets_dir`
+    (private); `kind_target` makes that dir and removes it afterwards."""
     client = engine_client(docker_host)
-    secrets = secrets_dir or Path(tempfile.mkdtemp(prefix=f"kubedrill-kind-{name}-"))
-    secrets.chmod(0o700)
+    secrets_dir.chmod(0o700)
     try:
         containers = node_containers(client, name, docker_host)
         nodes = build_nodes(containers, docker_host)
-        etcd = etcd_access(client, nodes, secrets)
-        kube = kube_access(kubeconfig_text(name, client, containers), secrets, lb_view(nodes))
+        etcd = etcd_access(client, nodes, secrets_dir)
+        kube = kube_access(kubeconfig_text(name, client, containers), secrets_dir, lb_view(nodes))
         first_cp = next(n.name for n in nodes if "etcd" in n.roles)
         flags = etcd_flags(client, first_cp)
         image = workload_image(client, first_cp)
-    except BaseException:
-        if secrets_dir is None:
-            shutil.rmtree(secrets, ignore_errors=True)
-        raise
     finally:
         client.close()
     cluster = Cluster(

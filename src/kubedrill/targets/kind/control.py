@@ -9,10 +9,9 @@ from collections.abc import Sequence
 from kubedrill.cluster import FaultSteps, Node
 from kubedrill.errors import FaultError
 from kubedrill.targets.static_pod import STATIC_PODS, StaticPodControl
-from kubedrill.transport.node_container import OBSERVER, thaw_first
-from kubedrill.transport.step import Step
+from kubedrill.transport.node_container import OBSERVER
 
-__all__ = ["OBSERVER", "KindControl", "node_components", "unpause_step"]
+__all__ = ["OBSERVER", "KindControl", "node_components"]
 
 
 def node_components(node: Node) -> tuple[str, ...]:
@@ -25,11 +24,6 @@ def node_components(node: Node) -> tuple[str, ...]:
     if "lb" in node.roles:
         found.append("haproxy")
     return tuple(found)
-
-
-def unpause_step(node: Node) -> Step:
-    """Observer step that thaws the node container if it is paused (idempotent)."""
-    return thaw_first(node.transport)[0]
 
 
 class KindControl:

@@ -20,18 +20,16 @@ from typing import Any
 
 import yaml
 
-from kubedrill.cluster import KubeAccess
+from kubedrill.cluster import KubeAccess, TLSFiles
 from kubedrill.errors import MissingBinaryError, TargetError
 from kubedrill.targets.kind.api_service import default_docker_host
 from kubedrill.targets.kind.cluster import (
     ENVOY_ADMIN_PORT,
-    ETCD_CLIENT_FILES,
-    ETCD_PKI,
-    copy_out,
+    build_nodes,
+    etcd_access,
     etcd_flags,
     kube_access,
     kubeconfig_text,
-    write_private,
 )
 from kubedrill.targets.kind.discovery import NodeContainer, node_containers
 from kubedrill.transport.container import ContainerTransport, engine_client
@@ -92,12 +90,8 @@ def start_ssh(
         nodes = [c for c in containers if c.kind_role in ("control-plane", "worker")]
         known = [_enable(node, public_key, docker_host) for node in nodes]
         first_cp = next(c for c in nodes if c.kind_role == "control-plane")
-        files = {
-            local: write_private(
-                directory, f"etcd-{local}", copy_out(client, first_cp.name, f"{ETCD_PKI}/{remote}")
-            )
-            for local, remote in ETCD_CLIENT_FILES.items()
-        }
+        tls = etcd_access(client, build_nodes(containers, docker_host), directory).tls
+        assert tls is not None  # kind's etcd always has its health-check client cert
         # The API's CA and client cert as files, so the SSH target never has the kubernetes
         # client copy the embedded key into a temp file.
         kube = kube_access(kubeconfig_text(name, client, containers), directory)
@@ -106,7 +100,7 @@ def start_ssh(
         client.close()
     (directory / "known_hosts").write_text("\n".join(known) + "\n")
     lb = next((c for c in containers if c.kind_role == "external-load-balancer"), None)
-    inventory = inventory_of(name, directory, nodes, files, kube, flags, kubectl=kubectl, lb=lb)
+    inventory = inventory_of(name, directory, nodes, tls, kube, flags, kubectl=kubectl, lb=lb)
     path = directory / "inventory.yaml"
     path.write_text(yaml.safe_dump(inventory, sort_keys=False))
     return path
@@ -116,7 +110,7 @@ def inventory_of(
     name: str,
     directory: Path,
     nodes: list[NodeContainer],
-    etcd_files: dict[str, Path],
+    etcd_tls: TLSFiles,
     kube_files: KubeAccess,
     flags: dict[str, str],
     *,
@@ -140,9 +134,9 @@ def inventory_of(
         "ssh_config": None,
         "defaults": {"user": "root", "port": 22, "key": str(directory / "id_ed25519")},
         "etcd": {
-            "ca": str(etcd_files["ca.crt"]),
-            "cert": str(etcd_files["client.crt"]),
-            "key": str(etcd_files["client.key"]),
+            "ca": str(etcd_tls.ca),
+            "cert": str(etcd_tls.cert),
+            "key": str(etcd_tls.key),
             "election_timeout_ms": int(flags.get("election-timeout", "1000")),
             "heartbeat_interval_ms": int(flags.get("heartbeat-interval", "100")),
         },
