@@ -6,9 +6,21 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_fixed
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay
 
 T = TypeVar("T")
+
+
+def fixed_rate(interval: float) -> Callable[[RetryCallState], float]:
+    """A tenacity wait that starts attempt n at n * `interval` after the first (or at once when
+    an attempt overran): the probe's own latency does not stretch the interval, so an event is
+    seen at most one interval (plus that latency) after it happened."""
+
+    def wait(state: RetryCallState) -> float:
+        finished = state.outcome_timestamp or time.monotonic()
+        return max(0.0, state.start_time + state.attempt_number * interval - finished)
+
+    return wait
 
 
 def poll_until(
@@ -29,7 +41,7 @@ def poll_until(
 
     retrying = Retrying(
         stop=stop_after_delay(timeout),
-        wait=wait_fixed(interval),
+        wait=fixed_rate(interval),
         retry=retry_if_result(lambda value: not done(value)),
         retry_error_callback=last_value,
         sleep=sleep,

@@ -128,5 +128,28 @@ def test_real_clock_with_noop_sleep_still_times_out() -> None:
     )
     assert (value, ok) == ("x", False)
     assert slept
-    assert set(slept) == {0.01}
+    # Fixed rate: the first wait is one interval less the probe's (tiny) time.
+    assert slept[0] == pytest.approx(0.01, abs=0.005)
     assert time.monotonic() - started < 1.0
+
+
+def test_fixed_rate_subtracts_the_probe_latency(fake_time: FakeTime) -> None:
+    """Attempt n starts n intervals after the first, however long each probe took: a slow
+    probe does not stretch the poll period (the figure stays within one interval)."""
+
+    def slow_probe() -> bool:
+        fake_time.now += 0.03  # every probe takes 30 ms
+        return len(fake_time.sleeps) >= 3
+
+    _, ok = poll_until(slow_probe, bool, timeout=5, interval=0.1, sleep=fake_time.sleep)
+    assert ok
+    assert fake_time.sleeps == pytest.approx([0.07, 0.07, 0.07])
+
+
+def test_fixed_rate_does_not_wait_after_an_overrun(fake_time: FakeTime) -> None:
+    def slower_than_the_interval() -> bool:
+        fake_time.now += 0.25
+        return len(fake_time.sleeps) >= 2
+
+    poll_until(slower_than_the_interval, bool, timeout=5, interval=0.1, sleep=fake_time.sleep)
+    assert fake_time.sleeps == [0.0, 0.0]

@@ -1,21 +1,29 @@
 """Talk to etcd members through their gRPC-JSON gateway (HTTPS, client cert).
 
 The gateway is part of every etcd server, so probes need no gRPC stack and see exactly what a
-client sees. Each member gets its own HTTP session (requests sessions are not shared across
-threads) and every call has a short timeout: an isolated or paused member must not stall a poll.
+client sees. Each thread keeps one connection per member alive, and every call has a short
+timeout: an isolated or paused member must not stall a poll.
+
+A leader view is decided as soon as a quorum of answers agrees: a paused or cut-off member
+would otherwise hold every poll round for its whole timeout (measured: a paused leader's
+election was reported 1.5 s late). A member's request still in flight is not sent again; the
+next round takes its answer when it arrives.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
+import json
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
 from typing import Any
-
-import requests
+from urllib.parse import urlsplit
 
 from kubedrill.cluster import EtcdAccess
 from kubedrill.faults.shape import quorum
@@ -46,15 +54,23 @@ class MemberStatus:
 
 @dataclass(frozen=True)
 class LeaderView:
-    """The leader as the cluster sees it: the id that a quorum of all members reports."""
+    """The leader as the cluster sees it: the id that a quorum of all members reports.
+
+    `statuses` holds this round's answers (None: no answer, or none yet); `pending` names the
+    members whose answer had not arrived when a quorum had already decided."""
 
     leader: str | None  # node name
     term: int
     statuses: Mapping[str, MemberStatus | None]
+    pending: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def reachable(self) -> int:
         return sum(1 for s in self.statuses.values() if s is not None)
+
+
+_JSON = {"Content-Type": "application/json"}
+_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
 class EtcdError(Exception):
@@ -66,9 +82,16 @@ class EtcdClient:
         self.access = access
         self.timeout = timeout
         self._local = threading.local()
+        self._ssl: ssl.SSLContext | None = None
+        # Two requests per member at most: one that hangs on a paused member plus one more.
         self._pool = ThreadPoolExecutor(
-            max_workers=max(2, len(access.endpoints)), thread_name_prefix="etcd-probe"
+            max_workers=max(2, 2 * len(access.endpoints)), thread_name_prefix="etcd-probe"
         )
+        self._inflight: dict[str, Future[MemberStatus]] = {}
+        self._inflight_lock = threading.Lock()
+        # member id -> node, from every answer so far: a quorum of followers naming a leader
+        # that does not answer (paused, cut off) still names a node.
+        self._member_nodes: dict[str, str] = {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -77,37 +100,72 @@ class EtcdClient:
     def nodes(self) -> list[str]:
         return sorted(self.access.endpoints)
 
-    def session(self, node: str) -> requests.Session:
-        """This thread's HTTP session to `node` (TLS set up; never through a proxy)."""
-        sessions: dict[str, requests.Session] = getattr(self._local, "sessions", {})
-        self._local.sessions = sessions
-        if node not in sessions:
-            session = requests.Session()
-            # Ignore proxy and CA-bundle variables from the environment: lab traffic goes straight
-            # to the member, verified against the lab's own CA and nothing else.
-            session.trust_env = False
-            if self.access.tls is not None:
-                session.verify = str(self.access.tls.ca)
-                session.cert = (str(self.access.tls.cert), str(self.access.tls.key))
-            sessions[node] = session
-        return sessions[node]
+    def _connection(self, node: str) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's kept-alive connection to `node`, and whether it was used before.
+
+        http.client rather than requests: a probe round costs a third of the CPU (0.33 ms a
+        request against 0.87 ms, measured on the lab), and the runner shares 2 cores with the
+        members it times. It also reads no proxy or CA-bundle variables from the environment:
+        lab traffic goes straight to the member, verified against the lab's own CA only."""
+        connections: dict[str, http.client.HTTPConnection] = getattr(self._local, "conns", {})
+        self._local.conns = connections
+        if node in connections:
+            return connections[node], True
+        url = urlsplit(self.access.endpoints[node])
+        host, port = url.hostname or "", url.port
+        connection: http.client.HTTPConnection
+        if url.scheme == "https":
+            connection = http.client.HTTPSConnection(
+                host, port, timeout=self.timeout, context=self._tls_context()
+            )
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        connections[node] = connection
+        return connection, False
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            tls = self.access.tls
+            context = ssl.create_default_context(cafile=str(tls.ca) if tls else None)
+            if tls is not None:
+                context.load_cert_chain(str(tls.cert), str(tls.key))
+            self._ssl = context
+        return self._ssl
+
+    def _drop(self, node: str) -> None:
+        connections: dict[str, http.client.HTTPConnection] = getattr(self._local, "conns", {})
+        connection = connections.pop(node, None)
+        if connection is not None:
+            connection.close()
 
     def call(
         self, node: str, path: str, body: Mapping[str, Any], timeout: float | None = None
     ) -> dict[str, Any]:
-        url = self.access.endpoints[node] + path
+        payload = json.dumps(dict(body)).encode()
+        wait = timeout or self.timeout
+        for attempt in (1, 2):
+            connection, reused = self._connection(node)
+            connection.timeout = wait
+            if connection.sock is not None:
+                connection.sock.settimeout(wait)
+            try:
+                connection.request("POST", path, body=payload, headers=_JSON)
+                resp = connection.getresponse()
+                status, raw = resp.status, resp.read()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop(node)
+                # A kept-alive connection the member closed meanwhile (it restarted, say):
+                # one fresh attempt. A timeout is not retried: the member is slow.
+                if attempt == 1 and reused and isinstance(exc, _STALE):
+                    continue
+                raise EtcdError(f"{node}: {type(exc).__name__}") from exc
         try:
-            resp = self.session(node).post(url, json=dict(body), timeout=timeout or self.timeout)
-        except requests.RequestException as exc:
-            raise EtcdError(f"{node}: {type(exc).__name__}") from exc
-        try:
-            data: dict[str, Any] = resp.json()
+            data: dict[str, Any] = json.loads(raw)
         except ValueError as exc:
-            raise EtcdError(f"{node}: HTTP {resp.status_code} with no JSON") from exc
-        if resp.status_code != 200 or "error" in data or ("code" in data and data.get("code")):
-            raise EtcdError(
-                f"{node}: {data.get('message') or data.get('error') or resp.status_code}"
-            )
+            raise EtcdError(f"{node}: HTTP {status} with no JSON") from exc
+        if status != 200 or "error" in data or ("code" in data and data.get("code")):
+            raise EtcdError(f"{node}: {data.get('message') or data.get('error') or status}")
         return data
 
     # -- cluster state ------------------------------------------------------------------------
@@ -126,32 +184,64 @@ class EtcdClient:
         )
 
     def statuses(self, nodes: Iterable[str] | None = None) -> dict[str, MemberStatus | None]:
-        wanted = list(nodes or self.nodes)
-        futures = {n: self._pool.submit(self.status, n) for n in wanted}
+        futures = self._status_futures(nodes or self.nodes)
         out: dict[str, MemberStatus | None] = {}
-        for node, future in futures.items():
+        for future, node in futures.items():
             try:
                 out[node] = future.result()
             except EtcdError:
                 out[node] = None
         return out
 
-    def leader_view(self) -> LeaderView:
-        statuses = self.statuses()
-        votes = Counter(
-            s.leader_id for s in statuses.values() if s is not None and s.leader_id not in ("", "0")
-        )
+    def _status_futures(self, nodes: Iterable[str]) -> dict[Future[MemberStatus], str]:
+        """One status request per member, reusing a request still in flight (a hung member is
+        asked once per timeout, not once per poll)."""
+        out: dict[Future[MemberStatus], str] = {}
+        with self._inflight_lock:
+            for node in nodes:
+                future = self._inflight.get(node)
+                if future is None or future.done():
+                    future = self._pool.submit(self.status, node)
+                    self._inflight[node] = future
+                out[future] = node
+        return out
+
+    def leader_view(self, *, complete: bool = False) -> LeaderView:
+        """The quorum's leader. Decided as soon as a quorum of answers agrees on one leader,
+        unless `complete` (wait for every member, up to the timeout: for health checks that
+        need every member's answer)."""
+        futures = self._status_futures(self.nodes)
+        statuses: dict[str, MemberStatus | None] = {node: None for node in futures.values()}
+        answered: set[str] = set()
+        view = LeaderView(None, 0, statuses)
+        try:
+            # The margin covers a request queued behind another for a moment.
+            for future in as_completed(futures, timeout=self.timeout + 0.2):
+                node = futures[future]
+                answered.add(node)
+                try:
+                    statuses[node] = future.result()
+                except EtcdError:
+                    statuses[node] = None
+                view = self._decide(statuses)
+                if view.leader is not None and not complete:
+                    break
+        except FutureTimeout:
+            view = self._decide(statuses)
+        pending = frozenset(set(statuses) - answered)
+        return LeaderView(view.leader, view.term, dict(statuses), pending)
+
+    def _decide(self, statuses: Mapping[str, MemberStatus | None]) -> LeaderView:
+        answers = [s for s in statuses.values() if s is not None]
+        for status in answers:
+            self._member_nodes[status.member_id] = status.node
+        votes = Counter(s.leader_id for s in answers if s.leader_id not in ("", "0"))
         needed = quorum(len(self.access.endpoints))
-        id_to_node = {s.member_id: s.node for s in statuses.values() if s is not None}
         for leader_id, count in votes.most_common():
-            if count >= needed and leader_id in id_to_node:
-                terms = [
-                    s.raft_term
-                    for s in statuses.values()
-                    if s is not None and s.leader_id == leader_id
-                ]
-                return LeaderView(id_to_node[leader_id], max(terms), statuses)
-        term = max((s.raft_term for s in statuses.values() if s is not None), default=0)
+            if count >= needed and leader_id in self._member_nodes:
+                term = max(s.raft_term for s in answers if s.leader_id == leader_id)
+                return LeaderView(self._member_nodes[leader_id], term, statuses)
+        term = max((s.raft_term for s in answers), default=0)
         return LeaderView(None, term, statuses)
 
     def leader(self) -> str | None:

@@ -9,7 +9,7 @@ from kubedrill.probes.etcd import EtcdClient, EtcdError, LeaderView
 
 def all_healthy(etcd: EtcdClient) -> bool:
     """Every member answers and a quorum agrees on one leader."""
-    view = etcd.leader_view()
+    view = etcd.leader_view(complete=True)
     return view.leader is not None and view.reachable == len(etcd.nodes)
 
 
@@ -60,7 +60,7 @@ def stepped_down(etcd: EtcdClient, node: str) -> bool:
 
 def rejoined(etcd: EtcdClient, node: str, min_revision: int = 0) -> bool:
     """`node` answers, follows the quorum's leader, and has applied at least `min_revision`."""
-    view = etcd.leader_view()
+    view = etcd.leader_view(complete=True)
     status = view.statuses.get(node)
     if status is None or view.leader is None:
         return False

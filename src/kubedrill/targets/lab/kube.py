@@ -233,9 +233,13 @@ def haproxy_config(
         f"rise {settings.lb_check_rise}"
     )
     servers = "\n".join(f"    server {c.name} {c.address}:{APISERVER_PORT}" for c in controls)
+    # State changes are logged to stdout (the supervisor's log file) with an ISO 8601 header
+    # to the microsecond: the load balancer's own record of when it marked a backend DOWN/UP.
+    # Only the backend logs, so the API's connections add no lines.
     return f"""global
     maxconn 4000
     stats socket {paths.haproxy_socket} mode 600 level admin
+    log stdout format iso local0
 
 defaults
     mode tcp
@@ -252,6 +256,7 @@ frontend kube-apiserver
     default_backend kube-apiserver
 
 backend kube-apiserver
+    log global
     balance roundrobin
     option httpchk GET /readyz
     http-check expect status 200

@@ -360,7 +360,7 @@ def wait_healthy(cluster: Cluster, progress: Progress, timeout: float = 60.0) ->
     try:
 
         def healthy() -> bool:
-            view = client.leader_view()
+            view = client.leader_view(complete=True)
             return view.leader is not None and view.reachable == len(client.nodes)
 
         _, ok = poll_until(healthy, bool, timeout=timeout, interval=0.2)
@@ -504,7 +504,7 @@ def status(config: LabConfig) -> dict[str, Any]:
     cluster = load_cluster(state_dir)
     client = EtcdClient(cluster.etcd, timeout=1.0)
     try:
-        view = client.leader_view()
+        view = client.leader_view(complete=True)
     finally:
         client.close()
     hosts = []
