@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kubedrill import __version__
+from kubedrill.bench_cli import add_bench_command
 from kubedrill.consistency.lincheck_build import ensure_lincheck
 from kubedrill.errors import KubedrillError
 from kubedrill.faults.runner import install_sigterm_handler
@@ -211,10 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     check_p.set_defaults(func=cmd_ssh_check)
 
     add_kind_commands(sub)
-    heal_p = sub.add_parser("heal", help="replay outstanding undo records (after a crash/SIGKILL)")
-    heal_p.set_defaults(func=cmd_heal)
-    ledger_p = sub.add_parser("ledger", help="list outstanding undo records")
-    ledger_p.set_defaults(func=cmd_ledger)
+    add_bench_command(sub)
+    sub.add_parser(
+        "heal", help="replay outstanding undo records (after a crash/SIGKILL)"
+    ).set_defaults(func=cmd_heal)
+    sub.add_parser("ledger", help="list outstanding undo records").set_defaults(func=cmd_ledger)
     build_p = sub.add_parser(
         "build", help="build and cache the pinned upstream binaries and the lincheck helper"
     )
