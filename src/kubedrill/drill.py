@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kubedrill.budgets import Budgets
+from kubedrill.checks.alert_rules import AlertRulesCheck
+from kubedrill.checks.alerts import AlertReport
+from kubedrill.checks.base import Check, CheckContext, HasAttachments, Recorder
+from kubedrill.checks.consistency import NAME as CONSISTENCY
+from kubedrill.checks.consistency import ConsistencyCheck
+from kubedrill.checks.etcd_data import AcknowledgedWritesCheck, HashKvCheck
+from kubedrill.checks.leader_crosscheck import LeaderChangeCheck
+from kubedrill.checks.verdict import Attachment, Verdict
 from kubedrill.cluster import Cluster
-from kubedrill.consistency import checks
-from kubedrill.consistency.verdict import Verdict
-from kubedrill.consistency.workload import (
-    ConsistencyWorkload,
-    WorkloadRates,
-    hashkv_verdict,
-    run_id,
-)
+from kubedrill.consistency.workload import ConsistencyWorkload, WorkloadRates, run_id
 from kubedrill.errors import KubedrillError
 from kubedrill.faults.base import Fault, FaultPlan
 from kubedrill.faults.runner import FaultSession
@@ -31,15 +32,14 @@ from kubedrill.polling import poll_until
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import KubeProbes
 from kubedrill.report import allure_report
-from kubedrill.report.alerts import AlertReport, evaluate_drill, rule_jobs
-from kubedrill.report.leader_crosscheck import leader_change_crosscheck
 from kubedrill.timeline import Measurement, Timeline
 from kubedrill.workload.api_reader import ApiReader
 from kubedrill.workload.etcd_writer import EtcdWriter
 from kubedrill.workload.history import Operation, longest_unavailability
-from kubedrill.workload.metrics_recorder import MetricsRecorder, RecordedSeries
+from kubedrill.workload.metrics_recorder import MetricsRecorder
 
 T = TypeVar("T")
+R = TypeVar("R", bound=Recorder)
 
 
 class SteadyStateError(KubedrillError):
@@ -117,13 +117,12 @@ class BudgetResult:
         }
 
 
-def scraped_jobs_of(alert: str, series: RecordedSeries) -> bool:
-    """Whether every scrape job the alert's rule reads was scraped successfully at least once."""
-    jobs = rule_jobs().get(alert, set())
-    return all(
-        any(value == 1 for points in series.select("up", job=job).values() for _, value in points)
-        for job in jobs
-    )
+@dataclass(frozen=True)
+class PlannedCheck:
+    check: Check
+    # An advisory check's invalid verdict is reported but does not fail the drill: it judges
+    # one of the drill's own figures (the leader cross-check), not the cluster.
+    advisory: bool = False
 
 
 @dataclass
@@ -144,9 +143,12 @@ class Drill:
     _readers: list[ApiReader] = field(default_factory=list)
     consistency: ConsistencyWorkload | None = None
     consistency_opt_out: str | None = None  # the reason a drill gave for skipping the checks
-    verdicts: list[Verdict] = field(default_factory=list)
     metrics: MetricsRecorder | None = None
-    alerts: AlertReport | None = None
+    recorders: list[Recorder] = field(default_factory=list)
+    checks: list[PlannedCheck] = field(default_factory=list)  # run by finish(), in order
+    verdicts: list[Verdict] = field(default_factory=list)  # every check's, in the order run
+    finished: bool = False
+    _alert_check: AlertRulesCheck | None = None
     _members_before_attached: bool = False
 
     def __post_init__(self) -> None:
@@ -341,37 +343,42 @@ class Drill:
         return mark.offset
 
     def verify_etcd_data(self) -> None:
-        """Nothing lost: every member has the same HashKV, and every write the drill's own
-        writers saw acknowledged is stored with its value (the same checks the consistency
-        workload runs, applied to these writers)."""
-        agreement = hashkv_verdict(self.etcd)
-        self.observe("etcd_hashkv", "all members agree" if agreement.valid else agreement.detail)
-        if not agreement.valid:
-            raise DrillFailure(
-                f"etcd members disagree: {agreement.detail}\n{self.timeline.render()}"
-            )
-        for writer in self._writers:
-            stored = self.etcd.range_prefix(writer.prefix + "/")
-            acked = checks.acknowledged_writes_present(writer.name, writer.history(), stored)
-            self.observe(f"{writer.name}_acknowledged_writes", acked.figures["acknowledged"])
-            if acked.status == "invalid":
-                raise DrillFailure(f"{acked.detail}\n{self.timeline.render()}")
+        """Nothing lost, checked now (in the drill's verify step): every member has the same
+        HashKV, and every write the drill's own writers saw acknowledged is stored with its
+        value (the same checks the consistency workload runs, applied to these writers)."""
+        self.check_now(
+            HashKvCheck(self.etcd), *(AcknowledgedWritesCheck(self.etcd, w) for w in self._writers)
+        )
         self.timeline.mark("data.verified")
 
-    # -- consistency ---------------------------------------------------------------------------
+    # -- recorders and checks ------------------------------------------------------------------
+
+    def add_recorder(self, recorder: R, *, start: bool = True) -> R:
+        """Run `recorder` through the drill: started now (unless it already is), stopped by
+        `finish()` (or `close()`), its `summary()` in summary.json under `recorders`."""
+        if start:
+            recorder.start()
+        self.recorders.append(recorder)
+        return recorder
+
+    def add_check(self, check: Check, *, advisory: bool = False) -> None:
+        """Run `check` in `finish()`, after the ones added before it."""
+        self.checks.append(PlannedCheck(check, advisory))
 
     def start_consistency(self, rates: WorkloadRates | None = None) -> None:
-        """Start the consistency workload (on by default in every drill; see pytest_plugin)."""
+        """Start the consistency workload and plan its checks (on by default in every drill;
+        see pytest_plugin)."""
         if self.dry_run or self.consistency is not None:
             return
-        self.consistency = ConsistencyWorkload(
-            cluster=self.cluster,
-            timeline=self.timeline,
-            etcd=self.etcd,
-            run=run_id(self.name),
-            rates=rates or WorkloadRates(),
+        self.consistency = self.add_recorder(
+            ConsistencyWorkload(
+                cluster=self.cluster,
+                timeline=self.timeline,
+                etcd=self.etcd,
+                run=run_id(self.name),
+                rates=rates or WorkloadRates(),
+            )
         )
-        self.consistency.start()
         # Let every client get a few operations in before the drill goes on to its fault, so
         # even a one-second failover has history from before it (bounded: a sick cluster is
         # the steady-state check's business).
@@ -383,94 +390,108 @@ class Drill:
             interval=0.1,
         )
         self.timeline.mark("workload.started")
+        self.add_check(ConsistencyCheck(self.consistency))
 
-    def check_consistency(self, *, raise_on_invalid: bool = True) -> list[Verdict]:
-        """Stop the workload, run every check on the healed cluster, record the verdicts and
-        the per-client unavailability; an invalid verdict fails the drill."""
-        workload = self.consistency
-        if workload is None:
-            return []
-        with allure_report.step("consistency checks"):
-            started = time.perf_counter()
-            workload.stop()
-            self.timeline.mark("workload.stopped")
-            self.verdicts = workload.check()
-            self.timeline.mark("consistency.checked")
-            self.observe("unavailability", workload.unavailability())
-            workload.cleanup()
-            self.observe("consistency_check_s", round(time.perf_counter() - started, 3))
-            for name, html in workload.evidence.items():
-                allure_report.attach_html(name, html)
-        invalid = [v for v in self.verdicts if v.status == "invalid"]
-        if invalid and raise_on_invalid:
-            raise DrillFailure(
-                "consistency violated: "
-                + "; ".join(f"{v.check}: {v.detail}" for v in invalid)
-                + f"\n{self.timeline.render()}"
-            )
-        return self.verdicts
-
-    # -- metrics and alert rules ---------------------------------------------------------------
-
-    def start_metrics(self, interval: float | None = None) -> None:
+    def start_metrics(
+        self, interval: float | None = None, *, expect_alerts: Sequence[str] = ()
+    ) -> None:
         """Scrape etcd (and with Kubernetes the control plane's) /metrics through the drill.
-        Every 2 s with Kubernetes (an apiserver's /metrics is 2 MB), else every second."""
+        Every 2 s with Kubernetes (an apiserver's /metrics is 2 MB), else every second. Plans
+        the checks over the series: a measured leader change against etcd's own counters
+        (advisory), and the alert rules (an alert in `expect_alerts` that did not fire fails
+        the drill)."""
         if self.dry_run or self.metrics is not None:
             return
         every = interval or (2.0 if self.cluster.kube is not None else 1.0)
-        self.metrics = MetricsRecorder.for_cluster(self.cluster, self.timeline, every).start()
+        self.metrics = self.add_recorder(
+            MetricsRecorder.for_cluster(self.cluster, self.timeline, every)
+        )
+        self.add_check(LeaderChangeCheck(self.metrics), advisory=True)
+        self._alert_check = AlertRulesCheck(self.metrics, tuple(expect_alerts))
+        self.add_check(self._alert_check)
 
-    def finish_metrics(self, expect_alerts: Sequence[str] = ()) -> AlertReport | None:
-        """Stop scraping; run the alert rules over the series with promtool (which alerts the
-        drill's fault made fire); cross-check a measured leader change against etcd's own
-        counters. An alert the drill expects that did not fire fails it."""
-        recorder = self.metrics
-        if recorder is None:
-            return None
-        with allure_report.step("metrics and alert rules"):
-            # One more scrape after everything the drill saw, so that a change it measured at
-            # its very end is in the series too.
-            now = self.timeline.now()
-            poll_until(
-                lambda: recorder.last_round,
-                lambda last: last >= now,
-                timeout=3 * recorder.interval,
-                interval=0.1,
-            )
-            series = recorder.stop()
-            allure_report.attach_json("metrics series", series.to_dict())
-            self.observe("metrics_scrape_cost", recorder.cost())
-            elected = self.timeline.first("leader.elected")
-            if elected is not None:
-                check = leader_change_crosscheck(
-                    series, self.offset("fault.injecting"), elected.offset
-                )
-                self.observe("leader_change_vs_metrics", check)
-            if self.timeline.first("fault.injecting") is None:
-                return None
+    @property
+    def alerts(self) -> AlertReport | None:
+        return self._alert_check.report if self._alert_check is not None else None
+
+    def finish(self, *, failed: bool = False) -> list[Verdict]:
+        """Stop every recorder, then run every planned check in order and record its verdict
+        (summary() and Allure). An invalid verdict of a non-advisory check fails the drill
+        with DrillFailure, unless the drill `failed` already (its own failure is the one to
+        report: it still gets its verdicts, it is not failed twice). A check that raises gets
+        an `unknown` verdict; the first such error is raised after the others ran, unless the
+        drill failed already. Runs once; a second call returns the verdicts."""
+        if self.finished:
+            return self.verdicts
+        self.finished = True
+        with allure_report.step("stop recorders"):
+            for recorder in self.recorders:
+                recorder.stop()
+                if isinstance(recorder, HasAttachments):
+                    for attachment in recorder.attachments():
+                        _attach(attachment)
+        ctx = CheckContext(self.name, self.timeline, self.observe, drill_failed=failed)
+        breaking: list[Verdict] = []
+        errors: list[Exception] = []
+        for planned in self.checks:
+            verdict, error = self._run_check(planned.check, ctx)
+            if error is not None:
+                errors.append(error)
+            if verdict is not None and verdict.status == "invalid" and not planned.advisory:
+                breaking.append(verdict)
+        if failed:
+            return self.verdicts
+        if breaking:
+            raise DrillFailure(self._failure_text(breaking))
+        if errors:
+            raise errors[0]
+        return self.verdicts
+
+    def check_now(self, *checks: Check) -> list[Verdict]:
+        """Run `checks` now (in the drill body), record their verdicts like finish() does, and
+        fail the drill at once on an invalid one."""
+        ctx = CheckContext(self.name, self.timeline, self.observe)
+        found: list[Verdict] = []
+        for check in checks:
+            verdict, error = self._run_check(check, ctx)
+            if error is not None:
+                raise error
+            if verdict is not None:
+                found.append(verdict)
+        breaking = [v for v in found if v.status == "invalid"]
+        if breaking:
+            raise DrillFailure(self._failure_text(breaking))
+        return found
+
+    def _run_check(
+        self, check: Check, ctx: CheckContext
+    ) -> tuple[Verdict | None, Exception | None]:
+        with allure_report.step(f"check: {check.name}"):
+            started = time.perf_counter()
             try:
-                self.alerts = evaluate_drill(series, self.timeline)
-            except KubedrillError as exc:
-                self.observe("alerts_error", str(exc))
-                if expect_alerts:
-                    raise
-                return None
-            self.observe("alerts_fired", self.alerts.fired_names() or "none")
-            allure_report.attach_text("alert rules", self.alerts.render())
-        missing = [a for a in expect_alerts if not self.alerts.fired(a)]
-        unverifiable = [a for a in missing if not scraped_jobs_of(a, series)]
-        if unverifiable:
-            # e.g. kubeadm's etcd serves metrics on 127.0.0.1 only: no series, no verdict.
-            self.observe(
-                "alerts_not_verifiable",
-                f"{', '.join(unverifiable)}: the target exposed none of the metrics they read",
-            )
-            missing = [a for a in missing if a not in unverifiable]
-        if missing:
-            raise DrillFailure(
-                f"expected alert(s) did not fire: {', '.join(missing)}\n{self.alerts.render()}"
-            )
-        return self.alerts
+                verdict = check.run(ctx)
+                error = None
+            except Exception as exc:  # recorded, and raised by the caller when it may
+                error = exc
+                self.observe(f"{check.name}_error", f"{type(exc).__name__}: {exc}")
+                verdict = Verdict(
+                    check=check.name,
+                    status="unknown",
+                    detail=f"the check itself failed: {type(exc).__name__}: {exc}",
+                    seconds=round(time.perf_counter() - started, 3),
+                )
+            if verdict is None:
+                return None, None
+            self.verdicts.append(verdict)
+            allure_report.attach_json(f"verdict: {check.name}", verdict.to_dict())
+            for attachment in verdict.attachments:
+                _attach(attachment)
+            return verdict, error
+
+    def _failure_text(self, breaking: Sequence[Verdict]) -> str:
+        lines = [f"{v.check}: {v.detail}" for v in breaking]
+        lines += [a.body for v in breaking for a in v.attachments if a.kind == "text"]
+        return "\n".join(lines) + f"\n{self.timeline.render()}"
 
     def member_table(self) -> str:
         """The etcd members as the cluster sees them now (and the LB's backends, with
@@ -516,10 +537,8 @@ class Drill:
     # -- end -----------------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self.consistency is not None and not self.verdicts:
-            self.consistency.stop()  # the drill ended before its checks: stop the clients
-        if self.metrics is not None:
-            self.metrics.stop()
+        for recorder in self.recorders:  # idempotent: finish() may have stopped them already
+            recorder.stop()
         for writer in self._writers:
             writer.stop()
         for reader in self._readers:
@@ -541,6 +560,8 @@ class Drill:
             "timeline": self.timeline.to_dict(),
             "consistency": self.consistency_summary(),
             "alerts": self.alerts.to_dict() if self.alerts is not None else None,
+            "checks": [v.to_dict() for v in self.verdicts],
+            "recorders": {r.name: r.summary() for r in self.recorders},
         }
 
     def consistency_summary(self) -> dict[str, Any]:
@@ -548,7 +569,19 @@ class Drill:
             return {"skipped": self.consistency_opt_out}
         if self.consistency is None:
             return {"skipped": "no workload (dry run)" if self.dry_run else "not started"}
+        checked = next((v for v in self.verdicts if v.check == CONSISTENCY), None)
         return {
-            "verdicts": [v.to_dict() for v in self.verdicts],
+            "verdicts": [v.to_dict() for v in checked.parts] if checked is not None else [],
             "workload": self.consistency.summary(),
         }
+
+
+def _attach(attachment: Attachment) -> None:
+    if attachment.kind == "json":
+        allure_report.attach_json(attachment.name, attachment.body)
+    elif attachment.kind == "html":
+        allure_report.attach_html(attachment.name, str(attachment.body))
+    elif attachment.kind == "svg":
+        allure_report.attach_svg(attachment.name, str(attachment.body))
+    else:
+        allure_report.attach_text(attachment.name, str(attachment.body))

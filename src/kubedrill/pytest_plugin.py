@@ -1,5 +1,7 @@
-"""kubedrill's pytest plugin: options, markers, fixtures and reports. Thin on purpose: the
-logic lives in `kubedrill.drill`, `kubedrill.faults` and the targets, which the CLI uses too."""
+"""kubedrill's pytest plugin: options, markers, fixtures and reports. Wiring only: it builds
+the `Drill`, adds the recorders and checks the markers ask for, and calls `Drill.finish()`;
+the logic lives in `kubedrill.drill`, `kubedrill.checks`, `kubedrill.faults` and the targets,
+which scripts and the CLI use too."""
 
 from __future__ import annotations
 
@@ -254,7 +256,8 @@ def drill(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[Drill]:
     else:
         factor = request.config.getoption("--workload-rate")
         d.start_consistency(WorkloadRates().scaled(factor))
-    d.start_metrics()
+    expect = request.node.get_closest_marker("expect_alerts")
+    d.start_metrics(expect_alerts=expect.args if expect is not None else ())
     try:
         yield d
     finally:
@@ -283,6 +286,8 @@ def attach_evidence(d: Drill) -> None:
         allure_report.attach_json("observations", d.observations)
     if d.consistency is not None or d.consistency_opt_out is not None:
         allure_report.attach_json("consistency verdicts", d.consistency_summary())
+    if d.recorders:
+        allure_report.attach_json("recorders", {r.name: r.summary() for r in d.recorders})
     for plan in d.faults_planned:
         component = plan.data.get("component", "etcd")
         hosts = {n.name for n in d.cluster.nodes}
@@ -297,9 +302,9 @@ def attach_evidence(d: Drill) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """After the drill body (the cluster healed): the consistency checks, then the evidence.
-    An invalid verdict fails a drill that passed; a drill that failed still gets its verdicts
-    in the report. A skipped or interrupted drill gets no checks."""
+    """After the drill body (the cluster healed): `Drill.finish()` (recorders stopped, checks
+    run), then the evidence. An invalid verdict fails a drill that passed; a drill that failed
+    still gets its verdicts in the report. A skipped or interrupted drill gets no checks."""
     d = _drill_of(item)
     try:
         result = yield
@@ -310,16 +315,14 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     except BaseException:
         if d is not None:
             try:
-                d.check_consistency(raise_on_invalid=False)
+                d.finish(failed=True)
             except Exception as exc:  # the drill's own failure is the one to report
-                d.observe("consistency_error", f"{type(exc).__name__}: {exc}")
+                d.observe("finish_error", f"{type(exc).__name__}: {exc}")
             attach_evidence(d)
         raise
     if d is not None:
         try:
-            d.check_consistency()
-            marker = item.get_closest_marker("expect_alerts")
-            d.finish_metrics(expect_alerts=marker.args if marker else ())
+            d.finish()
         finally:
             attach_evidence(d)
     return result
@@ -398,5 +401,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if "skipped" in consistency:
             tr.write_line(f"           consistency checks skipped: {consistency['skipped']}")
         for v in consistency.get("verdicts", []):
+            tr.write_line(f"           {v['status'].upper():8s} {v['check']}: {v['detail']}")
+        for v in s.get("checks", []):
+            if v.get("parts"):  # the consistency check: its parts are the lines just above
+                continue
             tr.write_line(f"           {v['status'].upper():8s} {v['check']}: {v['detail']}")
     tr.write_line(f"summary: {config.getoption('--kubedrill-reports') / 'summary.json'}")

@@ -48,7 +48,7 @@ def test_a_lost_write_fails_the_drill(
     result = run_pytest(str(drills), *report_args(tmp_path, lab_config_file))
     out = result.stdout + result.stderr
     assert result.returncode == 1, out[-3000:]
-    assert "consistency violated" in out
+    assert "consistency: violated" in out
     assert "1 failed, 1 passed" in out, out[-2000:]
     summary = {s["drill"]: s for s in json.loads((tmp_path / "summary.json").read_text())["drills"]}
     lost = summary["test_write_lost"]

@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from kubedrill.checks import alerts
+from kubedrill.checks.alerts import AlertReport
+from kubedrill.checks.leader_crosscheck import leader_change_crosscheck
 from kubedrill.cluster import Cluster
 from kubedrill.faults import KillComponent, Selector, StopComponent
 from kubedrill.faults.runner import FaultSession
@@ -23,9 +26,6 @@ from kubedrill.ledger import Ledger
 from kubedrill.polling import poll_until
 from kubedrill.probes import etcd_checks as check
 from kubedrill.probes.etcd import EtcdClient
-from kubedrill.report import alerts
-from kubedrill.report.alerts import AlertReport
-from kubedrill.report.leader_crosscheck import leader_change_crosscheck
 from kubedrill.targets.lab import lab
 from kubedrill.targets.lab.config import load_lab_config
 from kubedrill.timeline import Timeline

@@ -6,10 +6,32 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
+from kubedrill.checks import alerts
+from kubedrill.checks.alert_rules import AlertRulesCheck
+from kubedrill.checks.alerts import (
+    DEFAULT_RULES,
+    evaluate,
+    load_rules,
+    parse_alert_failures,
+    parse_duration,
+    parse_expr_failures,
+)
+from kubedrill.checks.base import CheckContext
+from kubedrill.checks.leader_crosscheck import counter_increase, leader_change_crosscheck
+from kubedrill.checks.promtool_file import (
+    STALE,
+    Hold,
+    build_grid,
+    encode,
+    series_selector,
+    tokens_on_grid,
+)
 from kubedrill.errors import ConfigError, MissingBinaryError
 from kubedrill.probes.metrics import (
     APISERVER_SERIES,
@@ -18,24 +40,8 @@ from kubedrill.probes.metrics import (
     parse_samples,
     series_key,
 )
-from kubedrill.report.alerts import (
-    DEFAULT_RULES,
-    evaluate,
-    load_rules,
-    parse_alert_failures,
-    parse_duration,
-    parse_expr_failures,
-)
-from kubedrill.report.leader_crosscheck import counter_increase, leader_change_crosscheck
-from kubedrill.report.promtool_file import (
-    STALE,
-    Hold,
-    build_grid,
-    encode,
-    series_selector,
-    tokens_on_grid,
-)
-from kubedrill.workload.metrics_recorder import RecordedSeries
+from kubedrill.timeline import Timeline
+from kubedrill.workload.metrics_recorder import MetricsRecorder, RecordedSeries
 
 RULES = DEFAULT_RULES
 needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="no promtool")
@@ -389,3 +395,94 @@ def test_leader_crosscheck_sees_the_counter_rise_inside_the_window() -> None:
     assert figures["leader_changes_increase"] == {"etcd-1": 1.0, "etcd-2": 1.0, "etcd-3": 1.0}
     assert figures["has_leader_zero_at_s"] == {"etcd-2": [5]}
     assert not leader_change_crosscheck(series, 7.0, 8.0)["agrees"]
+
+
+# -- promtool's positive run can disagree, and then nothing is confirmed -----------------------
+
+
+def disagree_on_annotations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The negative run's view, doctored: the positive run then expects an annotation the
+    rules never render, as it would if parsing promtool's output went wrong."""
+    real = alerts._negative
+
+    def doctored(*args: Any, **kwargs: Any) -> Any:
+        seen = real(*args, **kwargs)
+        return {
+            key: [(labels, {**notes, "summary": "not what the rule says"}) for labels, notes in got]
+            for key, got in seen.items()
+        }
+
+    monkeypatch.setattr(alerts, "_negative", doctored)
+
+
+def quorum_lost() -> RecordedSeries:
+    return cluster(etcd_down=during(20, 30, "etcd-2", "etcd-3"), no_leader=during(20, 30, "etcd-1"))
+
+
+@needs_promtool
+def test_a_disagreeing_positive_run_leaves_the_report_unconfirmed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    disagree_on_annotations(monkeypatch)
+    report = evaluate(quorum_lost(), RULES, holds=HOLDS)
+    assert report.confirmed is False
+    assert "not what the rule says" in report.unconfirmed
+    assert report.to_dict()["confirmed"] is False
+    assert "NOT CONFIRMED" in report.render()
+    # what discovery found is still reported, for a person to look at
+    assert "EtcdInsufficientMembers" in report.fired_names()
+
+
+@dataclass
+class FakeMetrics:
+    recorded: RecordedSeries
+
+    def series(self) -> RecordedSeries:
+        return self.recorded
+
+
+def drill_context(injecting: float = 20.0, healing: float = 30.0) -> CheckContext:
+    now = [0.0]
+    timeline = Timeline(clock=lambda: now[0], wall=lambda: 1e9)
+    for offset, event in ((injecting, "fault.injecting"), (healing, "fault.healing")):
+        now[0] = offset
+        timeline.mark(event)
+    return CheckContext("drill", timeline, lambda _k, _v: None)
+
+
+def alert_check(expect: tuple[str, ...] = ()) -> AlertRulesCheck:
+    metrics = FakeMetrics(quorum_lost())
+    return AlertRulesCheck(cast(MetricsRecorder, metrics), expect)
+
+
+@needs_promtool
+def test_alert_check_valid_when_the_expected_alert_fired() -> None:
+    verdict = alert_check(("EtcdInsufficientMembers",)).run(drill_context())
+    assert verdict is not None and verdict.status == "valid", verdict
+    assert verdict.figures["confirmed"] is True
+    assert [a.name for a in verdict.attachments] == ["alert rules"]
+
+
+@needs_promtool
+def test_alert_check_invalid_when_an_expected_alert_did_not_fire() -> None:
+    verdict = alert_check(("APIServerDown",)).run(drill_context())
+    assert verdict is not None and verdict.status == "invalid", verdict
+    assert "did not fire: APIServerDown" in verdict.detail
+
+
+@needs_promtool
+def test_alert_check_unconfirmed_is_unknown_or_invalid_with_an_expectation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    disagree_on_annotations(monkeypatch)
+    quiet = alert_check().run(drill_context())
+    assert quiet is not None and quiet.status == "unknown", quiet
+    assert quiet.figures["confirmed"] is False
+    expecting = alert_check(("EtcdInsufficientMembers",)).run(drill_context())
+    assert expecting is not None and expecting.status == "invalid", expecting
+    assert "not shown to fire" in expecting.detail
+
+
+def test_alert_check_has_nothing_to_judge_without_a_fault() -> None:
+    ctx = CheckContext("drill", Timeline(), lambda _k, _v: None)
+    assert alert_check(("EtcdInsufficientMembers",)).run(ctx) is None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from kubedrill.checks.verdict import Verdict
 from kubedrill.consistency import checks
-from kubedrill.consistency.verdict import Verdict
 from kubedrill.consistency.workload import linearizable
 from kubedrill.workload.etcd_watch import Resume, WatchEvent
 from kubedrill.workload.history import Operation

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kubedrill.consistency.verdict import Status, Verdict
+from kubedrill.checks.verdict import Status, Verdict
 from kubedrill.workload.etcd_watch import Resume, WatchEvent
 from kubedrill.workload.history import Operation, longest_unavailability
 

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kubedrill.checks.verdict import Status, Verdict
 from kubedrill.consistency.lincheck_build import ensure_lincheck
-from kubedrill.consistency.verdict import Status, Verdict
 from kubedrill.errors import ConfigError
 from kubedrill.workload.history import Operation
 

@@ -20,13 +20,13 @@ from typing import Any
 
 import requests
 
+from kubedrill.checks.etcd_data import hashkv_verdict
+from kubedrill.checks.verdict import Verdict
 from kubedrill.cluster import Cluster
 from kubedrill.consistency import checks
 from kubedrill.consistency.linearizability import check_linearizable
-from kubedrill.consistency.verdict import Verdict
 from kubedrill.errors import KubedrillError
 from kubedrill.polling import poll_until
-from kubedrill.probes import etcd_checks
 from kubedrill.probes.etcd import EtcdClient, EtcdError, b64
 from kubedrill.timeline import Timeline
 from kubedrill.workload.api_configmaps import (
@@ -84,7 +84,9 @@ class ConsistencyWorkload:
     etcd: EtcdClient
     run: str
     rates: WorkloadRates = field(default_factory=WorkloadRates)
+    name: str = "consistency"  # as a drill's recorder (kubedrill.checks.Recorder)
     started: bool = False
+    stopped: bool = False
     seed_ops: list[Operation] = field(default_factory=list)
     etcd_clients: list[BackgroundClient] = field(default_factory=list)
     api_clients: list[BackgroundClient] = field(default_factory=list)
@@ -215,7 +217,11 @@ class ConsistencyWorkload:
             c.start()
 
     def stop(self) -> None:
-        """Stop the clients, then give the watch a moment to deliver the last writes."""
+        """Stop the clients, then give the watch a moment to deliver the last writes.
+        Idempotent: a drill stops its recorders again on the way out."""
+        if self.stopped:
+            return
+        self.stopped = True
         for c in [*self.etcd_clients, *self.api_clients]:
             c.stop()
         if self.watcher is not None:
@@ -225,6 +231,7 @@ class ConsistencyWorkload:
             watcher = self.watcher
             poll_until(watcher.last_revision, lambda r: r >= last, timeout=10, interval=0.1)
             watcher.stop()
+        self.timeline.mark("workload.stopped")
 
     # -- histories ------------------------------------------------------------------------------
 
@@ -382,23 +389,6 @@ def _list(session: requests.Session, server: str, run: str) -> dict[str, str] | 
         item["metadata"]["name"]: str((item.get("data") or {}).get("v", ""))
         for item in resp.json().get("items", [])
     }
-
-
-def hashkv_verdict(etcd: EtcdClient) -> Verdict:
-    started = time.perf_counter()
-    disagreement, agreed = poll_until(
-        lambda: etcd_checks.hashkv_disagreement(etcd),
-        lambda d: d is None,
-        timeout=15,
-        interval=0.5,
-    )
-    seconds = time.perf_counter() - started
-    name = "etcd: members agree (HashKV at one revision)"
-    if agreed:
-        return checks.verdict(name, "valid", "every member reports the same HashKV", {}, seconds)
-    if disagreement and "answer" in disagreement:  # a member did not answer: undecided
-        return checks.verdict(name, "unknown", disagreement, {}, seconds)
-    return checks.verdict(name, "invalid", str(disagreement), {}, seconds)
 
 
 def linearizable(name: str, ops: list[Operation], evidence: dict[str, str]) -> Verdict:

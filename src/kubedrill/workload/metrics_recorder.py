@@ -15,7 +15,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from kubedrill.checks.verdict import Attachment
 from kubedrill.cluster import Cluster
+from kubedrill.polling import poll_until
 from kubedrill.probes.metrics import Scraper, ScrapeResult, SeriesKey, scraper_for, series_key
 from kubedrill.timeline import Timeline
 
@@ -142,8 +144,18 @@ class MetricsRecorder:
         self._thread.start()
         return self
 
-    def stop(self) -> RecordedSeries:
-        """Stop scraping (idempotent) and return the series."""
+    def stop(self, *, final_round: bool = True) -> RecordedSeries:
+        """Stop scraping (idempotent) and return the series. With `final_round`, first wait
+        (up to three intervals) for a round that began after this call, so that a change the
+        drill measured at its very end is in the series too."""
+        if final_round and self._thread.is_alive() and not self._stop.is_set():
+            asked = self.timeline.now()
+            poll_until(
+                lambda: self.last_round,
+                lambda last: last >= asked,
+                timeout=3 * self.interval,
+                interval=0.1,
+            )
         self._stop.set()
         if self._thread.ident is None:
             self.scraper.close()  # never started: the thread would have closed it
@@ -157,6 +169,14 @@ class MetricsRecorder:
             return RecordedSeries(
                 self.interval, {k: list(v) for k, v in self._series.points.items()}
             )
+
+    def summary(self) -> dict[str, Any]:
+        """What scraping cost (kubedrill.checks.Recorder): summary.json `recorders`."""
+        return self.cost()
+
+    def attachments(self) -> list[Attachment]:
+        """The recorded series, for the report: what the alert rules were judged on."""
+        return [Attachment("metrics series", "json", self.series().to_dict())]
 
     def cost(self) -> dict[str, Any]:
         with self._lock:

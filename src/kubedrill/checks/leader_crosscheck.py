@@ -10,9 +10,14 @@ to 0 is reported but is only seen when a scrape happens to land inside the elect
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from kubedrill.workload.metrics_recorder import Point, RecordedSeries
+from kubedrill.checks.base import CheckContext
+from kubedrill.checks.verdict import Status, Verdict
+from kubedrill.workload.metrics_recorder import MetricsRecorder, Point, RecordedSeries
+
+NAME = "leader change in etcd's metrics"
 
 
 def _node(labels: tuple[tuple[str, str], ...]) -> str:
@@ -89,3 +94,32 @@ def leader_change_crosscheck(
         "members_restarted": sorted(restarted),
         "agrees": any(v > 0 for v in increases.values()),
     }
+
+
+@dataclass
+class LeaderChangeCheck:
+    """The runner's `fault.injecting -> leader.elected` against etcd's counters. A drill adds
+    it as advisory (`Drill.add_check(..., advisory=True)`): it judges the figure, not the
+    cluster, so a disagreement is reported next to the figure and does not fail the drill."""
+
+    metrics: MetricsRecorder
+    name: str = NAME
+
+    def run(self, ctx: CheckContext) -> Verdict | None:
+        injecting = ctx.timeline.first("fault.injecting")
+        elected = ctx.timeline.first("leader.elected")
+        if injecting is None or elected is None:
+            return None  # this drill measured no leader change
+        series = self.metrics.series()
+        figures = leader_change_crosscheck(series, injecting.offset, elected.offset)
+        ctx.observe("leader_change_vs_metrics", figures)
+        window = f"{figures['window_s']} s (+/- {figures['slack_s']} s)"
+        status: Status
+        if figures["agrees"]:
+            status, detail = "valid", f"the counter first rose at {figures['first_rise_s']} s"
+        elif not figures["leader_changes_increase"] or not figures["scrapes_in_window"]:
+            # e.g. kubeadm's etcd serves metrics on 127.0.0.1 only: no series, no verdict
+            status, detail = "unknown", f"no etcd leader-change series scraped in {window}"
+        else:
+            status, detail = "invalid", f"no member's leader-change counter rose in {window}"
+        return Verdict(check=self.name, status=status, detail=detail, figures=figures, seconds=0.0)
