@@ -23,7 +23,9 @@ class BackgroundClient:
     def __post_init__(self) -> None:
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        # "workload/<client>": runner_cpu counts these threads as the workload's, not as
+        # measuring (a client named "etcd-watch" must not pass for a drill's "watch-" poller).
+        self._thread = threading.Thread(target=self._run, name=f"workload/{self.name}", daemon=True)
 
     def start(self) -> Self:
         self._thread.start()
