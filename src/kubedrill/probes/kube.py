@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +52,15 @@ class ReadyzProbe:
         self.session.close()
 
 
+def read_json(call: Callable[..., Any], *args: Any, timeout: float) -> Any:
+    """An API call's answer as plain JSON. With `_preload_content=False` the client skips
+    turning it into model objects, which costs a poller more CPU than the request itself
+    (a 6-Node list: ~10 ms of CPU deserialised, ~1 ms as JSON). Raises like the call does
+    (an error status is an ApiException either way)."""
+    response = call(*args, _request_timeout=timeout, _preload_content=False)
+    return json.loads(response.data)
+
+
 @dataclass(frozen=True)
 class LeaseState:
     identity: str  # '<hostname>_<uuid>': a restarted process gets a new one
@@ -63,12 +74,15 @@ class LeaseState:
 def lease_state(api: k8s.ApiClient, name: str, namespace: str = "kube-system") -> LeaseState | None:
     """The Lease as the API serves it now, or None when it cannot be read."""
     try:
-        lease: Any = k8s.CoordinationV1Api(api).read_namespaced_lease(
-            name, namespace, _request_timeout=2
+        lease = read_json(
+            k8s.CoordinationV1Api(api).read_namespaced_lease, name, namespace, timeout=2
+        )
+        spec = lease.get("spec") or {}
+        return LeaseState(
+            str(spec.get("holderIdentity") or ""), int(spec.get("leaseTransitions") or 0)
         )
     except Exception:
         return None
-    return LeaseState(lease.spec.holder_identity or "", int(lease.spec.lease_transitions or 0))
 
 
 def lease_holder(
@@ -130,13 +144,16 @@ class KubeProbes:
 
     def nodes_ready(self) -> bool:
         try:
-            nodes = self.core.list_node(_request_timeout=3).items
+            nodes = read_json(self.core.list_node, timeout=3).get("items") or []
+            return bool(nodes) and all(
+                any(
+                    c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (n.get("status") or {}).get("conditions") or []
+                )
+                for n in nodes
+            )
         except Exception:
             return False
-        return bool(nodes) and all(
-            any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))
-            for n in nodes
-        )
 
     def running_pods(self, namespace: str, selector: str) -> list[Any]:
         try:
@@ -192,6 +209,7 @@ class KubeProbes:
 
     def schedulable(self, node: str) -> bool:
         try:
-            return not self.core.read_node(node, _request_timeout=3).spec.unschedulable
+            spec = read_json(self.core.read_node, node, timeout=3).get("spec") or {}
+            return not spec.get("unschedulable")
         except Exception:
             return False

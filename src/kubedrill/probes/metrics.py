@@ -17,15 +17,15 @@ recorded.
 from __future__ import annotations
 
 import functools
+import re
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 from urllib3.exceptions import InsecureRequestWarning
 
 from kubedrill.cluster import Cluster, KubeAccess
@@ -97,31 +97,72 @@ class ScrapeResult:
     skipped: frozenset[str] = frozenset()  # metric names not collected in this round
 
 
+def sample_lines(text: str, names: Iterable[str]) -> Iterator[str]:
+    """The sample lines of metrics `names`, found with `str.find` instead of splitting the
+    whole exposition into lines: an apiserver's is ~2 MB and ~14,000 lines, of which a few
+    hundred are kept. A name counts at the start of a line and followed by `{` or a space
+    (so `# HELP name` and `name_other` are not it)."""
+    for name in names:
+        size = len(name)
+        pos = text.find(name)
+        while pos != -1:
+            end = text.find("\n", pos)
+            end = len(text) if end == -1 else end
+            if (pos == 0 or text[pos - 1] == "\n") and text[pos + size : pos + size + 1] in (
+                "{",
+                " ",
+            ):
+                yield text[pos:end]
+            pos = text.find(name, end)
+
+
 def filter_text(text: str, keep: Mapping[str, tuple[str, ...]]) -> str:
     """Only the sample lines of allowed metrics (comments dropped: names are all we need)."""
-    prefixes = tuple(keep)
-    lines = []
-    for line in text.splitlines():
-        if line.startswith(prefixes):
-            name = line.split("{", 1)[0].split(" ", 1)[0]
-            if name in keep:
-                lines.append(line)
-    return "\n".join(lines) + "\n"
+    return "".join(line + "\n" for line in sample_lines(text, keep))
+
+
+# name="value"; the value "unrolled" (runs of plain characters, then one escape) is several
+# times faster in `re` than an alternation tried at every character.
+_LABEL = re.compile(r'([a-zA-Z_]\w*)="([^"\\]*(?:\\.[^"\\]*)*)"')
+_ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+
+
+def unescape(value: str) -> str:
+    if "\\" not in value:
+        return value
+    return re.sub(r"\\.", lambda m: _ESCAPES.get(m.group(0), m.group(0)), value)
+
+
+def parse_line(line: str, name: str) -> tuple[dict[str, str], float]:
+    """(labels, value) of one sample line of metric `name` in the text format, label values
+    still escaped (`unescape` the few that are kept). A regex and `float` instead of
+    prometheus_client's character-by-character parser: ~10 times less CPU for an apiserver's
+    2,000 histogram buckets. Raises ValueError on a malformed line."""
+    rest = line[len(name) :]
+    labels: dict[str, str] = {}
+    if rest.startswith("{"):
+        close = rest.rfind("}")  # a label value may contain '}', never after the last one
+        if close == -1:
+            raise ValueError(f"unterminated labels: {line[:120]}")
+        labels = dict(_LABEL.findall(rest, 1, close))  # values still escaped
+        rest = rest[close + 1 :]
+    fields = rest.split()  # value, and an optional timestamp
+    if not fields:
+        raise ValueError(f"no value: {line[:120]}")
+    return labels, float(fields[0])
 
 
 def parse_samples(text: str, keep: Mapping[str, tuple[str, ...]]) -> dict[SeriesKey, float]:
     """Allowed samples, summed over the labels that are not kept."""
     out: dict[SeriesKey, float] = {}
-    for family in text_string_to_metric_families(filter_text(text, keep)):
-        for sample in family.samples:
-            kept = keep.get(sample.name)
-            if kept is None:
-                continue
-            verb = sample.labels.get("verb")
-            if sample.name.startswith("apiserver_request_duration") and verb not in DURATION_VERBS:
-                continue
-            key = series_key(sample.name, {k: v for k, v in sample.labels.items() if k in kept})
-            out[key] = out.get(key, 0.0) + float(sample.value)
+    for name, kept in keep.items():
+        duration = name.startswith("apiserver_request_duration")
+        for line in sample_lines(text, (name,)):
+            labels, value = parse_line(line, name)
+            if duration and labels.get("verb") not in DURATION_VERBS:
+                continue  # (no verb is spelt with an escape)
+            key = series_key(name, {k: unescape(v) for k, v in labels.items() if k in kept})
+            out[key] = out.get(key, 0.0) + value
     return out
 
 
@@ -271,11 +312,12 @@ class NodeConditions:
     def __init__(self, access: KubeAccess, timeout: float = 1.0) -> None:
         from kubernetes import client as k8s  # noqa: PLC0415 - only clusters with Kubernetes
 
-        from kubedrill.probes.kube import api_client  # noqa: PLC0415
+        from kubedrill.probes.kube import api_client, read_json  # noqa: PLC0415
 
         self.timeout = timeout
         self._api = api_client(access)
         self._core = k8s.CoreV1Api(self._api)
+        self._read_json = read_json
 
     def close(self) -> None:
         self._api.close()
@@ -283,7 +325,8 @@ class NodeConditions:
     def scrape(self) -> ScrapeResult:
         started, cpu = time.perf_counter(), time.thread_time()
         try:
-            nodes: Iterable[Any] = self._core.list_node(_request_timeout=self.timeout).items
+            # Plain JSON (see read_json): model objects for every Node cost ~10 ms a round.
+            nodes = self._read_json(self._core.list_node, timeout=self.timeout).get("items") or []
         except Exception as exc:  # any API failure is a failed scrape, like KSM's own up
             return ScrapeResult(
                 self.target,
@@ -296,12 +339,13 @@ class NodeConditions:
             )
         samples: dict[SeriesKey, float] = {}
         for node in nodes:
-            for cond in node.status.conditions or []:
-                status = str(cond.status).lower()
+            name = str(node.get("metadata", {}).get("name", ""))
+            for cond in (node.get("status") or {}).get("conditions") or []:
+                status = str(cond.get("status")).lower()
                 for candidate in self.STATUSES:
                     labels = {
-                        "node": node.metadata.name,
-                        "condition": cond.type,
+                        "node": name,
+                        "condition": str(cond.get("type")),
                         "status": candidate,
                         "job": self.target.job,
                         "instance": self.target.instance,
