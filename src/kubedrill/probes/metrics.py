@@ -3,8 +3,8 @@
 A target is one component on one node (etcd member, kube-apiserver, controller-manager,
 scheduler), labelled like Prometheus labels a scrape: `job`, `instance` (host:port) and here also
 `node`. Only an allowlist of series is kept, and labels that do not matter for the alert rules
-are summed away (an apiserver exposes ~16,000 lines; the rules need a few hundred). Lines are
-filtered by name before `prometheus_client`'s parser sees them, which keeps a scrape cheap.
+are summed away (an apiserver exposes ~16,000 lines; the rules need a few hundred). Only the
+kept lines are found (`str.find`) and parsed (one regex each), which keeps a scrape cheap.
 
 Controller-manager and scheduler serve /metrics on their secure ports with delegated
 authentication: kubedrill's admin client certificate is accepted there. Their serving
