@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
+
 from kubedrill.cluster import EtcdAccess
 from kubedrill.faults.shape import quorum
 
@@ -122,6 +124,20 @@ class EtcdClient:
             connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
         connections[node] = connection
         return connection, False
+
+    def session(self, node: str) -> requests.Session:
+        """This thread's requests session to `node`, for streams (the watch workload reads
+        /v3/watch line by line); calls go through `call`. TLS set up, never through a proxy."""
+        sessions: dict[str, requests.Session] = getattr(self._local, "sessions", {})
+        self._local.sessions = sessions
+        if node not in sessions:
+            session = requests.Session()
+            session.trust_env = False  # no proxy or CA-bundle variables: the lab's CA only
+            if self.access.tls is not None:
+                session.verify = str(self.access.tls.ca)
+                session.cert = (str(self.access.tls.cert), str(self.access.tls.key))
+            sessions[node] = session
+        return sessions[node]
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._ssl is None:
