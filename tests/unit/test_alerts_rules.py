@@ -23,7 +23,11 @@ from kubedrill.checks.alerts import (
     parse_expr_failures,
 )
 from kubedrill.checks.base import CheckContext
-from kubedrill.checks.leader_crosscheck import counter_increase, leader_change_crosscheck
+from kubedrill.checks.leader_crosscheck import (
+    LeaderChangeCheck,
+    counter_increase,
+    leader_change_crosscheck,
+)
 from kubedrill.checks.promtool_file import (
     STALE,
     Hold,
@@ -486,3 +490,33 @@ def test_alert_check_unconfirmed_is_unknown_or_invalid_with_an_expectation(
 def test_alert_check_has_nothing_to_judge_without_a_fault() -> None:
     ctx = CheckContext("drill", Timeline(), lambda _k, _v: None)
     assert alert_check(("EtcdInsufficientMembers",)).run(ctx) is None
+
+
+def test_leader_change_check_judges_the_measured_window() -> None:
+    series = RecordedSeries(1.0)
+    for t in range(10):
+        for node in ETCD:
+            target = {"job": "etcd", "instance": node, "node": node}
+            changes = 1.0 if t < 5 else 2.0
+            series.add(series_key("etcd_server_leader_changes_seen_total", target), t, changes)
+            series.add(series_key("up", target), t, 1.0)
+
+    def judged(injecting: float, elected: float | None, recorded: RecordedSeries) -> Any:
+        now = [0.0]
+        timeline = Timeline(clock=lambda: now[0], wall=lambda: 1e9)
+        for offset, event in ((injecting, "fault.injecting"), (elected, "leader.elected")):
+            if offset is not None:
+                now[0] = offset
+                timeline.mark(event)
+        seen: dict[str, Any] = {}
+        check = LeaderChangeCheck(cast(MetricsRecorder, FakeMetrics(recorded)))
+        verdict = check.run(CheckContext("d", timeline, seen.__setitem__))
+        return verdict, seen
+
+    verdict, seen = judged(4.2, 4.8, series)
+    assert verdict.status == "valid" and seen["leader_change_vs_metrics"]["agrees"]
+    verdict, _ = judged(7.0, 8.0, series)  # the counter did not rise in this window
+    assert verdict.status == "invalid", verdict
+    verdict, _ = judged(4.2, 4.8, RecordedSeries(1.0))  # nothing scraped: no verdict either way
+    assert verdict.status == "unknown", verdict
+    assert judged(4.2, None, series)[0] is None  # no leader change measured: nothing to judge
