@@ -13,6 +13,7 @@ from kubedrill.faults import Drain, Isolate, KillComponent, Selector, StopCompon
 from kubedrill.probes import etcd_checks
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import KubeProbes
+from kubedrill.server_record.compare import lb_state, lease_acquire
 
 pytestmark = [pytest.mark.disruptive]
 
@@ -34,13 +35,23 @@ def test_stop_apiserver_behind_load_balancer(drill: Drill, kube: KubeProbes) -> 
     victim = drill.cluster.nth("control-plane", 0)
     # Watched from before the inject: a stopped kube-apiserver may take its whole grace period
     # (30 s under kubelet) to exit, and the LB's verdict can come at any time in it.
-    down = drill.watch("lb.backend_down", lambda: kube.backend_is(victim, "DOWN"), budget="detect")
+    down = drill.watch(
+        "lb.backend_down",
+        lambda: kube.backend_is(victim, "DOWN"),
+        budget="detect",
+        record=lb_state(victim, "DOWN"),
+    )
     with drill.fault(StopComponent("kube-apiserver", Selector.named(victim))):
         down.wait()
         drill.hold(2.0, lambda: None)
     drill.within_budget("detect", "fault.injecting", "lb.backend_down")
     with drill.verify():
-        drill.wait_for("lb.backend_up", lambda: kube.backend_is(victim, "UP"), budget="recovery")
+        drill.wait_for(
+            "lb.backend_up",
+            lambda: kube.backend_is(victim, "UP"),
+            budget="recovery",
+            record=lb_state(victim, "UP"),
+        )
         drill.within_budget("recovery", "fault.healed", "lb.backend_up")
         drill.assert_api_available()
 
@@ -63,7 +74,10 @@ def test_kill_controller_manager_leader(drill: Drill, kube: KubeProbes, namespac
     assert before is not None
     with drill.fault(KillComponent(lease, Selector.leader())):
         drill.wait_for(
-            "lease.taken_over", lambda: kube.lease_moved(lease, before), budget="lease_takeover"
+            "lease.taken_over",
+            lambda: kube.lease_moved(lease, before),
+            budget="lease_takeover",
+            record=lease_acquire(lease),
         )
     drill.within_budget("lease_takeover", "fault.injecting", "lease.taken_over")
     with drill.verify():
@@ -91,7 +105,10 @@ def test_kill_scheduler_leader(drill: Drill, kube: KubeProbes, namespace: str) -
         kube.create_deployment(namespace, "late", replicas=3)
         drill.timeline.mark("pods.created")
         drill.wait_for(
-            "lease.taken_over", lambda: kube.lease_moved(lease, before), budget="lease_takeover"
+            "lease.taken_over",
+            lambda: kube.lease_moved(lease, before),
+            budget="lease_takeover",
+            record=lease_acquire(lease),
         )
         drill.wait_for(
             "pods.scheduled", lambda: scheduled(kube, namespace, "app=late", 3), budget="recovery"
@@ -163,7 +180,12 @@ def test_isolate_control_plane_node(drill: Drill, kube: KubeProbes, etcd: EtcdCl
     }
     drill.observe("leases_on_victim", ",".join(n for n, h in held.items() if h == victim) or "none")
     with drill.fault(Isolate(Selector.named(victim), component="kube-apiserver")):
-        drill.wait_for("lb.backend_down", lambda: kube.backend_is(victim, "DOWN"), budget="detect")
+        drill.wait_for(
+            "lb.backend_down",
+            lambda: kube.backend_is(victim, "DOWN"),
+            budget="detect",
+            record=lb_state(victim, "DOWN"),
+        )
         drill.wait_for(
             "etcd.quorum", lambda: quorum_without(etcd, victim), budget="leader_election"
         )

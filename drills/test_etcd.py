@@ -15,6 +15,7 @@ from kubedrill.faults import (
 )
 from kubedrill.probes import etcd_checks as check
 from kubedrill.probes.etcd import EtcdClient
+from kubedrill.server_record.compare import etcd_election
 from kubedrill.workload.history import longest_unavailability, ops_between, ops_overlapping
 
 pytestmark = [pytest.mark.etcd, pytest.mark.disruptive]
@@ -35,6 +36,7 @@ def test_kill_leader(drill: Drill, etcd: EtcdClient) -> None:
             "leader.elected",
             lambda: check.new_leader(etcd, before),
             budget="leader_election",
+            record=etcd_election(),
         )
         drill.wait_for("writes.accepted", lambda: check.accepts_write(etcd), budget="recovery")
     drill.within_budget("leader_election", "fault.injecting", "leader.elected")
@@ -86,6 +88,7 @@ def test_isolate_leader(drill: Drill, etcd: EtcdClient) -> None:
             "leader.elected",
             lambda: check.new_leader(etcd, before, fault.victims),
             budget="leader_election",
+            record=etcd_election(),
         )
         drill.wait_for(
             "old_leader.stepped_down",
@@ -108,6 +111,7 @@ def test_pause_leader(drill: Drill, etcd: EtcdClient) -> None:
             "leader.elected",
             lambda: check.new_leader(etcd, before, fault.victims),
             budget="leader_election",
+            record=etcd_election(),
         )
     drill.within_budget("leader_election", "fault.injecting", "leader.elected")
     with drill.verify():

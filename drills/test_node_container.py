@@ -13,6 +13,7 @@ from kubedrill.faults import PauseNode, Selector, StopNode
 from kubedrill.probes import etcd_checks
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import KubeProbes
+from kubedrill.server_record.compare import etcd_election, lb_state
 
 pytestmark = [pytest.mark.node, pytest.mark.etcd, pytest.mark.disruptive]
 
@@ -41,8 +42,14 @@ def test_pause_etcd_leader_node(
             "leader.elected",
             lambda: etcd_checks.new_leader(etcd, before, fault.victims),
             budget="leader_election",
+            record=etcd_election(),
         )
-        drill.wait_for("lb.backend_down", lambda: kube.backend_is(victim, "DOWN"), budget="detect")
+        drill.wait_for(
+            "lb.backend_down",
+            lambda: kube.backend_is(victim, "DOWN"),
+            budget="detect",
+            record=lb_state(victim, "DOWN"),
+        )
         drill.wait_for(
             "api.writes_accepted",
             lambda: kube.write_configmap(namespace, f"w-{time.time_ns()}"),
@@ -66,7 +73,12 @@ def test_stop_control_plane_node(drill: Drill, kube: KubeProbes, etcd: EtcdClien
         "etcd and the API are healthy, every LB backend UP", lambda: healthy(etcd, kube)
     )
     drill.api_reader()
-    down = drill.watch("lb.backend_down", lambda: kube.backend_is(victim, "DOWN"), budget="detect")
+    down = drill.watch(
+        "lb.backend_down",
+        lambda: kube.backend_is(victim, "DOWN"),
+        budget="detect",
+        record=lb_state(victim, "DOWN"),
+    )
     with drill.fault(StopNode(Selector.named(victim))):  # returns once the node is down
         down.wait()
         drill.wait_for(

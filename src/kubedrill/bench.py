@@ -94,7 +94,7 @@ class DrillStats:
 def held_cpu(summary: Mapping[str, Any]) -> tuple[float | None, float | None]:
     """(measuring, workload) % of a core while the fault was held, from the drill's
     runner_cpu record; (None, None) when the drill has none."""
-    record = summary.get("runner_cpu") or {}
+    record = (summary.get("recorders") or {}).get("runner_cpu") or {}
     window = record.get("fault_held") or {}
     categories = window.get("percent_of_core") or window
     measuring = categories.get("measuring") if isinstance(categories, dict) else None
@@ -115,7 +115,8 @@ def aggregate(summaries: Iterable[Mapping[str, Any]]) -> tuple[list[FigureStats]
             stats.measuring_cpu.append(float(measuring))
         if workload is not None:
             stats.workload_cpu.append(float(workload))
-        records = {r.get("measurement"): r for r in summary.get("server_records") or []}
+        rows = (summary.get("observations") or {}).get("server_records") or []
+        records = {r.get("measurement"): r for r in rows}
         for m in summary.get("measurements") or []:
             key = (name, str(m["name"]))
             fig = figures.setdefault(key, FigureStats(name, str(m["name"]), m.get("budget_s")))

@@ -21,6 +21,7 @@ from kubedrill.checks.consistency import NAME as CONSISTENCY
 from kubedrill.checks.consistency import ConsistencyCheck
 from kubedrill.checks.etcd_data import AcknowledgedWritesCheck, HashKvCheck
 from kubedrill.checks.leader_crosscheck import LeaderChangeCheck
+from kubedrill.checks.server_record import Expected, ServerRecordCheck
 from kubedrill.checks.verdict import Attachment, Verdict
 from kubedrill.cluster import Cluster
 from kubedrill.consistency.workload import ConsistencyWorkload, WorkloadRates, run_id
@@ -32,6 +33,8 @@ from kubedrill.polling import poll_until
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import KubeProbes
 from kubedrill.report import allure_report
+from kubedrill.runner_cpu import RunnerCpu
+from kubedrill.server_record.compare import Recorded
 from kubedrill.timeline import Measurement, Timeline
 from kubedrill.workload.api_reader import ApiReader
 from kubedrill.workload.etcd_writer import EtcdWriter
@@ -49,6 +52,11 @@ class SteadyStateError(KubedrillError):
 class FaultUnavailableError(SteadyStateError):
     """The target cannot carry the drill's fault (e.g. no packet delay there): skipped, with
     the reason, instead of failing half-way through an injection."""
+
+
+# Budgets of moments a failover is judged by (a new leader, a backend marked down, a Lease
+# taken over): polled at the drill's fine interval.
+FINE_POLL_BUDGETS = frozenset({"leader_election", "detect", "lease_takeover"})
 
 
 class DrillFailure(AssertionError):
@@ -72,15 +80,17 @@ class Watch:
         self.dry_run = dry_run
         self.limit, self.interval = limit, interval
         self.seen = threading.Event()
+        self.value: object = None  # what the probe returned when the event was seen
         self._thread = threading.Thread(target=self._run, name=f"watch-{event}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def _run(self) -> None:
-        _, ok = poll_until(self.probe, bool, timeout=self.limit, interval=self.interval)
+        value, ok = poll_until(self.probe, bool, timeout=self.limit, interval=self.interval)
         if ok:
             self.timeline.mark(self.event, watched=True)
+            self.value = value
             self.seen.set()
 
     def wait(self) -> None:
@@ -148,12 +158,35 @@ class Drill:
     checks: list[PlannedCheck] = field(default_factory=list)  # run by finish(), in order
     verdicts: list[Verdict] = field(default_factory=list)  # every check's, in the order run
     finished: bool = False
+    # Events timed against these budgets are polled every `fine_poll_interval`: their figure
+    # is within one interval of the moment, and 100 ms is the resolution a team relies on.
+    fine_poll_interval: float = 0.05
     _alert_check: AlertRulesCheck | None = None
     _members_before_attached: bool = False
+    _expected_records: dict[str, Expected] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.session = FaultSession(
             self.cluster, self.timeline, self.ledger, self.dry_run, phase=allure_report.step
+        )
+        if self.dry_run:
+            return
+        # The runner's own CPU, by thread category, over the run and while the fault is held.
+        self.add_recorder(
+            RunnerCpu(
+                timeline=self.timeline,
+                workload_requests=lambda: (
+                    len(self.consistency.operations()) if self.consistency is not None else 0
+                ),
+            )
+        )
+        # Each budgeted figure next to the cluster's own record of its moment (after heal;
+        # advisory: the budget is judged on the polled figure).
+        self.add_check(
+            ServerRecordCheck(
+                self.cluster, lambda: [r.measurement for r in self.results], self._expected_records
+            ),
+            advisory=True,
         )
 
     # -- probes --------------------------------------------------------------------------------
@@ -280,18 +313,22 @@ class Drill:
         *,
         budget: str | None = None,
         timeout: float | None = None,
+        record: Recorded | None = None,
         **data: Any,
     ) -> T:
         """Poll `probe` until it returns something truthy; mark `event` then and return it.
 
         Polling goes on past the budget (to twice it, at least 10 s more), so a breach is
-        reported with the figure actually measured rather than just "timed out".
+        reported with the figure actually measured rather than just "timed out". `record`
+        says where the cluster itself records the event (kubedrill.server_record.compare):
+        a figure that ends at it is reported next to that record.
         """
         limit = self._limit(budget, timeout)
         if self.dry_run:
             self.timeline.mark(event, dry_run=True)
             raise SteadyStateError(f"dry run: would wait for {event}", "")
-        value, ok = poll_until(probe, bool, timeout=limit, interval=self.poll_interval)
+        interval = self._interval(budget)
+        value, ok = poll_until(probe, bool, timeout=limit, interval=interval)
         if not ok:
             self.timeline.mark(f"{event}.timeout")
             raise DrillFailure(
@@ -299,19 +336,34 @@ class Drill:
             )
         assert value is not None
         self.timeline.mark(event, **data)
+        if record is not None:
+            self._expected_records[event] = Expected(record, lambda: value, interval)
         return value
 
-    def watch(self, event: str, probe: Callable[[], object], *, budget: str | None = None) -> Watch:
+    def watch(
+        self,
+        event: str,
+        probe: Callable[[], object],
+        *,
+        budget: str | None = None,
+        record: Recorded | None = None,
+    ) -> Watch:
         """Start polling `probe` now, in the background, and mark `event` the first time it is
         truthy. For events that may happen while a fault is still being injected (a stopped
         kube-apiserver takes its whole grace period to exit, and the load balancer may mark
         it down long before): `wait_for` would start looking only after the inject returned.
         `Watch.wait()` then blocks until the event (or fails like `wait_for`)."""
         limit = self._limit(budget, None)
-        watch = Watch(event, probe, self.timeline, limit, self.poll_interval, self.dry_run)
+        interval = self._interval(budget)
+        watch = Watch(event, probe, self.timeline, limit, interval, self.dry_run)
+        if record is not None:
+            self._expected_records[event] = Expected(record, lambda: watch.value, interval)
         if not self.dry_run:
             watch.start()
         return watch
+
+    def _interval(self, budget: str | None) -> float:
+        return self.fine_poll_interval if budget in FINE_POLL_BUDGETS else self.poll_interval
 
     def _limit(self, budget: str | None, timeout: float | None) -> float:
         if timeout is not None:

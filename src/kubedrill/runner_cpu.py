@@ -36,6 +36,8 @@ SAMPLER_THREAD = "runner-cpu"
 # ("etcd-watch", "writer-1") would otherwise collide with the drill's "watch-<event>" pollers.
 MEASURING_PREFIXES = (
     SAMPLER_THREAD,
+    # The drill body: while a fault is held it polls (wait_for, hold); that is measuring.
+    "MainThread",
     "metrics",  # the recorder's thread and its scrape pool (probes/metrics.py)
     "etcd-probe",  # EtcdClient's fan-out pool (leader_view, hashkv, ...)
     "watch-",  # Drill.watch pollers

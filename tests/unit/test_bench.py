@@ -24,8 +24,12 @@ def run(n: int, seconds: float, error: float | None, verdict: str = "passed") ->
                 "within": seconds <= 1.5,
             },
         ],
-        "server_records": records,
-        "runner_cpu": {"fault_held": {"percent_of_core": {"measuring": 3.0 + n, "workload": 9.0}}},
+        "observations": {"server_records": records},
+        "recorders": {
+            "runner_cpu": {
+                "fault_held": {"percent_of_core": {"measuring": 3.0 + n, "workload": 9.0}}
+            }
+        },
     }
 
 

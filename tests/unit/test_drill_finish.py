@@ -85,7 +85,9 @@ def test_recorders_stop_before_checks_and_land_in_the_summary() -> None:
     assert [v.status for v in drill.finish()] == ["valid"]
     assert order == ["start", "stop"]
     summary = drill.summary()
-    assert summary["recorders"] == {"counting": {"events": ["start", "stop"]}}
+    assert summary["recorders"]["counting"] == {"events": ["start", "stop"]}
+    # Every drill meters its own runner's CPU.
+    assert summary["recorders"]["runner_cpu"]["run"]["percent_of_core"]["total"] >= 0
     assert summary["checks"][0]["check"] == "sees-stopped"
     drill.close()  # stops again: recorders are idempotent by contract
 
