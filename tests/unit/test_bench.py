@@ -27,7 +27,10 @@ def run(n: int, seconds: float, error: float | None, verdict: str = "passed") ->
         "observations": {"server_records": records},
         "recorders": {
             "runner_cpu": {
-                "fault_held": {"percent_of_core": {"measuring": 3.0 + n, "workload": 9.0}}
+                "fault_held": {
+                    "seconds": 1.0 if n < 10 else 3.0,
+                    "percent_of_core": {"measuring": 3.0 + n, "workload": 9.0},
+                }
             }
         },
     }
@@ -60,4 +63,6 @@ def test_figures_per_drill_with_errors_and_pass_rate() -> None:
     (drill,) = drills
     assert (drill.runs, drill.passed) == (10, 9)
     assert drill.row()["measuring_cpu_pct_max"] == 13.0
+    # Pooled over the held windows: (4 + ... + 12) * 1 s + 13 * 3 s over 12 s.
+    assert drill.row()["measuring_cpu_pct"] == pytest.approx((72 + 39) / 12, abs=1e-3)
     assert "test_pause_leader" in render(figures, drills)

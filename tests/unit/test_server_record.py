@@ -8,7 +8,7 @@ import pytest
 
 from kubedrill.server_record.compare import compare
 from kubedrill.server_record.etcd_log import elections_in
-from kubedrill.server_record.lb_log import state_changes
+from kubedrill.server_record.lb_log import kindlb_state_changes, state_changes
 from kubedrill.server_record.record import ServerRecord, parse_time
 from kubedrill.timeline import Measurement, Timeline
 
@@ -80,3 +80,20 @@ def test_no_record_says_what_was_looked_for() -> None:
     measured = Measurement("leader_election", "fault.injecting", "leader.elected", 1.0)
     row = compare(measured, _timeline(2.0), None, 0.1, "etcd's 'became leader' log line")
     assert row["agrees"] is None and "became leader" in row["source"]
+
+
+def test_kind_load_balancer_health_transitions() -> None:
+    text = (
+        "2026-12-01T17:40:01.250Z health kube-apiservers 10.213.40.12:6443: healthy -> "
+        "/failed_active_hc (network failure: dial tcp: connection refused)\n"
+        "2026-12-01T17:40:02.000Z health kube-apiservers 10.213.40.12:6443: /failed_active_hc "
+        "-> /failed_active_hc/active_hc_timeout (check failed: timeout)\n"
+        "2026-12-01T17:40:09.500Z health kube-apiservers 10.213.40.12:6443: /failed_active_hc "
+        "-> healthy (check passed)\n"
+    )
+    changes = kindlb_state_changes(text, {"10.213.40.12": "kubedrill-control-plane2"})
+    assert [(n, s) for _, n, s in changes] == [
+        ("kubedrill-control-plane2", "DOWN"),
+        ("kubedrill-control-plane2", "UP"),
+    ]
+    assert changes[1][0] - changes[0][0] == pytest.approx(8.25)
