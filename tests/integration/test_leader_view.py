@@ -25,18 +25,19 @@ def test_a_paused_leader_does_not_slow_the_view(test_lab: Cluster) -> None:
         session = FaultSession(test_lab, Timeline(), Ledger(), log=lambda _m: None)
         with session.inject(PauseComponent("etcd", Selector.named(before.leader))):
             rounds = []
-            for _ in range(40):
+            for _ in range(200):
                 started = time.monotonic()
                 view = etcd.leader_view()
                 rounds.append(time.monotonic() - started)
                 if view.leader not in (None, before.leader):
                     break
-                time.sleep(0.1)
+                time.sleep(0.02)
             # Followers answered: decided by them, not held by the paused member's timeout.
             assert before.leader in view.pending or view.statuses[before.leader] is None
             assert view.leader not in (None, before.leader), "no new leader after 4 s"
             assert view.term > before.term
-            assert max(rounds) < 0.5, [round(r, 3) for r in rounds]
+            # Mid-election (followers disagree) the paused member gets 50 ms, not its timeout.
+            assert max(rounds) < 0.3, [round(r, 3) for r in rounds]
             # A complete view waits for the paused member, up to the timeout.
             complete = etcd.leader_view(complete=True)
             assert complete.statuses[before.leader] is None
