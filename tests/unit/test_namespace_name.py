@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from fixtures.kube import namespace_name
 
 LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

@@ -13,14 +13,14 @@ next round takes its answer when it arrives.
 from __future__ import annotations
 
 import base64
-import http.client
 import json
+import select
 import ssl
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +29,7 @@ import requests
 
 from kubedrill.cluster import EtcdAccess
 from kubedrill.faults.shape import quorum
+from kubedrill.probes.http11 import Connection
 
 
 def b64(text: str) -> str:
@@ -71,13 +72,108 @@ class LeaderView:
         return sum(1 for s in self.statuses.values() if s is not None)
 
 
-_JSON = {"Content-Type": "application/json"}
 # How long a leader view waits for the rest once a quorum has answered without agreeing.
 QUORUM_GRACE = 0.05
 
 
+STATUS_PATH = "/v3/maintenance/status"
+
+
+def member_status(node: str, data: Mapping[str, Any]) -> MemberStatus:
+    header = data.get("header", {})
+    return MemberStatus(
+        node=node,
+        member_id=str(header.get("member_id", "")),
+        leader_id=str(data.get("leader", "0")),
+        raft_term=int(data.get("raftTerm", 0)),
+        raft_index=int(data.get("raftIndex", 0)),
+        revision=int(header.get("revision", 0)),
+        errors=tuple(data.get("errors", ())),
+    )
+
+
+def _status_of(node: str, status: int, raw: bytes) -> MemberStatus | None:
+    """A status answer, or None when it is an error (as `call` would raise)."""
+    try:
+        data: dict[str, Any] = json.loads(raw)
+    except ValueError:
+        return None
+    if status != 200 or "error" in data or data.get("code"):
+        return None
+    return member_status(node, data)
+
+
 class EtcdError(Exception):
     """An etcd request failed (connection, timeout, or an error answer)."""
+
+
+class _Round:
+    """One leader-view round's requests: sent from the calling thread, read as they arrive."""
+
+    def __init__(self, client: EtcdClient, order: list[str]) -> None:
+        self.client = client
+        self.statuses: dict[str, MemberStatus | None] = {node: None for node in order}
+        self.answered: set[str] = set()
+        self.active: dict[str, Connection] = {}
+        self.connecting: dict[str, Future[None]] = {}
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.active or self.connecting)
+
+    def settle(self, node: str, status: MemberStatus | None) -> None:
+        self.statuses[node] = status
+        self.answered.add(node)
+        self.client._last_ok[node] = status is not None
+        self.active.pop(node, None)
+        self.connecting.pop(node, None)
+
+    def ask(self, nodes: Iterable[str]) -> None:
+        for node in nodes:
+            found = self.client._probe_connection(node)
+            if isinstance(found, Connection):
+                self._send(node, found)
+            else:  # a TLS handshake in the pool (it would block on a paused member)
+                self.connecting[node] = found
+
+    def _send(self, node: str, conn: Connection) -> None:
+        if conn.awaiting is None:  # else an earlier round's request: its answer folds in
+            try:
+                conn.start(STATUS_PATH, b"{}", time.monotonic())
+            except OSError:
+                self.settle(node, None)
+                return
+        self.connecting.pop(node, None)
+        self.active[node] = conn
+
+    def progress(self, now: float) -> None:
+        """Connections made since: their requests go out; requests unanswered for the
+        client's timeout (counted from when they were sent) fail."""
+        for node, future in list(self.connecting.items()):
+            if future.done():
+                found = self.client._probe_connection(node)
+                if isinstance(found, Connection):
+                    self._send(node, found)
+                else:
+                    self.settle(node, None)  # the connect failed; the next round tries again
+        for node, conn in list(self.active.items()):
+            if conn.awaiting is not None and now - conn.awaiting > self.client.timeout:
+                conn.close()
+                self.settle(node, None)
+
+    def read(self, timeout: float) -> None:
+        if self.connecting:  # futures cannot be selected on: look again shortly
+            timeout = min(timeout, 0.005)
+        ready, _, _ = select.select(list(self.active.values()), [], [], timeout)
+        for conn in ready:
+            node = next(n for n, c in self.active.items() if c is conn)
+            try:
+                answer = conn.advance()
+            except OSError:
+                self.settle(node, None)
+                continue
+            if answer is not None:
+                self.settle(node, _status_of(node, *answer))
 
 
 class EtcdClient:
@@ -95,6 +191,7 @@ class EtcdClient:
         # member id -> node, from every answer so far: a quorum of followers naming a leader
         # that does not answer (paused, cut off) still names a node.
         self._member_nodes: dict[str, str] = {}
+        self._last_ok: dict[str, bool] = {}  # did the member's last status call succeed
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -103,28 +200,19 @@ class EtcdClient:
     def nodes(self) -> list[str]:
         return sorted(self.access.endpoints)
 
-    def _connection(self, node: str) -> tuple[http.client.HTTPConnection, bool]:
-        """This thread's kept-alive connection to `node`, and whether it was used before.
-
-        http.client rather than requests: a probe round costs a third of the CPU (0.33 ms a
-        request against 0.87 ms, measured on the lab), and the runner shares 2 cores with the
-        members it times. It also reads no proxy or CA-bundle variables from the environment:
-        lab traffic goes straight to the member, verified against the lab's own CA only."""
-        connections: dict[str, http.client.HTTPConnection] = getattr(self._local, "conns", {})
+    def _connection(self, node: str) -> Connection:
+        """This thread's kept-alive connection to `node` (see kubedrill.probes.http11: a
+        probe round costs a fraction of the CPU requests or http.client would, and the runner
+        shares 2 cores with the members it times). It reads no proxy or CA-bundle variables
+        from the environment: lab traffic goes straight to the member, verified against the
+        lab's own CA only."""
+        connections: dict[str, Connection] = getattr(self._local, "conns", {})
         self._local.conns = connections
-        if node in connections:
-            return connections[node], True
-        url = urlsplit(self.access.endpoints[node])
-        host, port = url.hostname or "", url.port
-        connection: http.client.HTTPConnection
-        if url.scheme == "https":
-            connection = http.client.HTTPSConnection(
-                host, port, timeout=self.timeout, context=self._tls_context()
-            )
-        else:
-            connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
-        connections[node] = connection
-        return connection, False
+        if node not in connections:
+            url = urlsplit(self.access.endpoints[node])
+            context = self._tls_context() if url.scheme == "https" else None
+            connections[node] = Connection(url.hostname or "", url.port or 2379, context)
+        return connections[node]
 
     def session(self, node: str) -> requests.Session:
         """This thread's requests session to `node`, for streams (the watch workload reads
@@ -149,29 +237,18 @@ class EtcdClient:
             self._ssl = context
         return self._ssl
 
-    def _drop(self, node: str) -> None:
-        connections: dict[str, http.client.HTTPConnection] = getattr(self._local, "conns", {})
-        connection = connections.pop(node, None)
-        if connection is not None:
-            connection.close()
-
     def call(
         self, node: str, path: str, body: Mapping[str, Any], timeout: float | None = None
     ) -> dict[str, Any]:
         payload = json.dumps(dict(body)).encode()
-        wait = timeout or self.timeout
+        wait_s = timeout or self.timeout
+        connection = self._connection(node)
         for attempt in (1, 2):
-            connection, reused = self._connection(node)
-            connection.timeout = wait
-            if connection.sock is not None:
-                connection.sock.settimeout(wait)
+            reused = connection.connected
             try:
-                connection.request("POST", path, body=payload, headers=_JSON)
-                resp = connection.getresponse()
-                status, raw = resp.status, resp.read()
+                status, raw = connection.post(path, payload, wait_s)
                 break
-            except (OSError, http.client.HTTPException) as exc:
-                self._drop(node)
+            except OSError as exc:
                 # A kept-alive connection the member closed meanwhile (it restarted, say:
                 # a reset, an EOF, a TLS alert): one fresh attempt. A timeout is not retried:
                 # the member is slow, and a retry would double the wait.
@@ -189,17 +266,7 @@ class EtcdClient:
     # -- cluster state ------------------------------------------------------------------------
 
     def status(self, node: str) -> MemberStatus:
-        data = self.call(node, "/v3/maintenance/status", {})
-        header = data.get("header", {})
-        return MemberStatus(
-            node=node,
-            member_id=str(header.get("member_id", "")),
-            leader_id=str(data.get("leader", "0")),
-            raft_term=int(data.get("raftTerm", 0)),
-            raft_index=int(data.get("raftIndex", 0)),
-            revision=int(header.get("revision", 0)),
-            errors=tuple(data.get("errors", ())),
-        )
+        return member_status(node, self.call(node, STATUS_PATH, {}))
 
     def statuses(self, nodes: Iterable[str] | None = None) -> dict[str, MemberStatus | None]:
         futures = self._status_futures(nodes or self.nodes)
@@ -225,40 +292,88 @@ class EtcdClient:
         return out
 
     def leader_view(self, *, complete: bool = False) -> LeaderView:
-        """The quorum's leader. Decided as soon as a quorum of answers agrees on one leader;
-        once a quorum has answered without agreeing (mid-election), the others get
-        `QUORUM_GRACE` more, not their whole timeout: a paused member would otherwise hold
-        every round of an election for it (measured: +0.35 s on a paused leader's figure).
-        `complete` waits for every member, up to the timeout (health checks need them all)."""
-        futures = self._status_futures(self.nodes)
-        statuses: dict[str, MemberStatus | None] = {node: None for node in futures.values()}
-        answered: set[str] = set()
-        view = LeaderView(None, 0, statuses)
+        """The quorum's leader, decided as soon as a quorum of answers agrees on one.
+
+        A round asks a quorum first, the members that answered last time before the others
+        (a third fewer requests on a 3-member cluster); the rest are asked when those have not
+        agreed within `QUORUM_GRACE`. Once a quorum has answered without agreeing
+        (mid-election), the rest get `QUORUM_GRACE` more, not their whole timeout: a paused
+        member would otherwise hold every round of an election (measured: +0.35 s on a paused
+        leader's figure). A request still unanswered is not sent again: the round that sees
+        its answer arrive takes it. `complete` asks every member and waits for all, up to the
+        timeout (health checks).
+
+        The requests go out from the calling thread on kept-alive connections and are read as
+        they arrive (select), with no thread hand-off: the runner shares 2 cores with the
+        members it times, and a pool's hand-offs cost more CPU than the requests."""
         needed = quorum(len(self.access.endpoints))
-        # The margin covers a request queued behind another for a moment.
-        deadline = time.monotonic() + self.timeout + 0.2
-        waiting = set(futures)
-        while waiting:
-            left = deadline - time.monotonic()
-            if left <= 0:
+        order = self._ask_order()
+        rest = [] if complete else order[needed:]
+        round_ = _Round(self, order)
+        started = time.monotonic()
+        deadline = started + self.timeout + 0.2
+        widen_at = started + QUORUM_GRACE
+        round_.ask(order if complete else order[:needed])
+        view = LeaderView(None, 0, round_.statuses)
+        while round_.busy or rest:
+            now = time.monotonic()
+            if rest and (not round_.busy or now >= widen_at):
+                round_.ask(rest)
+                rest = []
+            round_.progress(now)
+            until = min(deadline, widen_at) if rest else deadline
+            if until <= now or not round_.busy:
+                if rest:
+                    continue
                 break
-            done, waiting = wait(waiting, timeout=left, return_when=FIRST_COMPLETED)
-            for future in done:
-                node = futures[future]
-                answered.add(node)
-                try:
-                    statuses[node] = future.result()
-                except EtcdError:
-                    statuses[node] = None
-            view = self._decide(statuses)
+            round_.read(until - now)
+            view = self._decide(round_.statuses)
             if complete:
                 continue
             if view.leader is not None:
                 break
-            if len(answered) >= needed:
+            if len(round_.answered) >= needed:
                 deadline = min(deadline, time.monotonic() + QUORUM_GRACE)
-        pending = frozenset(set(statuses) - answered)
-        return LeaderView(view.leader, view.term, dict(statuses), pending)
+        view = self._decide(round_.statuses)
+        pending = frozenset(set(round_.statuses) - round_.answered)
+        return LeaderView(view.leader, view.term, dict(round_.statuses), pending)
+
+    def _probe_connection(self, node: str) -> Connection | Future[None]:
+        """This thread's leader-view connection to `node`, or the future of its TLS handshake
+        (made in the pool: a handshake with a paused member would block the caller). A failed
+        handshake is forgotten once reported, so the next round tries again."""
+        conns: dict[str, Connection] = getattr(self._local, "probe_conns", {})
+        self._local.probe_conns = conns
+        making: dict[str, Future[None]] = getattr(self._local, "connecting", {})
+        self._local.connecting = making
+        conn = conns.get(node)
+        future = making.get(node)
+        if future is not None and future.done():
+            del making[node]
+            if future.exception() is not None:
+                return future
+            future = None
+        if conn is not None and conn.connected:
+            return conn
+        if future is None:
+            url = urlsplit(self.access.endpoints[node])
+            context = self._tls_context() if url.scheme == "https" else None
+            conn = Connection(url.hostname or "", url.port or 2379, context)
+            conns[node] = conn
+            future = making[node] = self._pool.submit(conn.connect, self.timeout)
+        return future
+
+    def _ask_order(self) -> list[str]:
+        """Members to ask first: not busy (an answer outstanding, or connecting), answered
+        last time, by name."""
+        conns: dict[str, Connection] = getattr(self._local, "probe_conns", {})
+        making: dict[str, Future[None]] = getattr(self._local, "connecting", {})
+
+        def busy(node: str) -> bool:
+            conn = conns.get(node)
+            return node in making or (conn is not None and conn.awaiting is not None)
+
+        return sorted(self.nodes, key=lambda n: (busy(n), not self._last_ok.get(n, True), n))
 
     def _decide(self, statuses: Mapping[str, MemberStatus | None]) -> LeaderView:
         answers = [s for s in statuses.values() if s is not None]
