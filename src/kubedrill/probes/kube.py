@@ -15,6 +15,10 @@ from kubedrill.cluster import KubeAccess
 # What drills' Deployments run. kwok (the lab) runs no container, so any name does; on a node
 # with a container runtime it must be an image the node already has (kind preloads pause).
 DEFAULT_WORKLOAD_IMAGE = "registry.invalid/kubedrill/pause:1"
+# Polled probes through the load balancer (readiness, Leases): a hung apiserver behind it holds
+# a poll for at most this long, and the next poll is routed to another backend. A slow answer
+# only means "not yet": the poll asks again.
+POLL_TIMEOUT_S = 0.5
 
 
 def api_client(access: KubeAccess) -> k8s.ApiClient:
@@ -33,7 +37,7 @@ def api_client(access: KubeAccess) -> k8s.ApiClient:
 class ReadyzProbe:
     """GET /readyz, through the load balancer or on one apiserver, with a short timeout."""
 
-    def __init__(self, access: KubeAccess, timeout: float = 1.0) -> None:
+    def __init__(self, access: KubeAccess, timeout: float = POLL_TIMEOUT_S) -> None:
         self.access = access
         self.timeout = timeout
         self.session = requests.Session()
@@ -71,11 +75,14 @@ class LeaseState:
         return self.identity.split("_", 1)[0] or None
 
 
-def lease_state(api: k8s.ApiClient, name: str, namespace: str = "kube-system") -> LeaseState | None:
-    """The Lease as the API serves it now, or None when it cannot be read."""
+def lease_state(
+    api: k8s.ApiClient, name: str, namespace: str = "kube-system", *, timeout: float = 2.0
+) -> LeaseState | None:
+    """The Lease as the API serves it now, or None when it cannot be read (polls pass
+    POLL_TIMEOUT_S; a one-off question, like who leads before a fault, waits longer)."""
     try:
         lease = read_json(
-            k8s.CoordinationV1Api(api).read_namespaced_lease, name, namespace, timeout=2
+            k8s.CoordinationV1Api(api).read_namespaced_lease, name, namespace, timeout=timeout
         )
         spec = lease.get("spec") or {}
         return LeaseState(
@@ -128,7 +135,7 @@ class KubeProbes:
         return bool(states) and all(s == "UP" for s in states.values())
 
     def lease(self, name: str) -> LeaseState | None:
-        return lease_state(self.api, name)
+        return lease_state(self.api, name, timeout=POLL_TIMEOUT_S)
 
     def lease_moved(self, name: str, before: LeaseState) -> LeaseState | None:
         """The Lease has a new holder (a new identity) and its transitions went up."""
