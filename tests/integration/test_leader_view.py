@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from kubedrill.cluster import Cluster
-from kubedrill.faults import PauseComponent, Selector
+from kubedrill.faults import KillComponent, PauseComponent, Selector
 from kubedrill.faults.runner import FaultSession
 from kubedrill.ledger import Ledger
 from kubedrill.polling import poll_until
@@ -45,3 +45,23 @@ def test_a_paused_leader_does_not_slow_the_view(test_lab: Cluster) -> None:
         assert ok, "the thawed member did not rejoin"
     finally:
         etcd.close()
+
+
+def test_connections_a_restart_left_stale_are_made_anew(test_lab: Cluster) -> None:
+    """Every member restarts between two questions (as over a series of kill drills): the
+    first question after still gets the leader (each stale connection is retried once on a
+    fresh one), as the fault selector's one-off question needs."""
+    etcd = EtcdClient(test_lab.etcd, timeout=0.8)
+    fresh = EtcdClient(test_lab.etcd, timeout=0.8)
+    try:
+        assert etcd.leader_view(complete=True).leader is not None  # connections kept alive
+        session = FaultSession(test_lab, Timeline(), Ledger(), log=lambda _m: None)
+        for node in sorted(test_lab.etcd.endpoints):
+            with session.inject(KillComponent("etcd", Selector.named(node))):
+                pass  # the lab's supervisor restarts the member at once
+            _, ok = poll_until(lambda: etcd_checks.all_healthy(fresh), bool, timeout=30)
+            assert ok, f"{node} did not come back"
+        assert etcd.leader_view().leader is not None
+    finally:
+        etcd.close()
+        fresh.close()

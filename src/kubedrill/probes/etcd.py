@@ -116,6 +116,7 @@ class _Round:
         self.answered: set[str] = set()
         self.active: dict[str, Connection] = {}
         self.connecting: dict[str, Future[None]] = {}
+        self.retried: set[str] = set()
 
     @property
     def busy(self) -> bool:
@@ -138,13 +139,24 @@ class _Round:
 
     def _send(self, node: str, conn: Connection) -> None:
         if conn.awaiting is None:  # else an earlier round's request: its answer folds in
+            reused = conn.served > 0
             try:
                 conn.start(STATUS_PATH, b"{}", time.monotonic())
             except OSError:
-                self.settle(node, None)
+                self.failed(node, reused)
                 return
         self.connecting.pop(node, None)
         self.active[node] = conn
+
+    def failed(self, node: str, reused: bool) -> None:
+        """A kept-alive connection the member closed meanwhile (it restarted: a reset, an EOF)
+        gets one fresh connection in this round; anything else is no answer."""
+        self.active.pop(node, None)
+        if reused and node not in self.retried:
+            self.retried.add(node)
+            self.ask([node])
+        else:
+            self.settle(node, None)
 
     def progress(self, now: float) -> None:
         """Connections made since: their requests go out; requests unanswered for the
@@ -167,10 +179,14 @@ class _Round:
         ready, _, _ = select.select(list(self.active.values()), [], [], timeout)
         for conn in ready:
             node = next(n for n, c in self.active.items() if c is conn)
+            reused = conn.served > 0
             try:
                 answer = conn.advance()
-            except OSError:
+            except TimeoutError:
                 self.settle(node, None)
+                continue
+            except OSError:
+                self.failed(node, reused)
                 continue
             if answer is not None:
                 self.settle(node, _status_of(node, *answer))

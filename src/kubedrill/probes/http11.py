@@ -30,6 +30,7 @@ class Connection:
         self._sock: socket.socket | None = None
         self._buf = b""
         self.awaiting = None
+        self.served = 0  # answers read on the current socket: a failure after some is staleness
 
     @property
     def connected(self) -> bool:
@@ -40,7 +41,7 @@ class Connection:
             try:
                 self._sock.close()
             finally:
-                self._sock, self._buf, self.awaiting = None, b"", None
+                self._sock, self._buf, self.awaiting, self.served = None, b"", None, 0
 
     def post(self, path: str, body: bytes, timeout: float) -> tuple[int, bytes]:
         """(status, body). Raises OSError (timeouts included) and HttpError; after one the
@@ -60,6 +61,7 @@ class Connection:
                 data = self._read_exactly(int(headers["content-length"]))
             else:
                 raise HttpError("response without a length")
+            self.served += 1
             if headers.get("connection", "").lower() == "close":
                 self.close()
             return status, data
@@ -129,6 +131,7 @@ class Connection:
             self._buf = saved
             return None
         self.awaiting = None
+        self.served += 1
         assert self._sock is not None
         self._sock.setblocking(True)
         if headers.get("connection", "").lower() == "close":
