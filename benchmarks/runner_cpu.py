@@ -34,6 +34,7 @@ from kubedrill.budgets import Budgets
 from kubedrill.consistency.workload import WorkloadRates
 from kubedrill.drill import Drill
 from kubedrill.faults import Selector, StopComponent
+from kubedrill.polling import poll_until
 from kubedrill.probes import etcd_checks
 from kubedrill.runner_cpu import CATEGORIES, RunnerCpu
 from kubedrill.targets.lab import lab
@@ -52,8 +53,14 @@ def drill_run(drill: Drill, cpu: RunnerCpu, hold: float, rate: float) -> None:
     writer = drill.writer()
     drill.wait_for("writes.flowing", lambda: any(op.ok for op in writer.history()), timeout=10)
     with drill.fault(StopComponent("etcd", Selector.follower())) as fault, cpu.phase("hold"):
-        # The usual poller of a held fault: the leader view, every 2 poll intervals.
-        drill.hold(hold, lambda: None if etcd.leader_view().leader else "no leader")
+        # The costliest poller of a held fault: the leader view at the drill's fine interval
+        # (50 ms), as while a drill waits for a new leader.
+        poll_until(
+            lambda: etcd.leader_view().leader is None,
+            bool,
+            timeout=hold,
+            interval=drill.fine_poll_interval,
+        )
     last_acked = max(op.revision for op in writer.history() if op.ok)
     drill.wait_for(
         "member.caught_up",
@@ -88,9 +95,9 @@ def main() -> int:
     config = load_lab_config(args.lab_config, topology="stacked", **overrides)
     cluster = lab.up(config, progress=quiet)
     drill = Drill("bench-runner-cpu", cluster, Budgets.defaults())
-    # Phases from the drill's timeline (as in a pytest run), and `hold` exactly around it.
-    cpu = RunnerCpu(timeline=drill.timeline, workload_requests=lambda: len(drill.operations()))
-    cpu.start()
+    # Every drill meters itself: phases from its timeline (as in a pytest run), and `hold`
+    # exactly around the held fault.
+    cpu = next(r for r in drill.recorders if isinstance(r, RunnerCpu))
     try:
         drill_run(drill, cpu, args.hold, args.workload_rate)
     finally:

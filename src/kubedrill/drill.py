@@ -548,7 +548,7 @@ class Drill:
     def member_table(self) -> str:
         """The etcd members as the cluster sees them now (and the LB's backends, with
         Kubernetes): for the report, before the fault and after the drill."""
-        view = self.etcd.leader_view()
+        view = self.etcd.leader_view(complete=True)
         rows = [("member", "id", "role", "term", "raft index", "revision", "errors")]
         for node, status in sorted(view.statuses.items()):
             if status is None:
