@@ -363,6 +363,62 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     (out_dir / "summary.json").write_text(json.dumps({"drills": summaries}, indent=2))
 
 
+def runner_cpu_line(summary: dict[str, Any]) -> str:
+    """`measuring 3.1 %, workload 9.8 % (41 req/s) of a core over 1.2 s`, or ''."""
+    held = ((summary.get("recorders") or {}).get("runner_cpu") or {}).get("fault_held") or {}
+    pct = held.get("percent_of_core") or {}
+    if "measuring" not in pct:
+        return ""
+    rate = held.get("workload_requests_per_s")
+    return (
+        f"measuring {pct['measuring']:.1f} %, workload {pct.get('workload', 0.0):.1f} %"
+        + (f" ({rate:g} req/s)" if rate is not None else "")
+        + f" of a core over {held.get('seconds', 0):.1f} s"
+    )
+
+
+def _write_figures(tr: Any, s: dict[str, Any]) -> None:
+    """One drill's lines of the figures table."""
+    tr.write_line(f"{s['verdict'].upper():8s} {s['drill']}")
+    for m in s["measurements"]:
+        flag = "ok" if m["within"] else "BREACH"
+        tr.write_line(
+            f"           {m['name']:28s} {m['seconds']:8.3f} s  (budget {m['budget_s']:g} s) {flag}"
+        )
+    cpu = runner_cpu_line(s)
+    if cpu:
+        tr.write_line(f"           {'runner CPU, fault held':28s} {cpu}")
+    for key, value in s["observations"].items():
+        if key in ("metrics_scrape_cost", "server_records"):
+            continue  # in summary.json (server records: the verdict line below)
+        if key == "leader_change_vs_metrics":
+            tr.write_line(
+                f"           {'leader change in metrics':28s} "
+                f"{'agrees' if value.get('agrees') else 'DISAGREES'} (counter first rose at "
+                f"{value.get('first_rise_s')} s, runner window {value.get('window_s')})"
+            )
+            continue
+        if key == "unavailability":
+            for client, figures in value.items():
+                tr.write_line(
+                    f"           {'unavailable ' + client:28s} "
+                    f"{figures['longest_unavailable_s']:8.3f} s longest; of "
+                    f"{figures['operations']} ops {figures['failed']} failed, "
+                    f"{figures['unknown']} unknown"
+                )
+            continue
+        tr.write_line(f"           {key:28s} {value}")
+    consistency = s.get("consistency", {})
+    if "skipped" in consistency:
+        tr.write_line(f"           consistency checks skipped: {consistency['skipped']}")
+    for v in consistency.get("verdicts", []):
+        tr.write_line(f"           {v['status'].upper():8s} {v['check']}: {v['detail']}")
+    for v in s.get("checks", []):
+        if v.get("parts"):  # the consistency check: its parts are the lines just above
+            continue
+        tr.write_line(f"           {v['status'].upper():8s} {v['check']}: {v['detail']}")
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     summaries = config.stash.get(SUMMARY_KEY, [])
     if not summaries:
@@ -370,40 +426,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr = terminalreporter
     tr.section("kubedrill figures")
     for s in summaries:
-        tr.write_line(f"{s['verdict'].upper():8s} {s['drill']}")
-        for m in s["measurements"]:
-            flag = "ok" if m["within"] else "BREACH"
-            tr.write_line(
-                f"           {m['name']:28s} {m['seconds']:8.3f} s  "
-                f"(budget {m['budget_s']:g} s) {flag}"
-            )
-        for key, value in s["observations"].items():
-            if key in ("metrics_scrape_cost",):
-                continue  # in summary.json; too long for a table line
-            if key == "leader_change_vs_metrics":
-                tr.write_line(
-                    f"           {'leader change in metrics':28s} "
-                    f"{'agrees' if value.get('agrees') else 'DISAGREES'} (counter first rose at "
-                    f"{value.get('first_rise_s')} s, runner window {value.get('window_s')})"
-                )
-                continue
-            if key == "unavailability":
-                for client, figures in value.items():
-                    tr.write_line(
-                        f"           {'unavailable ' + client:28s} "
-                        f"{figures['longest_unavailable_s']:8.3f} s longest; of "
-                        f"{figures['operations']} ops {figures['failed']} failed, "
-                        f"{figures['unknown']} unknown"
-                    )
-                continue
-            tr.write_line(f"           {key:28s} {value}")
-        consistency = s.get("consistency", {})
-        if "skipped" in consistency:
-            tr.write_line(f"           consistency checks skipped: {consistency['skipped']}")
-        for v in consistency.get("verdicts", []):
-            tr.write_line(f"           {v['status'].upper():8s} {v['check']}: {v['detail']}")
-        for v in s.get("checks", []):
-            if v.get("parts"):  # the consistency check: its parts are the lines just above
-                continue
-            tr.write_line(f"           {v['status'].upper():8s} {v['check']}: {v['detail']}")
+        _write_figures(tr, s)
     tr.write_line(f"summary: {config.getoption('--kubedrill-reports') / 'summary.json'}")
