@@ -51,7 +51,7 @@ class ServerRecordCheck:
             since = ctx.timeline.wall_start + start.offset
             try:
                 record = expected.recorded.find(
-                    RecordContext(self.cluster, clocks, since), expected.value
+                    RecordContext(self.cluster, clocks, since), expected.value()
                 )
             except Exception as exc:  # a record we cannot read is no record, never a failure
                 record = None
