@@ -97,3 +97,33 @@ def test_kind_load_balancer_health_transitions() -> None:
         ("kubedrill-control-plane2", "UP"),
     ]
     assert changes[1][0] - changes[0][0] == pytest.approx(8.25)
+
+
+def test_the_check_hands_each_finder_what_the_probe_returned() -> None:
+    """A Lease record needs the new holder the probe saw; a figure with no record is
+    `unknown`, one later than its record by more than the interval is `invalid`."""
+    from typing import Any, cast
+
+    from kubedrill.checks.base import CheckContext
+    from kubedrill.checks.server_record import Expected, ServerRecordCheck
+    from kubedrill.cluster import Cluster
+    from kubedrill.server_record.compare import RecordContext, Recorded
+
+    seen: list[object] = []
+
+    def find(ctx: RecordContext, value: object) -> ServerRecord | None:
+        seen.append(value)
+        return ServerRecord(ctx.since_wall + 1.0, "the record")
+
+    timeline = _timeline(2.0)
+    measured = Measurement("lease_takeover", "fault.injecting", "lease.taken_over", 1.5)
+    check = ServerRecordCheck(
+        cast(Cluster, None),
+        lambda: [measured],
+        {"lease.taken_over": Expected(Recorded(find, "a Lease"), lambda: "holder-1", 0.1)},
+    )
+    observed: dict[str, Any] = {}
+    verdict = check.run(CheckContext("d", timeline, observed.__setitem__))
+    assert seen == ["holder-1"]
+    assert verdict is not None and verdict.status == "invalid"  # 0.5 s late, interval 0.1
+    assert observed["server_records"][0]["difference_s"] == pytest.approx(0.5)
