@@ -384,16 +384,23 @@ def test_slow_commits_and_slow_requests_fire_their_latency_alerts() -> None:
     assert report.outcomes["EtcdHighCommitDurations"].instances[0].held == "steady state"
 
 
-def test_leader_crosscheck_sees_the_counter_rise_inside_the_window() -> None:
+def leader_change_series(*, has_leader: bool) -> RecordedSeries:
+    """Every member's leader-change counter rises at t=5 (etcd-2 without a leader then)."""
     series = RecordedSeries(1.0)
     for t in range(10):
         for node in ETCD:
             target = {"job": "etcd", "instance": node, "node": node}
             changes = 1.0 if t < 5 else 2.0
             series.add(series_key("etcd_server_leader_changes_seen_total", target), t, changes)
-            leader = 0.0 if (node == "etcd-2" and t == 5) else 1.0
-            series.add(series_key("etcd_server_has_leader", target), t, leader)
+            if has_leader:
+                leader = 0.0 if (node == "etcd-2" and t == 5) else 1.0
+                series.add(series_key("etcd_server_has_leader", target), t, leader)
             series.add(series_key("up", target), t, 1.0)
+    return series
+
+
+def test_leader_crosscheck_sees_the_counter_rise_inside_the_window() -> None:
+    series = leader_change_series(has_leader=True)
     figures = leader_change_crosscheck(series, 4.2, 4.8)
     assert figures["agrees"] and figures["first_rise_s"] == 5
     assert figures["leader_changes_increase"] == {"etcd-1": 1.0, "etcd-2": 1.0, "etcd-3": 1.0}
@@ -493,13 +500,7 @@ def test_alert_check_has_nothing_to_judge_without_a_fault() -> None:
 
 
 def test_leader_change_check_judges_the_measured_window() -> None:
-    series = RecordedSeries(1.0)
-    for t in range(10):
-        for node in ETCD:
-            target = {"job": "etcd", "instance": node, "node": node}
-            changes = 1.0 if t < 5 else 2.0
-            series.add(series_key("etcd_server_leader_changes_seen_total", target), t, changes)
-            series.add(series_key("up", target), t, 1.0)
+    series = leader_change_series(has_leader=False)
 
     def judged(injecting: float, elected: float | None, recorded: RecordedSeries) -> Any:
         now = [0.0]
