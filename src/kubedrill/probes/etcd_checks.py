@@ -14,12 +14,18 @@ def all_healthy(etcd: EtcdClient) -> bool:
 
 
 def new_leader(
-    etcd: EtcdClient, before: LeaderView, exclude: Sequence[str] = ()
+    etcd: EtcdClient,
+    before: LeaderView,
+    exclude: Sequence[str] = (),
+    *,
+    not_the_old_one: bool = False,
 ) -> LeaderView | None:
     """A quorum agrees on a leader elected in a later term than `before`, and it is none of
-    `exclude` (the fault's victims: a cut-off old leader may still claim to lead)."""
+    `exclude` (the fault's victims: a cut-off old leader may still claim to lead) nor, with
+    `not_the_old_one`, `before`'s leader (for a probe started before the victims are known)."""
     view = etcd.leader_view()
-    if view.leader is not None and view.term > before.term and view.leader not in exclude:
+    excluded = {*exclude, *([before.leader] if not_the_old_one and before.leader else [])}
+    if view.leader is not None and view.term > before.term and view.leader not in excluded:
         return view
     return None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from kubedrill.cluster import Cluster
+from kubedrill.polling import poll_until
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import api_client, lease_holder
 
@@ -17,7 +18,19 @@ LEASED_COMPONENTS = ("kube-controller-manager", "kube-scheduler")
 
 
 def add_leader_locators(cluster: Cluster, by_hostname: Mapping[str, str] | None = None) -> None:
-    cluster.leader_locators["etcd"] = EtcdClient(cluster.etcd, timeout=0.8).leader
+    etcd = EtcdClient(cluster.etcd, timeout=0.8)
+
+    def etcd_leader() -> str | None:
+        """A one-off question (whom a fault targets), asked right after the steady state
+        held: every member is asked, and a round that finds no quorum (a connection a restart
+        left stale on two members at once, say) is asked again for a few seconds before the
+        answer is "no leader"."""
+        leader, _ = poll_until(
+            lambda: etcd.leader_view(complete=True).leader, bool, timeout=5, interval=0.2
+        )
+        return leader
+
+    cluster.leader_locators["etcd"] = etcd_leader
     if cluster.kube is None:
         return
     api = api_client(cluster.kube)
