@@ -210,7 +210,12 @@ class EtcdClient:
         self._last_ok: dict[str, bool] = {}  # did the member's last status call succeed
 
     def close(self) -> None:
+        """Stop the pool and close the calling thread's connections (other threads' close
+        with their sockets when those threads end)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for attribute in ("conns", "probe_conns"):
+            for conn in getattr(self._local, attribute, {}).values():
+                conn.close()
 
     @property
     def nodes(self) -> list[str]:
