@@ -93,7 +93,7 @@ def _line(row: Mapping[str, Any]) -> str:
     verdict = (
         "agrees"
         if row["agrees"]
-        else f"DISAGREES (beyond the {row['probe_interval_s']} s interval)"
+        else f"DISAGREES (beyond the {row['probe_interval_s']} s interval and a round trip)"
     )
     return (
         f"{row['measurement']} {row['polled_s']:.3f} s polled, {row['server_s']:.3f} s by "
