@@ -82,13 +82,20 @@ class Watch:
         self.limit, self.interval = limit, interval
         self.seen = threading.Event()
         self.value: object = None  # what the probe returned when the event was seen
+        self.ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"watch-{event}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def _run(self) -> None:
-        value, ok = poll_until(self.probe, bool, timeout=self.limit, interval=self.interval)
+        def probe() -> object:
+            try:
+                return self.probe()
+            finally:
+                self.ready.set()  # one round done: this thread's connections are made
+
+        value, ok = poll_until(probe, bool, timeout=self.limit, interval=self.interval)
         if ok:
             self.timeline.mark(self.event, watched=True)
             self.value = value
@@ -361,6 +368,9 @@ class Drill:
             self._expected_records[event] = Expected(record, lambda: watch.value, interval)
         if not self.dry_run:
             watch.start()
+            # Its first round before the drill goes on: a probe's first round in a new thread
+            # opens its connections (TLS handshakes), which must not fall inside the fault.
+            watch.ready.wait(timeout=5)
         return watch
 
     def _interval(self, budget: str | None) -> float:
