@@ -2,11 +2,12 @@
 
 The sequence is the pytest fixture's and `test_stop_follower`'s: consistency workload and
 metrics recorder on, steady state, a writer, then `StopComponent("etcd", Selector.follower())`
-held for `--hold` seconds while the leader view is polled (as `drill.hold` does), heal, wait for
+held for `--hold` seconds while the leader view is polled at the drill's fine interval (50 ms,
+as while a drill waits for a new leader: the costliest poller), heal, wait for
 the member to catch up, then `Drill.finish()` (consistency checks, alert rules). `RunnerCpu`
 samples every thread throughout; printed: % of one core per category over the whole run and
 while the fault was held ("fault.held" from the timeline's marks, "hold" exactly around
-`drill.hold`), and the busiest threads.
+the poll), and the busiest threads.
 
 Measured on a 2-core VM, stacked lab, default workload rate (one run each; figures move by a
 point or two run to run; the VM was shared, load average 1.5-5). While the fault was held:
@@ -16,6 +17,10 @@ point or two run to run; the VM was shared, load average 1.5-5). While the fault
   0.1), workload 10.7-12.9 % (57 req/s), other 0.3 %; whole run 10.8-11.9 %. The workload's
   figure is not comparable: the etcd probe rewrite (6bd6bef) made its etcd clients cheaper,
   and its etcd watch failed at start in that tree (EtcdClient.session was gone).
+- then (3feb0c5, leader view from the calling thread over kubedrill.probes.http11, the
+  controller-manager and scheduler scraped with HEAD, the control plane every other round),
+  with the leader polled every 50 ms for 20 s: measuring 4.6-5.1 % (metrics ~2, leader view
+  ~1.5, main thread ~1.2). `kubedrill bench` pools every drill's held fault instead (README).
 
     .venv/bin/python benchmarks/runner_cpu.py --lab-config /tmp/kd/kdB-stacked.yaml --keep
 
