@@ -198,12 +198,10 @@ class EtcdClient:
         self.timeout = timeout
         self._local = threading.local()
         self._ssl: ssl.SSLContext | None = None
-        # Two requests per member at most: one that hangs on a paused member plus one more.
+        # TLS handshakes of the leader view's connections (one may hang on a paused member).
         self._pool = ThreadPoolExecutor(
             max_workers=max(2, 2 * len(access.endpoints)), thread_name_prefix="etcd-probe"
         )
-        self._inflight: dict[str, Future[MemberStatus]] = {}
-        self._inflight_lock = threading.Lock()
         # member id -> node, from every answer so far: a quorum of followers naming a leader
         # that does not answer (paused, cut off) still names a node.
         self._member_nodes: dict[str, str] = {}
@@ -289,28 +287,9 @@ class EtcdClient:
     def status(self, node: str) -> MemberStatus:
         return member_status(node, self.call(node, STATUS_PATH, {}))
 
-    def statuses(self, nodes: Iterable[str] | None = None) -> dict[str, MemberStatus | None]:
-        futures = self._status_futures(nodes or self.nodes)
-        out: dict[str, MemberStatus | None] = {}
-        for future, node in futures.items():
-            try:
-                out[node] = future.result()
-            except EtcdError:
-                out[node] = None
-        return out
-
-    def _status_futures(self, nodes: Iterable[str]) -> dict[Future[MemberStatus], str]:
-        """One status request per member, reusing a request still in flight (a hung member is
-        asked once per timeout, not once per poll)."""
-        out: dict[Future[MemberStatus], str] = {}
-        with self._inflight_lock:
-            for node in nodes:
-                future = self._inflight.get(node)
-                if future is None or future.done():
-                    future = self._pool.submit(self.status, node)
-                    self._inflight[node] = future
-                out[future] = node
-        return out
+    def statuses(self) -> dict[str, MemberStatus | None]:
+        """Every member's status (None: no answer within the timeout)."""
+        return dict(self.leader_view(complete=True).statuses)
 
     def leader_view(self, *, complete: bool = False) -> LeaderView:
         """The quorum's leader, decided as soon as a quorum of answers agrees on one.
