@@ -10,8 +10,10 @@ a body by Content-Length or chunked encoding. Anything else raises HttpError.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
+from collections.abc import Iterator
 
 MAX_HEAD = 64 * 1024
 
@@ -46,32 +48,13 @@ class Connection:
     def post(self, path: str, body: bytes, timeout: float) -> tuple[int, bytes]:
         """(status, body). Raises OSError (timeouts included) and HttpError; after one the
         connection is closed, and the next call connects anew."""
-        try:
+        with self._closed_on_error():
             sock = self._connect(timeout)
             sock.settimeout(timeout)
-            sock.sendall(
-                b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s"
-                % (path.encode(), self.host.encode(), self.port, len(body), body)
-            )
-            status, headers = self._read_head()
-            if "chunked" in headers.get("transfer-encoding", ""):
-                data = self._read_chunked()
-            elif "content-length" in headers:
-                data = self._read_exactly(int(headers["content-length"]))
-            else:
-                raise HttpError("response without a length")
-            self.served += 1
-            if headers.get("connection", "").lower() == "close":
-                self.close()
-            return status, data
-        except (OSError, ValueError) as exc:
-            self.close()
-            if isinstance(exc, OSError):
-                raise
-            raise HttpError(str(exc)) from exc
+            sock.sendall(self._request(path, body))
+            return self._read_response()
 
-    # -- one request at a time without blocking (the leader view's poll; see status_poll) --
+    # -- one request at a time without blocking (EtcdClient.leader_view's rounds) ------------
 
     awaiting: float | None = None  # when the outstanding request was sent
 
@@ -82,24 +65,17 @@ class Connection:
     def start(self, path: str, body: bytes, now: float) -> None:
         """Send a request on the established connection; its answer is read by `advance`."""
         assert self._sock is not None and self.awaiting is None
-        try:
+        with self._closed_on_error():
             self._sock.settimeout(1.0)  # a few hundred bytes into an empty send buffer
-            self._sock.sendall(
-                b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s"
-                % (path.encode(), self.host.encode(), self.port, len(body), body)
-            )
+            self._sock.sendall(self._request(path, body))
             self._sock.setblocking(False)
-        except OSError:
-            self.close()
-            raise
         self.awaiting = now
 
     def advance(self) -> tuple[int, bytes] | None:
         """Read what has arrived; the answer once it is whole, else None. Raises OSError or
         HttpError (the connection is closed then)."""
         assert self._sock is not None
-        try:
+        with self._closed_on_error():
             while True:
                 try:
                     chunk = self._sock.recv(65536)
@@ -108,28 +84,34 @@ class Connection:
                 if not chunk:
                     raise HttpError("connection closed by the server")
                 self._buf += chunk
-            return self._complete()
-        except (OSError, ValueError) as exc:
-            self.close()
-            if isinstance(exc, OSError):
-                raise
-            raise HttpError(str(exc)) from exc
+            if self._buf.find(b"\r\n\r\n") < 0:
+                return None
+            saved = self._buf
+            try:
+                return self._read_response()
+            except _Incomplete:
+                self._buf = saved
+                return None
 
-    def _complete(self) -> tuple[int, bytes] | None:
-        """The whole response from the buffer (consumed), or None while some is missing."""
-        end = self._buf.find(b"\r\n\r\n")
-        if end < 0:
-            return None
-        saved = self._buf
-        try:
-            status, headers = self._read_head()
-            if "chunked" in headers.get("transfer-encoding", ""):
-                data = self._read_chunked()
-            else:
-                data = self._read_exactly(int(headers["content-length"]))
-        except _Incomplete:
-            self._buf = saved
-            return None
+    # -- shared by both ---------------------------------------------------------------------
+
+    def _request(self, path: str, body: bytes) -> bytes:
+        return (
+            b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s"
+            % (path.encode(), self.host.encode(), self.port, len(body), body)
+        )
+
+    def _read_response(self) -> tuple[int, bytes]:
+        """One whole response from the buffer and the socket (blocking, or _Incomplete when
+        a non-blocking request's answer has not all arrived)."""
+        status, headers = self._read_head()
+        if "chunked" in headers.get("transfer-encoding", ""):
+            data = self._read_chunked()
+        elif "content-length" in headers:
+            data = self._read_exactly(int(headers["content-length"]))
+        else:
+            raise HttpError("response without a length")
         self.awaiting = None
         self.served += 1
         assert self._sock is not None
@@ -137,6 +119,17 @@ class Connection:
         if headers.get("connection", "").lower() == "close":
             self.close()
         return status, data
+
+    @contextlib.contextmanager
+    def _closed_on_error(self) -> Iterator[None]:
+        """Any failure closes the connection; a malformed answer is an HttpError."""
+        try:
+            yield
+        except (OSError, ValueError) as exc:
+            self.close()
+            if isinstance(exc, OSError):
+                raise
+            raise HttpError(str(exc)) from exc
 
     def connect(self, timeout: float) -> None:
         """Connect (TCP and TLS) now, blocking up to `timeout`."""
