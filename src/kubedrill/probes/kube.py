@@ -60,8 +60,12 @@ def read_json(call: Callable[..., Any], *args: Any, timeout: float) -> Any:
     """An API call's answer as plain JSON. With `_preload_content=False` the client skips
     turning it into model objects, which costs a poller more CPU than the request itself
     (a 6-Node list: ~10 ms of CPU deserialised, ~1 ms as JSON). Raises like the call does
-    (an error status is an ApiException either way)."""
-    response = call(*args, _request_timeout=timeout, _preload_content=False)
+    (an error status is an ApiException either way).
+
+    The timeout goes as a (connect, read) pair: the client turns only an *int* into a total
+    timeout and silently drops a float, so `0.5` alone meant no timeout at all and one poll
+    could hang on a dead backend's connection until the load balancer cut it (60 s)."""
+    response = call(*args, _request_timeout=(timeout, timeout), _preload_content=False)
     return json.loads(response.data)
 
 
