@@ -160,7 +160,12 @@ class Ledger:
         return HealReport(rec, tuple(failures))
 
     def heal_all(self, *, log: Callable[[str], None] = lambda _m: None) -> list[HealReport]:
-        return [self.heal(rec, log=log) for rec in self.orphans()]
+        """Heal every orphan, newest first, each on its own: a failed one is reported and kept
+        while the others still heal. Each record undoes only its own fault, so any order is
+        correct; newest first is the order the crashed run's nested `with` blocks would have
+        healed in, so a heal after a SIGKILL replays what a clean exit would have done."""
+        newest_first = sorted(self.orphans(), key=lambda r: (r.created_wall, r.id), reverse=True)
+        return [self.heal(rec, log=log) for rec in newest_first]
 
 
 def run_steps(

@@ -225,6 +225,50 @@ def test_heal_all_heals_only_orphans(ledger: Ledger, tmp_path: Path) -> None:
     assert [r.id for r in ledger.outstanding()] == [owned.id]
 
 
+def set_created(ledger: Ledger, rec: UndoRecord, wall: float) -> None:
+    path = ledger.directory / f"{rec.id}.json"
+    raw: dict[str, Any] = json.loads(path.read_text())
+    raw["created_wall"] = wall
+    path.write_text(json.dumps(raw))
+
+
+def test_heal_all_heals_several_records_newest_first(ledger: Ledger, tmp_path: Path) -> None:
+    """Several outstanding faults of a crashed run: each heals, the newest first (the order
+    its nested faults would have healed in), whatever order their ids sort in."""
+    log = tmp_path / "order"
+    recs = {
+        name: ledger.record("lab/t", plan(step("sh", "-c", f"echo {name} >> {log}"), name=name))
+        for name in ("older", "newer", "newest")
+    }
+    for wall, name in enumerate(("older", "newer", "newest")):
+        set_created(ledger, recs[name], 1000.0 + wall)
+        set_owner(ledger, recs[name], dead_pid())
+    reports = ledger.heal_all()
+    assert [(r.record.fault, r.ok) for r in reports] == [
+        ("newest", True),
+        ("newer", True),
+        ("older", True),
+    ]
+    assert log.read_text().split() == ["newest", "newer", "older"]
+    assert ledger.outstanding() == []
+
+
+def test_heal_all_a_failed_record_does_not_stop_the_others(ledger: Ledger, tmp_path: Path) -> None:
+    healed = tmp_path / "healed"
+    bad = ledger.record("lab/t", plan(step("false"), name="bad"))
+    good = ledger.record("lab/t", plan(step("touch", str(healed)), name="good"))
+    set_created(ledger, bad, 2000.0)  # the newest, so it is tried first
+    set_created(ledger, good, 1000.0)
+    for rec in (bad, good):
+        set_owner(ledger, rec, dead_pid())
+    reports = ledger.heal_all()
+    assert [(r.record.fault, r.ok) for r in reports] == [("bad", False), ("good", True)]
+    assert healed.exists()
+    assert [r.id for r in ledger.outstanding()] == [bad.id]
+    # Fixed by hand, a second `kubedrill heal` finds only the one left.
+    assert [r.record.fault for r in ledger.heal_all()] == ["bad"]
+
+
 def test_pid_alive() -> None:
     assert pid_alive(os.getpid())
     assert pid_alive(1)

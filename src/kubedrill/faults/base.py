@@ -27,6 +27,12 @@ class FaultPlan:
     # (node, component) pairs this fault takes out of service: the quorum guard counts them.
     takes_down: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     data: Mapping[str, str] = field(default_factory=dict)
+    # State on a node that only one fault at a time can own, because the kernel or the target
+    # keeps one of it (a device's root qdisc, a component's hold file or stop signal, a node
+    # container's pause, a Node's cordon), e.g. "etcd on etcd-1". Everything else a fault makes
+    # is its own (chains, queues, delayers are named per fault); the runner refuses a second
+    # active fault that claims the same thing, since one's undo would undo the other.
+    claims: frozenset[str] = field(default_factory=frozenset)
 
     def render(self) -> str:
         lines = [f"fault: {self.description}", "  inject:"]

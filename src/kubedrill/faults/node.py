@@ -58,4 +58,5 @@ class Drain:
             (inject,),
             (undo,),
             data={"component": "kwok"},
+            claims=frozenset({f"the cordon of Node {self.node}"}),  # one uncordon ends both
         )

@@ -79,6 +79,8 @@ class _NodeFault:
             undo=tuple(undo),
             takes_down=frozenset(down),
             data={"selector": str(self.victims), "verb": self.verb},
+            # A container has one paused/stopped state: the first undo would end both faults'.
+            claims=frozenset(f"node container {n}" for n in chosen),
         )
 
 

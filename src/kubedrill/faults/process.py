@@ -19,6 +19,9 @@ class _ComponentFault:
     component: str
     victims: Selector = field(default_factory=Selector.leader)
     verb = "stop"
+    # Stop and pause leave the component in a state the next undo ends (the supervisor's hold
+    # file, SIGSTOP) whoever asked for it; a kill leaves nothing to undo.
+    holds = True
 
     @property
     def name(self) -> str:
@@ -51,6 +54,7 @@ class _ComponentFault:
             inject=tuple(inject),
             undo=tuple(undo),
             takes_down=frozenset((n, self.component) for n in chosen),
+            claims=frozenset(f"{self.component} on {n}" for n in chosen if self.holds),
             data={
                 "component": self.component,
                 "selector": str(self.victims),
@@ -74,6 +78,7 @@ class KillComponent(_ComponentFault):
     """SIGKILL: a crash. The supervisor restarts it with back-off, as kubelet would."""
 
     verb = "kill"
+    holds = False
 
     def _steps(self, cluster: Cluster, node: Node) -> FaultSteps:
         return cluster.control.kill(node, self.component)

@@ -61,6 +61,19 @@ def signals_deferred() -> Iterator[None]:
             os.kill(os.getpid(), received[0])
 
 
+def check_claims(plan: FaultPlan, already: list[FaultPlan]) -> None:
+    """Refuse a fault that needs state an active fault already owns (one root qdisc, one hold
+    file): the first undo would silently end both. Everything else composes."""
+    for other in already:
+        shared = sorted(plan.claims & other.claims)
+        if shared:
+            raise GuardError(
+                f"refusing '{plan.description}': '{other.description}' already holds "
+                f"{', '.join(shared)}, and undoing either fault would undo both",
+                "heal that fault first, or pick another victim",
+            )
+
+
 def check_guards(
     cluster: Cluster,
     plan: FaultPlan,
@@ -69,6 +82,7 @@ def check_guards(
     allow_quorum_loss: bool,
     allow_all_replicas: bool,
 ) -> None:
+    check_claims(plan, already)
     down = set(plan.takes_down)
     for other in already:
         down |= other.takes_down
@@ -175,7 +189,8 @@ class FaultSession:
         with self.phase("heal"), signals_deferred():
             self.timeline.mark("fault.healing", fault=plan.name)
             report = self.ledger.heal(record, log=lambda m: self.log(f"heal {m}"))
-            self.active.remove(plan)
+            # By identity: concurrent faults heal in any order, and two plans may be equal.
+            self.active[:] = [p for p in self.active if p is not plan]
             self.timeline.mark("fault.healed", fault=plan.name, ok=report.ok)
         # Do not mask the exception that ended the observation; the record stays for heal.
         if not report.ok and sys.exc_info()[0] is None:
