@@ -150,8 +150,12 @@ def test_drain_worker(drill: Drill, kube: KubeProbes, namespace: str) -> None:
     pods = drill.wait_for(
         "deployment.ready", lambda: at_least(kube, namespace, "app=web", 4), timeout=60
     )
-    victim = max(
-        {p.spec.node_name for p in pods}, key=lambda n: sum(p.spec.node_name == n for p in pods)
+    victim = drill.choose(
+        "the node running most web pods",
+        lambda: max(
+            {p.spec.node_name for p in pods},
+            key=lambda n: sum(p.spec.node_name == n for p in pods),
+        ),
     )
     with drill.fault(Drain(victim)):
         drill.wait_for(

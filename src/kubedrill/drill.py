@@ -1,7 +1,8 @@
 """A drill: steady state, inject, observe, heal, verify -- with measured figures and budgets.
 
 Plain Python, usable without pytest: the pytest plugin only builds a `Drill` and turns
-`SteadyStateError` into a skip.
+`SteadyStateError` into a skip. With `dry_run` the whole body is walked and written down
+(kubedrill.dry_run) instead of done.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from kubedrill.budgets import Budgets
 from kubedrill.checks.alert_rules import AlertRulesCheck
@@ -25,6 +26,7 @@ from kubedrill.checks.server_record import Expected, ServerRecordCheck
 from kubedrill.checks.verdict import Attachment, Verdict
 from kubedrill.cluster import Cluster
 from kubedrill.consistency.workload import ConsistencyWorkload, WorkloadRates, run_id
+from kubedrill.dry_run import DryRunWalk, DryValue
 from kubedrill.errors import KubedrillError
 from kubedrill.faults.base import Fault, FaultPlan
 from kubedrill.faults.runner import FaultSession
@@ -35,7 +37,7 @@ from kubedrill.probes.kube import KubeProbes
 from kubedrill.report import allure_report
 from kubedrill.runner_cpu import RunnerCpu
 from kubedrill.server_record.compare import Recorded
-from kubedrill.timeline import Measurement, Timeline
+from kubedrill.timeline import Mark, Measurement, Timeline
 from kubedrill.workload.api_reader import ApiReader
 from kubedrill.workload.etcd_writer import EtcdWriter
 from kubedrill.workload.history import Operation, longest_unavailability
@@ -75,10 +77,10 @@ class Watch:
         timeline: Timeline,
         limit: float,
         interval: float,
-        dry_run: bool = False,
+        walk: DryRunWalk | None = None,
     ) -> None:
         self.event, self.probe, self.timeline = event, probe, timeline
-        self.dry_run = dry_run
+        self.walk = walk  # a dry run's: the wait is written down, not done
         self.limit, self.interval = limit, interval
         self.seen = threading.Event()
         self.value: object = None  # what the probe returned when the event was seen
@@ -102,9 +104,9 @@ class Watch:
             self.seen.set()
 
     def wait(self) -> None:
-        if self.dry_run:
-            self.timeline.mark(self.event, dry_run=True)
-            raise SteadyStateError(f"dry run: would wait for {self.event}", "")
+        if self.walk is not None:
+            self.walk.add("wait", f"{self.event} (watched since it was started)")
+            return
         self._thread.join(self.limit + 5)
         if not self.seen.is_set():
             self.timeline.mark(f"{self.event}.timeout")
@@ -172,12 +174,17 @@ class Drill:
     _alert_check: AlertRulesCheck | None = None
     _members_before_attached: bool = False
     _expected_records: dict[str, Expected] = field(default_factory=dict)
+    walk: DryRunWalk = field(default_factory=DryRunWalk)  # a dry run's steps, in order
 
     def __post_init__(self) -> None:
         self.session = FaultSession(
             self.cluster, self.timeline, self.ledger, self.dry_run, phase=allure_report.step
         )
         if self.dry_run:
+            # The walk says it all (and is printed without -s); the session's own log would
+            # repeat every fault on stderr.
+            self.session.log = lambda _message: None
+            self.timeline.listeners.append(self._walk_mark)
             return
         # The runner's own CPU, by thread category, over the run and while the fault is held.
         self.add_recorder(
@@ -197,6 +204,12 @@ class Drill:
             advisory=True,
         )
 
+    def _walk_mark(self, mark: Mark) -> None:
+        """A mark the drill body sets itself (e.g. the game day's `t2.begin`), where it sets
+        it: assertions name these."""
+        if not mark.event.startswith("fault."):
+            self.walk.add("mark", mark.event)
+
     # -- probes --------------------------------------------------------------------------------
 
     @property
@@ -214,7 +227,14 @@ class Drill:
                 "bring the lab up with --topology stacked (or external)",
             )
         if self._kube is None:
-            self._kube = KubeProbes(self.cluster.kube, self.cluster.facts.workload_image)
+            self._kube = KubeProbes(
+                self.cluster.kube,
+                self.cluster.facts.workload_image,
+                # A dry run reads (who holds a Lease) but writes nothing: it writes it down.
+                instead_of_writing=(lambda what: self.walk.add("write", what))
+                if self.dry_run
+                else None,
+            )
         return self._kube
 
     def api_reader(self, *, interval: float = 0.05, max_duration: float = 300.0) -> ApiReader:
@@ -227,6 +247,9 @@ class Drill:
             max_duration=max_duration,
             name=f"api-reader-{len(self._readers) + 1}",
         )
+        if self.dry_run:
+            self.walk.add("background", f"API reader through the load balancer, every {interval} s")
+            return reader  # never started: it has no history
         self._readers.append(reader)
         return reader.start()
 
@@ -246,6 +269,13 @@ class Drill:
     def assert_api_available(self) -> None:
         """Report the API readers' figures; their longest run of failed requests must stay
         under the `detect` budget (the load balancer must route around a dead backend)."""
+        if self.dry_run:
+            self.walk.add(
+                "assert",
+                "API through the load balancer: no run of failed requests as long as "
+                f"detect ({self.budgets['detect']:g} s)",
+            )
+            return
         ops = self.api_reader_ops()
         window = longest_unavailability(ops)
         longest = round(window.seconds, 3) if window else 0.0
@@ -271,6 +301,9 @@ class Drill:
             max_duration=max_duration,
             name=f"writer-{len(self._writers) + 1}",
         )
+        if self.dry_run:
+            self.walk.add("background", f"etcd writer under {prefix}, every {interval} s")
+            return writer  # never started: it writes nothing
         self._writers.append(writer)
         return writer.start()
 
@@ -282,6 +315,11 @@ class Drill:
         """Wait (up to the `settle` budget) for the cluster to be healthy; if it is not, skip
         with the reason."""
         timeout = self.budgets["settle"] if timeout is None else timeout
+        if self.dry_run:
+            self.walk.add(
+                "steady state", description, f"must hold within {timeout:g} s, else skipped"
+            )
+            return
         with allure_report.step(f"steady state: {description}"):
             _, ok = poll_until(check, bool, timeout=timeout, interval=self.poll_interval * 2)
             if not ok:
@@ -304,13 +342,29 @@ class Drill:
         plan = self.session.plan(fault)
         self.faults_planned.append(plan)
         allure_report.attach_text(f"fault plan: {plan.name}", plan.render())
-        with self.session.inject(plan, **guards) as active, allure_report.step("observe"):
-            yield active
+        if self.dry_run:
+            self.walk.add("inject", plan.description, *(s.render() for s in plan.inject))
+        try:
+            with self.session.inject(plan, **guards) as active, allure_report.step("observe"):
+                yield active
+        finally:
+            if self.dry_run:
+                self.walk.add("undo", plan.description, *(s.render() for s in plan.undo))
 
     @contextlib.contextmanager
     def verify(self, title: str = "verify") -> Iterator[None]:
+        if self.dry_run:
+            self.walk.add("verify", title)
         with allure_report.step(title):
             yield
+
+    def choose(self, description: str, pick: Callable[[], T]) -> T | str:
+        """A choice made from what the drill observed (e.g. the node running most of a
+        Deployment's pods). A dry run observed nothing: it shows the description instead."""
+        if self.dry_run:
+            self.walk.add("choose", description)
+            return f"<{description}>"
+        return pick()
 
     # -- observation ---------------------------------------------------------------------------
 
@@ -332,10 +386,10 @@ class Drill:
         a figure that ends at it is reported next to that record.
         """
         limit = self._limit(budget, timeout)
-        if self.dry_run:
-            self.timeline.mark(event, dry_run=True)
-            raise SteadyStateError(f"dry run: would wait for {event}", "")
         interval = self._interval(budget)
+        if self.dry_run:
+            self.walk.add("wait", event, self._wait_terms(budget, limit, interval))
+            return cast(T, DryValue(event))
         value, ok = poll_until(probe, bool, timeout=limit, interval=interval)
         if not ok:
             self.timeline.mark(f"{event}.timeout")
@@ -363,7 +417,13 @@ class Drill:
         `Watch.wait()` then blocks until the event (or fails like `wait_for`)."""
         limit = self._limit(budget, None)
         interval = self._interval(budget)
-        watch = Watch(event, probe, self.timeline, limit, interval, self.dry_run)
+        if self.dry_run:
+            self.walk.add(
+                "watch", f"{event}, from here on", self._wait_terms(budget, limit, interval)
+            )
+        watch = Watch(
+            event, probe, self.timeline, limit, interval, self.walk if self.dry_run else None
+        )
         if record is not None:
             self._expected_records[event] = Expected(record, lambda: watch.value, interval)
         if not self.dry_run:
@@ -372,6 +432,10 @@ class Drill:
             # opens its connections (TLS handshakes), which must not fall inside the fault.
             watch.ready.wait(timeout=5)
         return watch
+
+    def _wait_terms(self, budget: str | None, limit: float, interval: float) -> str:
+        judged = f"budget {budget} {self.budgets[budget]:g} s, " if budget else ""
+        return f"{judged}polled every {interval:g} s, gives up after {limit:g} s"
 
     def _interval(self, budget: str | None) -> float:
         return self.fine_poll_interval if budget in FINE_POLL_BUDGETS else self.poll_interval
@@ -387,6 +451,12 @@ class Drill:
         self, budget: str, start: str, end: str, name: str | None = None
     ) -> Measurement:
         """Record the interval start->end and fail the drill if it exceeds the budget."""
+        if self.dry_run:
+            self.walk.add(
+                "assert",
+                f"{name or budget}: {start} -> {end} within {budget} ({self.budgets[budget]:g} s)",
+            )
+            return Measurement(name or budget, start, end, 0.0)
         measurement = self.timeline.between(start, end, name or budget)
         result = BudgetResult(measurement, budget, self.budgets[budget])
         self.results.append(result)
@@ -399,7 +469,10 @@ class Drill:
         return measurement
 
     def offset(self, event: str) -> float:
-        """Offset of the first `event` mark; a drill that asks for a missing mark is broken."""
+        """Offset of the first `event` mark; a drill that asks for a missing mark is broken.
+        A dry run has no times: 0."""
+        if self.dry_run:
+            return 0.0
         mark = self.timeline.first(event)
         if mark is None:
             raise DrillFailure(f"no {event!r} mark\n{self.timeline.render()}")
@@ -409,6 +482,9 @@ class Drill:
         """Nothing lost, checked now (in the drill's verify step): every member has the same
         HashKV, and every write the drill's own writers saw acknowledged is stored with its
         value (the same checks the consistency workload runs, applied to these writers)."""
+        if self.dry_run:
+            self.walk.add("check", "every etcd member has the same HashKV; acknowledged writes")
+            return
         self.check_now(
             HashKvCheck(self.etcd), *(AcknowledgedWritesCheck(self.etcd, w) for w in self._writers)
         )
@@ -431,7 +507,13 @@ class Drill:
     def start_consistency(self, rates: WorkloadRates | None = None) -> None:
         """Start the consistency workload and plan its checks (on by default in every drill;
         see pytest_plugin)."""
-        if self.dry_run or self.consistency is not None:
+        if self.dry_run:
+            self.walk.add(
+                "background",
+                "consistency workload on etcd and the API; checked after the drill",
+            )
+            return
+        if self.consistency is not None:
             return
         self.consistency = self.add_recorder(
             ConsistencyWorkload(
@@ -463,9 +545,15 @@ class Drill:
         the checks over the series: a measured leader change against etcd's own counters
         (advisory), and the alert rules (an alert in `expect_alerts` that did not fire fails
         the drill)."""
-        if self.dry_run or self.metrics is not None:
-            return
         every = interval or (2.0 if self.cluster.kube is not None else 1.0)
+        if self.dry_run:
+            expected = f"; expects {', '.join(expect_alerts)} to fire" if expect_alerts else ""
+            self.walk.add(
+                "background", f"metrics scraped every {every:g} s; alert rules after{expected}"
+            )
+            return
+        if self.metrics is not None:
+            return
         self.metrics = self.add_recorder(
             MetricsRecorder.for_cluster(self.cluster, self.timeline, every)
         )
@@ -513,6 +601,9 @@ class Drill:
     def check_now(self, *checks: Check) -> list[Verdict]:
         """Run `checks` now (in the drill body), record their verdicts like finish() does, and
         fail the drill at once on an invalid one."""
+        if self.dry_run:
+            self.walk.add("check", ", ".join(c.name for c in checks))
+            return []
         ctx = CheckContext(self.name, self.timeline, self.observe)
         found: list[Verdict] = []
         for check in checks:
@@ -590,6 +681,9 @@ class Drill:
 
     def hold(self, seconds: float, check: Callable[[], str | None]) -> None:
         """Keep checking for `seconds`; fail at once if `check` returns a complaint."""
+        if self.dry_run:
+            self.walk.add("hold", f"{seconds:g} s, failing at once on a complaint")
+            return
 
         found, bad = poll_until(
             check, lambda c: c is not None, timeout=seconds, interval=self.poll_interval * 2
@@ -625,6 +719,7 @@ class Drill:
             "alerts": self.alerts.to_dict() if self.alerts is not None else None,
             "checks": [v.to_dict() for v in self.verdicts],
             "recorders": {r.name: r.summary() for r in self.recorders},
+            **({"dry_run": self.walk.to_list()} if self.dry_run else {}),
         }
 
     def consistency_summary(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from kubedrill.budgets import Budgets, parse_assignments
 from kubedrill.cluster import Cluster
 from kubedrill.consistency.workload import WorkloadRates
 from kubedrill.drill import Drill, SteadyStateError
+from kubedrill.dry_run import DryRunWalk
 from kubedrill.errors import GuardError, KubedrillError
 from kubedrill.faults.runner import install_sigterm_handler
 from kubedrill.ledger import Ledger
@@ -276,6 +277,8 @@ def attach_evidence(d: Drill) -> None:
             allure_report.attach_text("etcd members after the drill", d.member_table())
         except Exception as exc:  # evidence must never hide the drill's own outcome
             allure_report.attach_text("etcd members after the drill", f"unavailable: {exc}")
+    if d.dry_run:
+        allure_report.attach_text("dry run: what the drill would do", d.walk.render())
     allure_report.attach_json("timeline", d.timeline.to_dict())
     try:
         allure_report.attach_svg("timeline chart", timeline_svg(d.summary(), d.operations()))
@@ -424,7 +427,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not summaries:
         return
     tr = terminalreporter
-    tr.section("kubedrill figures")
-    for s in summaries:
+    walks = [s for s in summaries if "dry_run" in s]
+    if walks:
+        # Printed here, not on stderr: a dry run is read without -s.
+        tr.section("kubedrill dry run: what each drill would do (nothing was injected)")
+        for s in walks:
+            tr.write_line(f"{s.get('verdict', '?').upper():<8} {s['drill']}")
+            tr.write_line(DryRunWalk.from_list(s["dry_run"]).render(indent="  "))
+    figures = [s for s in summaries if "dry_run" not in s]
+    if figures:
+        tr.section("kubedrill figures")
+    for s in figures:
         _write_figures(tr, s)
     tr.write_line(f"summary: {config.getoption('--kubedrill-reports') / 'summary.json'}")

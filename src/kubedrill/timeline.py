@@ -44,6 +44,8 @@ class Timeline:
         self.wall_start = wall()
         self._marks: list[Mark] = []
         self._lock = threading.Lock()
+        # Called with every new mark, in the marking thread (a dry run writes them down).
+        self.listeners: list[Callable[[Mark], None]] = []
 
     def now(self) -> float:
         return self._clock() - self._base
@@ -52,6 +54,8 @@ class Timeline:
         mark = Mark(event, self.now(), dict(data))
         with self._lock:
             self._marks.append(mark)
+        for listener in self.listeners:
+            listener(mark)
         return mark
 
     @property

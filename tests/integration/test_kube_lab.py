@@ -8,10 +8,11 @@ import json
 import subprocess
 from pathlib import Path
 
+from kubedrill.cluster import Cluster
 from kubedrill.probes.kube import KubeProbes
 from kubedrill.targets.lab import lab
 from kubedrill.targets.lab.config import load_lab_config
-from tests.integration.conftest import ROOT, leftovers
+from tests.integration.conftest import ROOT, leftovers, run_pytest
 
 
 def test_stacked_lab(tmp_path: Path) -> None:
@@ -70,6 +71,54 @@ def test_stacked_lab(tmp_path: Path) -> None:
                 assert holder is not None and holder.node in {"control-1", "control-2", "control-3"}
         finally:
             probes.close()
+        check_gameday_dry_run(config_file, cluster, tmp_path / "dry-run")
     finally:
         lab.down(config, progress=lambda _m: None)
     assert leftovers("kdk") == []
+
+
+def check_gameday_dry_run(config_file: Path, cluster: Cluster, reports: Path) -> None:
+    """A dry run of the game day walks all of it: its three faults in order, each with its
+    undo, its waits with their budgets, the final verify; printed without -s, and the lab is
+    untouched (no rule, no cordon, no namespace, the same etcd leader)."""
+    assert cluster.kube is not None
+    leader = cluster.leader("etcd")
+    proc = run_pytest(
+        "drills/test_gameday.py",
+        "--dry-run",
+        "--lab-config",
+        str(config_file),
+        "--kubedrill-reports",
+        str(reports),
+        "--alluredir",
+        str(reports / "allure"),
+        "--junitxml",
+        str(reports / "junit.xml"),
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    (drill,) = json.loads((reports / "summary.json").read_text())["drills"]
+    kinds = [(s["kind"], s["what"]) for s in drill["dry_run"]]
+    faults = ["drain node control-1", "stop etcd on control-2", "isolate control-3"]
+    injects = [what for kind, what in kinds if kind == "inject"]
+    undos = [what for kind, what in kinds if kind == "undo"]
+    assert [i.split(" from")[0] for i in injects] == faults, injects
+    assert undos == injects
+    for fault in injects:  # each fault is undone before the next one is injected
+        assert kinds.index(("undo", fault)) < kinds.index(("inject", fault)) + 6
+    waits = [s for s in drill["dry_run"] if s["kind"] == "wait"]
+    assert any("budget leader_election 15 s" in " ".join(w["detail"]) for w in waits)
+    assert kinds[-1][0] == "assert" and ("verify", "verify") in kinds
+    assert "kubedrill dry run" in proc.stdout and "isolate control-3" in proc.stdout
+    assert drill["measurements"] == []  # nothing was measured, so no figure is reported
+    for node in cluster.nodes:
+        assert "DROP" not in cluster.transport(node).run(["iptables", "-S"]).stdout
+    assert cluster.leader("etcd") == leader
+    kubectl = [cluster.facts.kubectl or "kubectl", f"--kubeconfig={cluster.kube.kubeconfig}"]
+    nodes = subprocess.run(
+        [*kubectl, "get", "nodes", "-o", "json"], capture_output=True, text=True, check=True
+    ).stdout
+    assert '"unschedulable": true' not in nodes
+    namespaces = subprocess.run(
+        [*kubectl, "get", "namespaces", "-o", "name"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "drill-gameday" not in namespaces

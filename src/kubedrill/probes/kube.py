@@ -105,11 +105,20 @@ def lease_holder(
 
 
 class KubeProbes:
-    """What control-plane drills ask: readiness, HAProxy's view, leases, workloads."""
+    """What control-plane drills ask: readiness, HAProxy's view, leases, workloads.
 
-    def __init__(self, access: KubeAccess, workload_image: str = DEFAULT_WORKLOAD_IMAGE) -> None:
+    With `instead_of_writing` (a dry run) every write is handed to it as a description and
+    not made; reads still go to the cluster."""
+
+    def __init__(
+        self,
+        access: KubeAccess,
+        workload_image: str = DEFAULT_WORKLOAD_IMAGE,
+        instead_of_writing: Callable[[str], None] | None = None,
+    ) -> None:
         self.access = access
         self.workload_image = workload_image
+        self.instead_of_writing = instead_of_writing
         self.api = api_client(access)
         self.readyz = ReadyzProbe(access)
         self.core = k8s.CoreV1Api(self.api)
@@ -180,6 +189,9 @@ class KubeProbes:
     # -- workloads the drills create ------------------------------------------------------------
 
     def create_deployment(self, namespace: str, name: str, replicas: int) -> None:
+        if self.instead_of_writing is not None:
+            self.instead_of_writing(f"create Deployment {namespace}/{name}, {replicas} replicas")
+            return
         labels = {"app": name}
         container = k8s.V1Container(name=name, image=self.workload_image)
         body = k8s.V1Deployment(
@@ -196,12 +208,18 @@ class KubeProbes:
         self.apps.create_namespaced_deployment(namespace, body, _request_timeout=10)
 
     def scale(self, namespace: str, name: str, replicas: int) -> None:
+        if self.instead_of_writing is not None:
+            self.instead_of_writing(f"scale Deployment {namespace}/{name} to {replicas}")
+            return
         self.apps.patch_namespaced_deployment_scale(
             name, namespace, {"spec": {"replicas": replicas}}, _request_timeout=10
         )
 
     def write_configmap(self, namespace: str, name: str) -> bool:
         """A write through the load balancer; True when the API acknowledged it."""
+        if self.instead_of_writing is not None:
+            self.instead_of_writing(f"create ConfigMap {namespace}/{name}")
+            return True
         body = k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name=name), data={"k": name})
         try:
             self.core.create_namespaced_config_map(namespace, body, _request_timeout=3)
