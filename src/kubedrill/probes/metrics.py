@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import InsecureRequestWarning
@@ -180,6 +181,19 @@ def with_target_labels(
     }
 
 
+def quiet_unverified(url: str) -> None:
+    """Silence urllib3's "Unverified HTTPS request" warning for this one host, which kubedrill
+    scrapes without verification on purpose (a component that signs its own serving cert).
+    A filter added once, for that host only: `warnings.catch_warnings()` around each request
+    is not thread-safe (scrapes run in a pool), and it let the warning leak to the console."""
+    host = urlsplit(url).hostname or ""
+    warnings.filterwarnings(
+        "ignore",
+        message=rf"Unverified HTTPS request is being made to host '{re.escape(host)}'",
+        category=InsecureRequestWarning,
+    )
+
+
 class Scraper:
     """Scrapes every target concurrently with a short timeout; never raises for a target."""
 
@@ -193,6 +207,9 @@ class Scraper:
         scrape_timeout: float = 10.0,
     ) -> None:
         self.targets = list(targets)
+        for target in self.targets:
+            if target.verify is False:
+                quiet_unverified(target.url)
         self.heavy_every = max(1, heavy_every)
         self.rounds = 0
         self.timeout = timeout
@@ -228,14 +245,11 @@ class Scraper:
         return sessions[target.url]
 
     def _get(self, target: ScrapeTarget, url: str) -> requests.Response:
-        with warnings.catch_warnings():
-            # Only for targets with verify=False (self-signed serving certs), said above.
-            warnings.simplefilter("ignore", InsecureRequestWarning)
-            if not target.keep and url == target.url:
-                # Nothing to keep but `up`: HEAD runs the same handler (authorization
-                # included) and sends no body (a controller-manager's is 120-250 KB).
-                return self._session(target).head(url, timeout=self.timeout)
-            return self._session(target).get(url, timeout=self.timeout)
+        if not target.keep and url == target.url:
+            # Nothing to keep but `up`: HEAD runs the same handler (authorization
+            # included) and sends no body (a controller-manager's is 120-250 KB).
+            return self._session(target).head(url, timeout=self.timeout)
+        return self._session(target).get(url, timeout=self.timeout)
 
     def scrape(self, target: ScrapeTarget, *, heavy: bool = True) -> ScrapeResult:
         started, cpu = time.perf_counter(), time.thread_time()
