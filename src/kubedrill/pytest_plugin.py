@@ -98,7 +98,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="allow faults on this target (cluster name pattern); the lab is always allowed",
     )
     group.addoption(
-        "--dry-run", action="store_true", help="print every fault and its undo; inject nothing"
+        "--dry-run",
+        action="store_true",
+        help="walk the whole drill and print what it would do (faults with their inject and "
+        "undo commands, waits with budgets, assertions, writes); inject and write nothing",
     )
     group.addoption(
         "--workload-rate",
