@@ -13,7 +13,7 @@ APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev g
 APT_NO_RECOMMENDS := prometheus
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
-        unit integration drills drill-etcd drill-partition drill-control-plane drill-external gameday ci bench bench-lab heal clean \
+        unit integration drills drill-etcd drill-partition drill-control-plane drill-external gameday gameday-dry-run ci bench bench-lab heal clean \
         report report-tool report-check kind-image kind-up kind-down drill-kind drill-kind-ssh test-kind \
         test-all
 
@@ -109,6 +109,11 @@ gameday: setup ## set up, bring the stacked lab up, run every drill (the seed's 
 	@$(PYTEST) drills/ -v --lab-keep; status=$$?; \
 	  echo "reports: $(REPORTS)/allure-results, $(REPORTS)/junit.xml, $(REPORTS)/summary.json"; \
 	  exit $$status
+
+gameday-dry-run: setup ## what the game day would do, drill by drill, step by step; injects and writes nothing
+	@$(KUBEDRILL) lab up --topology stacked
+	@$(PYTEST) drills/ --dry-run --lab-keep -q --kubedrill-reports $(REPORTS)/dry-run \
+	  --alluredir $(REPORTS)/dry-run/allure-results --junitxml $(REPORTS)/dry-run/junit.xml
 
 ci: setup test ## what CI runs: set up from nothing, then the representative tier (make test)
 

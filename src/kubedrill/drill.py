@@ -675,6 +675,17 @@ class Drill:
                     f"{name} {state}" for name, state in sorted(backends.items())))  # fmt: skip
         return "\n".join(lines)
 
+    def expect(self, holds: bool, what: str, found: object = None) -> None:
+        """Fail the drill, with `found` and its timeline, unless `holds`; `what` says what
+        must hold ("no write failed while a follower was down"). A dry run observed nothing
+        to judge: it writes the expectation down instead."""
+        if self.dry_run:
+            self.walk.add("assert", what)
+            return
+        if not holds:
+            seen = "" if found is None else f"; found: {found}"
+            raise DrillFailure(f"expected: {what}{seen}\n{self.timeline.render()}")
+
     def observe(self, key: str, value: Any) -> None:
         """Record a figure that is reported but not asserted (e.g. what netem delay caused)."""
         self.observations[key] = value

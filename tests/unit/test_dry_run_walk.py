@@ -11,7 +11,7 @@ import pytest
 
 from kubedrill.budgets import Budgets
 from kubedrill.cluster import Cluster
-from kubedrill.drill import Drill
+from kubedrill.drill import Drill, DrillFailure
 from kubedrill.dry_run import DryRunWalk
 from kubedrill.faults.base import FaultPlan
 from kubedrill.transport.base import TransportSpec
@@ -123,3 +123,14 @@ def test_render_numbers_steps_and_indents_details() -> None:
         "               [a] iptables -A X",
         "  2  wait    quorum",
     ]
+
+
+def test_expect_fails_a_real_drill_with_what_was_found_and_is_written_down_in_a_dry_run() -> None:
+    real = Drill("test_real", cast(Cluster, FakeCluster()), Budgets.defaults())
+    real.expect(True, "no write failed")
+    with pytest.raises(DrillFailure, match=r"expected: no write failed; found: \['w1'\]"):
+        real.expect(False, "no write failed", ["w1"])
+    real.close()
+    dry = dry_drill()
+    dry.expect(False, "no write failed", [])
+    assert [(s.kind, s.what) for s in dry.walk.steps] == [("assert", "no write failed")]

@@ -32,8 +32,10 @@ class BackgroundClient:
         return self
 
     def stop(self) -> list[Operation]:
+        """Stop and return the history; a client never started (a dry run's) has none."""
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=10)
         return self.history()
 
     def history(self) -> list[Operation]:
