@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,33 @@ from kubedrill.probes.etcd import EtcdClient
 from kubedrill.targets.lab import lab
 from kubedrill.targets.lab.config import LabConfig, load_lab_config
 from tests.integration.conftest import leftovers, run_cli
+
+# A lab of this module's own (these fixtures override the session's `kdtest` ones), so running
+# this file alone never brings up, or tears down, the lab other test files share.
+LAB = "kdlife"
+SUBNET = "10.213.77.0/24"
+
+
+@pytest.fixture(scope="module")
+def lab_config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("kdlife") / "lab.yaml"
+    path.write_text(f"lab:\n  name: {LAB}\n  topology: etcd\n  subnet: {SUBNET}\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def lab_config(lab_config_file: Path) -> LabConfig:
+    return load_lab_config(lab_config_file)
+
+
+@pytest.fixture(scope="module")
+def test_lab(lab_config: LabConfig) -> Iterator[Cluster]:
+    cluster = lab.up(lab_config, progress=lambda _m: None)
+    try:
+        yield cluster
+    finally:
+        lab.down(lab_config, progress=lambda _m: None)
+        assert leftovers(LAB) == []
 
 
 def pids(config: LabConfig) -> dict[str, int]:
