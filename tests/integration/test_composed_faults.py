@@ -1,5 +1,6 @@
 """Faults compose on a real lab: two partitions with rules on the same nodes, in place at once,
-undone in both orders, by the runner and by `kubedrill heal` after a SIGKILL.
+undone in both orders, by the runner and by `kubedrill heal` after a SIGKILL; and a delay (its
+own chain and delayer) with a partition on the same node.
 
 After the first undo the second partition must still be there, and still drop traffic (a real
 TCP connect from one node's namespace to another's etcd peer port, and `iptables -S` in every
@@ -22,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from kubedrill.cluster import Cluster
-from kubedrill.faults import Partition, Selector
+from kubedrill.faults import NetemDelay, Partition, Selector
 from kubedrill.faults.base import FaultPlan
+from kubedrill.faults.network import delay_chain
 from kubedrill.faults.runner import FaultSession
 from kubedrill.ledger import Ledger
 from kubedrill.polling import poll_until
@@ -168,7 +170,7 @@ def test_two_partitions_heal_in_either_order(
 CHILD = """
 import sys, threading
 from pathlib import Path
-from kubedrill.faults import Partition, Selector
+from kubedrill.faults import NetemDelay, Partition, Selector
 from kubedrill.faults.runner import FaultSession
 from kubedrill.ledger import Ledger
 from kubedrill.targets.lab import lab
@@ -230,4 +232,61 @@ def test_two_records_left_by_sigkill_heal_in_any_order(
     assert not list(ledger_dir.glob("*.json")), "undo record left behind"
     assert chains(cluster) == {n.name: [] for n in cluster.nodes}
     assert links(cluster) == expected_links()
+    wait_healthy(cluster)
+
+
+def delayers(token: str) -> list[str]:
+    """This fault's delayer processes on this machine (the lab's nodes share its pid space)."""
+    found = subprocess.run(["pgrep", "-af", "kubedrill.faults.delayer"], capture_output=True)
+    return [ln for ln in found.stdout.decode().splitlines() if f"-{token}.ready" in ln]
+
+
+def delayer_gone(token: str) -> bool:
+    """The undo signals the delayer; it releases what it holds and exits a moment later."""
+    return poll_until(lambda: delayers(token), lambda d: not d, timeout=10, interval=0.1)[1]
+
+
+@pytest.mark.parametrize("first", ["delay", "partition"])
+def test_delay_and_partition_on_one_node_heal_in_either_order(
+    comp_lab: tuple[Cluster, LabConfig], ledger_dir: Path, first: str
+) -> None:
+    """Another family on the same node: the delay's chain and delayer process are its own."""
+    cluster, _config = comp_lab
+    if cluster.facts.delay_method != "nfqueue":
+        pytest.skip("netem on this kernel: a delay's qdisc is checked by the unit tests")
+    wait_healthy(cluster)
+    session = FaultSession(cluster, Timeline(), Ledger(ledger_dir), log=lambda _m: None)
+    held: dict[str, AbstractContextManager[FaultPlan]] = {
+        "delay": session.inject(NetemDelay(300, Selector.named("etcd-1"))),
+        "partition": session.inject(FAULTS["A"], concurrent=True),
+    }
+    try:
+        delay = held["delay"].__enter__()
+        partition = held["partition"].__enter__()
+        token, chain = delay.data["token"], delay_chain(delay.data["token"])
+        assert len(delayers(token)) == 1
+        assert f"-N {chain}" in chains(cluster)["etcd-1"]
+        assert links(cluster) == expected_links("A")
+
+        held.pop(first).__exit__(None, None, None)
+        etcd_1 = chains(cluster)["etcd-1"]
+        if first == "delay":
+            assert delayer_gone(token)
+            assert not [ln for ln in etcd_1 if "DELAY" in ln]
+            assert f"-N {partition.data['chain']}" in etcd_1
+            assert links(cluster) == expected_links("A")
+        else:
+            assert len(delayers(token)) == 1
+            assert not [ln for ln in etcd_1 if partition.data["chain"] in ln]
+            assert f"-N {chain}" in etcd_1
+            assert links(cluster) == expected_links()
+
+        for cm in held.values():
+            cm.__exit__(None, None, None)
+        held.clear()
+        assert chains(cluster) == {n.name: [] for n in cluster.nodes}
+        assert delayer_gone(token)
+    finally:
+        for cm in held.values():
+            cm.__exit__(None, None, None)
     wait_healthy(cluster)
