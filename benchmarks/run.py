@@ -1,6 +1,7 @@
 """kubedrill benchmarks, run on demand (`make bench`); figures are printed, never asserted.
 
-1. lab-up time with binaries cached, for 3 and 5 members (and lab-down time);
+1. lab-up and lab-down time with binaries cached, per topology and member count (the table of
+   `benchmarks/lab_lifecycle.py`, which `make bench` runs too);
 2. the runner's failover measurement vs the election time etcd itself logs ("became leader at
    term N"): the runner's measurement error;
 3. the poll interval actually achieved (probe latency + wait).
@@ -14,8 +15,10 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
+import lab_lifecycle
 from kubedrill.budgets import Budgets
 from kubedrill.cluster import Cluster
 from kubedrill.drill import Drill
@@ -29,31 +32,6 @@ from kubedrill.targets.lab.config import LabConfig, load_lab_config
 
 def quiet(_message: str) -> None:
     pass
-
-
-def bench_lab_up(members: int, runs: int, topology: str = "etcd") -> dict[str, float]:
-    config = load_lab_config(
-        None,
-        name=f"kdb{members}{topology[0]}",
-        topology=topology,
-        members=members,
-        subnet=f"10.213.{20 + members}.0/24",
-    )
-    ups, downs = [], []
-    for _ in range(runs):
-        started = time.monotonic()
-        lab.up(config, progress=quiet)
-        ups.append(time.monotonic() - started)
-        started = time.monotonic()
-        lab.down(config, progress=quiet)
-        downs.append(time.monotonic() - started)
-    return {
-        "members": members,
-        "runs": runs,
-        "up_median_s": statistics.median(ups),
-        "up_max_s": max(ups),
-        "down_median_s": statistics.median(downs),
-    }
 
 
 def etcd_elected_wall(cluster: Cluster, node: str, term: int) -> float | None:
@@ -134,13 +112,9 @@ def main() -> int:
     args = parser.parse_args()
     results: dict[str, object] = {}
 
-    for members, topology in ((3, "etcd"), (5, "etcd"), (3, "stacked")):
-        row = bench_lab_up(members, args.runs, topology)
-        results[f"lab_up_{topology}_{members}"] = row
-        print(
-            f"lab up   {topology:7s} {members} etcd members: median {row['up_median_s']:.2f} s "
-            f"(max {row['up_max_s']:.2f} s), down {row['down_median_s']:.2f} s"
-        )
+    lab_rows = [lab_lifecycle.measure(case, args.runs) for case in lab_lifecycle.CASES]
+    results["lab_lifecycle"] = [asdict(row) for row in lab_rows]
+    print(lab_lifecycle.render(lab_rows))
 
     config = load_lab_config(None, name="kdbf", topology="etcd", subnet="10.213.30.0/24")
     rows = bench_failover(config, args.failovers)

@@ -16,6 +16,8 @@ from kubedrill.probes.kube import KubeProbes, lease_holder
 from kubedrill.targets.lab.config import LabConfig
 
 Progress = Callable[[str], None]
+# Each step below is ready within a second or two; a 1 s poll added up to a second to each.
+POLL_S = 0.2
 KWOK_ANNOTATION = {"kwok.x-k8s.io/node": "fake"}
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 
@@ -48,7 +50,7 @@ def bootstrap(cluster: Cluster, config: LabConfig, progress: Progress) -> None:
     try:
         progress("waiting for every kube-apiserver to be ready and UP in HAProxy")
         _, ready = poll_until(
-            lambda: probes.ready() and probes.all_backends_up(), bool, timeout=240, interval=1.0
+            lambda: probes.ready() and probes.all_backends_up(), bool, timeout=240, interval=POLL_S
         )
         if not ready:
             raise TargetError(
@@ -62,12 +64,12 @@ def bootstrap(cluster: Cluster, config: LabConfig, progress: Progress) -> None:
                 functools.partial(register, probes.core, name, control),
                 bool,
                 timeout=60,
-                interval=1.0,
+                interval=POLL_S,
             )
             if not created:
                 raise TargetError(f"could not register Node {name}", "see the apiserver logs")
         progress(f"registered {len(names)} Nodes; waiting for kwok to mark them Ready")
-        _, ok = poll_until(probes.nodes_ready, bool, timeout=120, interval=1.0)
+        _, ok = poll_until(probes.nodes_ready, bool, timeout=120, interval=POLL_S)
         if not ok:
             raise TargetError(
                 "Nodes not Ready within 120 s", "see `kubedrill lab logs workers --component kwok`"
@@ -94,7 +96,7 @@ def wait_for_lease(api: k8s.ApiClient, lease: str) -> str:
     def holder() -> str | None:
         return lease_holder(api, lease)[0]
 
-    found, held = poll_until(holder, lambda h: h is not None, timeout=120, interval=1.0)
+    found, held = poll_until(holder, lambda h: h is not None, timeout=120, interval=POLL_S)
     if not held or found is None:
         raise TargetError(
             f"no {lease} leader after 120 s",

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, KubeAccess, Node, TLSFiles
-from kubedrill.errors import MissingBinaryError, NotRootError, TargetError
-from kubedrill.ledger import Ledger, pid_alive
+from kubedrill.errors import GuardError, MissingBinaryError, NotRootError, TargetError
+from kubedrill.ledger import Ledger, UndoRecord, pid_alive
 from kubedrill.polling import poll_until
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.lb import HaproxySocket
@@ -27,7 +27,7 @@ from kubedrill.targets.lab import kube, kube_lab, network, pki, topology
 from kubedrill.targets.lab.build import ensure_built, etcd_build, find_binaries
 from kubedrill.targets.lab.config import LabConfig
 from kubedrill.targets.lab.control import LOCAL, LabControl
-from kubedrill.targets.lab.etcd import etcd_argv
+from kubedrill.targets.lab.etcd import etcd_argv, start_after
 from kubedrill.targets.lab.kube import KubePaths
 from kubedrill.targets.lab.kube_build import kubernetes_build, kwok_build, kwok_stages
 from kubedrill.targets.lab.supervisor import ComponentSpec
@@ -132,7 +132,7 @@ def up(config: LabConfig, progress: Progress = print) -> Cluster:
     if existing is not None:
         # State without a live supervisor: it was killed. Its members may still run unsupervised
         # and hold the ports; stop them so the new supervisor owns every member.
-        for leftover in kill_namespace_processes(config.name):
+        for leftover in kill_lab_processes(config.name, state_dir):
             progress(f"stopped unsupervised {leftover}")
     started = time.monotonic()
     plan = network.plan_network(config.name, config.subnet, [h.name for h in layout])
@@ -167,6 +167,12 @@ def up(config: LabConfig, progress: Progress = print) -> Cluster:
     return cluster
 
 
+# HAProxy starts its backends UP, marks one DOWN at its first failed check, and then takes
+# rise x inter (the seed's 2 x 2 s) to mark it UP again: started before the apiservers were
+# ready, it held the lab up ~3.5 s after they were. It starts once they are (at most this late).
+HAPROXY_WAIT_MAX_S = 120.0
+
+
 def component_specs(
     config: LabConfig,
     layout: list[topology.HostRole],
@@ -199,8 +205,9 @@ def component_specs(
                 pki_dir,
                 f"kubedrill-{config.name}",
             ),
+            after=start_after(members, index, config.etcd.peer_port),
         )
-        for host in members
+        for index, host in enumerate(members)
     ]
     if not controls:
         return specs
@@ -233,7 +240,14 @@ def component_specs(
     paths.haproxy_cfg.parent.mkdir(parents=True, exist_ok=True)
     paths.haproxy_cfg.write_text(kube.haproxy_config(lb, controls, paths, k))
     specs.append(
-        ComponentSpec(lb.name, "haproxy", lb.netns, kube.haproxy_argv(str(bins["haproxy"]), paths))
+        ComponentSpec(
+            lb.name,
+            "haproxy",
+            lb.netns,
+            kube.haproxy_argv(str(bins["haproxy"]), paths),
+            after=tuple(f"https://{c.address}:{kube.APISERVER_PORT}/readyz" for c in controls),
+            after_max_s=HAPROXY_WAIT_MAX_S,
+        )
     )
     workers = by_name["workers"]
     specs.append(
@@ -354,16 +368,22 @@ def start_supervisor(state_dir: Path) -> None:
         raise TargetError("the lab supervisor did not start", f"see {state_dir / 'supervisor.log'}")
 
 
+# A member answers a status request in milliseconds once it serves clients; until then (before
+# the first leader is elected) a request hangs for its whole timeout, so a short one keeps each
+# round from outliving the moment the lab became healthy.
+HEALTH_REQUEST_TIMEOUT_S = 0.3
+
+
 def wait_healthy(cluster: Cluster, progress: Progress, timeout: float = 60.0) -> None:
     """Every member answers and a quorum agrees on a leader."""
-    client = EtcdClient(cluster.etcd, timeout=1.0)
+    client = EtcdClient(cluster.etcd, timeout=HEALTH_REQUEST_TIMEOUT_S)
     try:
 
         def healthy() -> bool:
             view = client.leader_view(complete=True)
             return view.leader is not None and view.reachable == len(client.nodes)
 
-        _, ok = poll_until(healthy, bool, timeout=timeout, interval=0.2)
+        _, ok = poll_until(healthy, bool, timeout=timeout, interval=0.1)
         if not ok:
             raise TargetError(
                 f"etcd in lab {cluster.name!r} did not become healthy within {timeout:.0f} s",
@@ -435,19 +455,15 @@ def add_kubernetes(cluster: Cluster, state: dict[str, Any]) -> None:
 
 
 def down(config: LabConfig, progress: Progress = print) -> list[str]:
-    """Stop everything and delete every trace: processes, namespaces, links, state, records."""
+    """Stop everything and delete every trace: processes, namespaces, links, state, records.
+
+    A lab being thrown away needs no graceful stop: every process is SIGKILLed at once (a
+    drill's own stop fault keeps its SIGTERM and grace period). Refused while a drill runs
+    against the lab, whose undo records would otherwise be dropped under it."""
     require_root("lab down")
+    refuse_if_drill_running(config.name)
     state_dir = config.state_dir
-    removed: list[str] = []
-    pid = supervisor_pid(state_dir)
-    if pid is not None:
-        progress(f"stopping supervisor {pid}")
-        os.kill(pid, signal.SIGTERM)
-        _, gone = poll_until(lambda: pid_alive(pid), lambda alive: not alive, timeout=20)
-        if not gone:
-            os.kill(pid, signal.SIGKILL)
-        removed.append(f"supervisor {pid}")
-    removed += kill_namespace_processes(config.name)
+    removed = kill_lab_processes(config.name, state_dir)
     removed += network.destroy(config.name)
     dropped = drop_ledger_records(f"lab/{config.name}")
     removed += [f"undo record {r}" for r in dropped]
@@ -462,21 +478,79 @@ def down(config: LabConfig, progress: Progress = print) -> list[str]:
     return removed
 
 
-def kill_namespace_processes(lab: str) -> list[str]:
-    """Anything still running inside the lab's namespaces (a supervisor killed with -9, say)."""
-    killed: list[str] = []
-    for ns in network.existing_netns():
-        if not ns.startswith(f"kd-{lab}-"):
+def live_drill_records(cluster: str) -> list[UndoRecord]:
+    """Undo records of `cluster` whose owner still runs: a drill in progress. (Our own records
+    count as ours to drop, as `Ledger.orphans` counts them.)"""
+    return [
+        rec
+        for rec in Ledger().outstanding()
+        if rec.cluster == cluster and rec.owner_pid != os.getpid() and pid_alive(rec.owner_pid)
+    ]
+
+
+def refuse_if_drill_running(lab_name: str) -> None:
+    live = live_drill_records(f"lab/{lab_name}")
+    if live:
+        held = ", ".join(f"pid {r.owner_pid}: {r.fault}" for r in live)
+        # One line: the drill's pid, its fault and what to do; nothing was removed.
+        raise GuardError(
+            f"lab {lab_name!r} has a drill in progress ({held}); wait for it or stop it, "
+            "run `kubedrill heal`, then `kubedrill lab down` again (nothing was removed)"
+        )
+
+
+# SIGKILLed processes are gone within milliseconds; one in uninterruptible sleep may take longer.
+KILL_WAIT_S = 2.0
+
+
+def kill_lab_processes(lab_name: str, state_dir: Path) -> list[str]:
+    """SIGKILL the supervisor first (so it restarts nothing), then every component's process
+    group and anything else inside the lab's namespaces (a supervisor killed earlier may have
+    left members running); return once they are gone."""
+    killed: dict[int, str] = {}
+    sup = supervisor_pid(state_dir)
+    if sup is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(sup, signal.SIGKILL)
+            killed[sup] = f"supervisor {sup}"
+    for pid, key in component_pids(state_dir).items():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)  # each component leads a session of its own
+            killed[pid] = f"process {pid} ({key})"
+    for pid, ns in network.namespace_pids(lab_name).items():
+        if pid not in killed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                killed[pid] = f"process {pid} in {ns}"
+    _, gone = poll_until(
+        lambda: [p for p in killed if pid_alive(p)],
+        lambda alive: not alive,
+        timeout=KILL_WAIT_S,
+        interval=0.01,
+    )
+    if not gone:
+        raise TargetError(
+            f"processes of lab {lab_name!r} survived SIGKILL for {KILL_WAIT_S:.0f} s",
+            "see `ps -o pid,stat,wchan,cmd -p <pid>` (state D: stuck in the kernel), then "
+            "run `kubedrill lab down` again",
+        )
+    return list(killed.values())
+
+
+def component_pids(state_dir: Path) -> dict[int, str]:
+    """Components the supervisor started, from its pid files; a pid is taken only while its
+    command line still names this lab's state dir (a pid file outlives a reused pid)."""
+    found: dict[int, str] = {}
+    mark = f"{state_dir}/".encode()
+    for pid_file in (state_dir / "run").glob("*__*.pid"):
+        try:
+            pid = int(pid_file.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
             continue
-        out = subprocess.run(
-            ["ip", "netns", "pids", ns], capture_output=True, text=True, check=False
-        ).stdout.split()
-        for raw in out:
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(raw), signal.SIGCONT)
-                os.kill(int(raw), signal.SIGKILL)
-                killed.append(f"process {raw} in {ns}")
-    return killed
+        if mark in cmdline:
+            found[pid] = pid_file.stem
+    return found
 
 
 def drop_ledger_records(cluster: str) -> list[str]:

@@ -6,11 +6,14 @@ veths kdv-<lab>-<n>) so that `down` can find and delete exactly what `up` made.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
+import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from kubedrill.errors import CommandError, ConfigError
 
@@ -63,6 +66,32 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 def existing_netns() -> set[str]:
     out = _ip("-j", "netns", "list", check=False).stdout.strip()
     return {entry["name"] for entry in json.loads(out)} if out else set()
+
+
+NETNS_DIR = Path("/run/netns")
+
+
+def namespace_pids(lab: str) -> dict[int, str]:
+    """Every process inside one of the lab's namespaces, with that namespace (what `ip netns
+    pids` tells, for all of them in one pass over /proc instead of one `ip` per namespace)."""
+    inodes: dict[tuple[int, int], str] = {}
+    for ns in existing_netns():
+        if ns.startswith(f"kd-{lab}-"):
+            with contextlib.suppress(OSError):
+                st = (NETNS_DIR / ns).stat()
+                inodes[st.st_dev, st.st_ino] = ns
+    found: dict[int, str] = {}
+    if not inodes:
+        return found
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            st = (Path(entry.path) / "ns" / "net").stat()
+            owner = inodes.get((st.st_dev, st.st_ino))
+            if owner is not None:
+                found[int(entry.name)] = owner
+    return found
 
 
 def link_exists(name: str) -> bool:

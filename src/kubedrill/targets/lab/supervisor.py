@@ -7,7 +7,13 @@ leaves it stopped until the hold file is removed (heal), and restarts it at once
 Run as `python -m kubedrill.targets.lab.supervisor STATE_DIR` (detached by `lab up`). It reads
 `components.json`, writes pid files to `run/`, per-component logs to `logs/`, and its own
 status to `run/status.json`. SIGTERM stops every component (SIGCONT first, for paused ones),
-then the supervisor exits.
+then the supervisor exits. (`lab down` does not ask: it SIGKILLs the supervisor and every
+component's process group, since a lab being thrown away needs no graceful stop.)
+
+A component may name conditions (`after`) that must hold before its first start, waited for
+at most `after_max_s`: etcd members of a new cluster start one after the other, each once the
+previous one serves its peer port (`tls://address:port`, see `etcd.start_after`), and HAProxy
+once every kube-apiserver is ready (`https://address:port/readyz` answers 200).
 """
 
 from __future__ import annotations
@@ -16,9 +22,13 @@ import contextlib
 import json
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,6 +41,11 @@ class ComponentSpec:
     netns: str
     argv: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
+    # Conditions for the first start (restarts never wait): "tls://address:port" (a process
+    # serves TLS there) or "https://address:port/path" (answers 200); waited for at most
+    # after_max_s, then the component starts all the same.
+    after: tuple[str, ...] = ()
+    after_max_s: float = 5.0
 
     @property
     def key(self) -> str:
@@ -43,6 +58,8 @@ class ComponentSpec:
             "netns": self.netns,
             "argv": list(self.argv),
             "env": self.env,
+            "after": list(self.after),
+            "after_max_s": self.after_max_s,
         }
 
     @classmethod
@@ -53,6 +70,8 @@ class ComponentSpec:
             raw["netns"],
             tuple(raw["argv"]),
             dict(raw.get("env", {})),
+            tuple(raw.get("after", ())),
+            float(raw.get("after_max_s", 5.0)),
         )
 
 
@@ -61,6 +80,49 @@ WANTED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
 
 def _unblock_signals() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WANTED_SIGNALS)
+
+
+# While a first start waits for its conditions, the loop checks them this often.
+AFTER_CHECK_S = 0.02
+
+
+def serves_tls(address: str, timeout: float = 0.05) -> bool:
+    """True once a process *serves* TLS on `address`: it answers a ClientHello (a handshake or an
+    alert, either will do). A bound listener whose process has not started serving yet accepts
+    TCP connections all the same (the kernel queues them), so a TCP connect proves nothing."""
+    host, _, port = address.rpartition(":")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host, int(port)), timeout=timeout) as sock,
+            context.wrap_socket(sock, do_handshake_on_connect=False) as tls,
+        ):
+            tls.do_handshake()
+    except ssl.SSLError:
+        return True  # it answered (an alert: we showed no client certificate)
+    except OSError:
+        return False  # refused, or no answer within the timeout
+    return True
+
+
+def answers_ok(url: str, timeout: float = 0.25) -> bool:
+    """True when an HTTPS GET of `url` answers 200 (a health endpoint anyone may read)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def holds(condition: str) -> bool:
+    if condition.startswith("tls://"):
+        return serves_tls(condition.removeprefix("tls://"))
+    return answers_ok(condition)
 
 
 @dataclass(frozen=True)
@@ -100,6 +162,17 @@ class Supervisor:
         specs = json.loads((state_dir / "components.json").read_text())
         self.slots = [Slot(ComponentSpec.from_dict(s)) for s in specs]
         self._last_status: dict[str, dict[str, str | int | None]] | None = None
+        self.began = time.monotonic()
+        self.waiting = False  # a first start is waiting for its `after` conditions
+
+    def may_start_first(self, slot: Slot, now: float) -> bool:
+        """A component's first start waits for its `after` conditions (for at most
+        `after_max_s`: one that never comes true must not keep the lab down); restarts never
+        wait."""
+        spec = slot.spec
+        if slot.last_exit is not None or now - self.began >= spec.after_max_s:
+            return True
+        return all(holds(condition) for condition in spec.after)
 
     def hold_file(self, slot: Slot) -> Path:
         return self.holds / slot.spec.key
@@ -164,6 +237,7 @@ class Supervisor:
 
     def tick(self) -> None:
         now = time.monotonic()
+        waiting = False
         for slot in self.slots:
             self.reap(slot, now)
             held = self.hold_file(slot).exists()
@@ -172,9 +246,13 @@ class Supervisor:
                 slot.delay = 0.0
             slot.held = held
             if slot.proc is None and not held and now >= slot.restart_at:
+                if not self.may_start_first(slot, now):
+                    waiting = True
+                    continue
                 if slot.last_exit is not None:
                     slot.restarts += 1
                 self.start(slot)
+        self.waiting = waiting
         self.write_status()
 
     def write_status(self) -> None:
@@ -226,8 +304,8 @@ class Supervisor:
             while True:
                 self.tick()
                 # Wake on a child's exit (SIGCHLD) or a stop request, else every 100 ms to notice
-                # hold files being removed.
-                info = signal.sigtimedwait(wanted, 0.1)
+                # hold files being removed (sooner while a first start waits for a listener).
+                info = signal.sigtimedwait(wanted, AFTER_CHECK_S if self.waiting else 0.1)
                 if info is not None and info.si_signo in (signal.SIGTERM, signal.SIGINT):
                     break
         finally:
