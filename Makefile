@@ -125,8 +125,14 @@ BENCH_CP_RUNS ?= 5
 BENCH_DIR ?= $(REPORTS)/bench
 # A drill that fails in a run is a figure of the table (its pass rate), not a broken bench: each
 # part runs (exit 1 says so), and the target fails at the end if any part did.
-bench: ## stability: kill/isolate/pause the etcd leader x10 on the etcd and stacked labs, control-plane drills x5 (~25 min)
+# The lab's own up/down table (3/5/7 etcd members, stacked 3/5, external): BENCH_LAB_RUNS cycles
+# per etcd lab, BENCH_LAB_KUBE_RUNS per Kubernetes lab; a lab that leaves anything fails the part.
+BENCH_LAB_RUNS ?= 5
+BENCH_LAB_KUBE_RUNS ?= 3
+bench: ## lab up/down table (3/5/7 members, stacked, external); kill/isolate/pause the etcd leader x10 on the etcd and stacked labs, control-plane drills x5 (~27 min)
 	@status=0; \
+	$(PY) benchmarks/lab_lifecycle.py --runs $(BENCH_LAB_RUNS) --kube-runs $(BENCH_LAB_KUBE_RUNS) \
+	  --json $(BENCH_DIR)/lab-lifecycle.json || status=1; \
 	$(KUBEDRILL) bench --runs $(BENCH_RUNS) --reports $(BENCH_DIR)/etcd-lab -- \
 	  --lab-config fixtures/labs/bench-etcd.yaml || status=1; \
 	$(KUBEDRILL) bench --runs $(BENCH_RUNS) --reports $(BENCH_DIR)/stacked-lab -- \
@@ -136,7 +142,7 @@ bench: ## stability: kill/isolate/pause the etcd leader x10 on the etcd and stac
 	  -- --lab-config fixtures/labs/bench-stacked.yaml || status=1; \
 	exit $$status
 
-bench-lab: ## lab-up time, failover measurement error with a bare runner, poll interval
+bench-lab: ## lab up/down table, failover measurement error with a bare runner, poll interval
 	@$(PY) benchmarks/run.py
 
 # The real kind cluster (issue: every drill on a real kubelet). KIND_NAME names it; the node image

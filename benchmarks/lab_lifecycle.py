@@ -142,6 +142,7 @@ def main() -> int:
         rows.append(measure(case, runs))
         print(render(rows[-1:]).splitlines()[-1] if rows[:-1] else render(rows), flush=True)
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
     return 1 if any(r.left for r in rows) else 0
 
