@@ -167,10 +167,17 @@ def up(config: LabConfig, progress: Progress = print) -> Cluster:
     return cluster
 
 
-# HAProxy starts its backends UP, marks one DOWN at its first failed check, and then takes
-# rise x inter (the seed's 2 x 2 s) to mark it UP again: started before the apiservers were
-# ready, it held the lab up ~3.5 s after they were. It starts once they are (at most this late).
-HAPROXY_WAIT_MAX_S = 120.0
+# What needs a ready apiserver starts once it is ready (at most this late), since starting it
+# earlier cost more than the wait: HAProxy starts its backends UP, marks one DOWN at its first
+# failed check, then takes rise x inter (the seed's 2 x 2 s) to mark it UP again (+3.5 s);
+# controller-managers exited at an apiserver whose RBAC was not bootstrapped yet and were
+# restarted with back-off; kwok's watches backed off while the load balancer was not up (5
+# control planes: Nodes Ready 5.6 s after the apiservers were).
+API_WAIT_MAX_S = 120.0
+
+
+def readyz(host: network.HostPlan) -> str:
+    return f"https://{host.address}:{kube.APISERVER_PORT}/readyz"
 
 
 def component_specs(
@@ -228,12 +235,16 @@ def component_specs(
                 "kube-controller-manager",
                 host.netns,
                 kube.controller_manager_argv(bins["kube-controller-manager"], host, paths, k),
+                after=(readyz(host),),
+                after_max_s=API_WAIT_MAX_S,
             ),
             ComponentSpec(
                 host.name,
                 "kube-scheduler",
                 host.netns,
                 kube.scheduler_argv(bins["kube-scheduler"], host, paths, k),
+                after=(readyz(host),),
+                after_max_s=API_WAIT_MAX_S,
             ),
         ]
     lb = by_name["lb"]
@@ -245,8 +256,8 @@ def component_specs(
             "haproxy",
             lb.netns,
             kube.haproxy_argv(str(bins["haproxy"]), paths),
-            after=tuple(f"https://{c.address}:{kube.APISERVER_PORT}/readyz" for c in controls),
-            after_max_s=HAPROXY_WAIT_MAX_S,
+            after=tuple(readyz(c) for c in controls),
+            after_max_s=API_WAIT_MAX_S,
         )
     )
     workers = by_name["workers"]
@@ -258,6 +269,9 @@ def component_specs(
             kube.kwok_argv(
                 bins["kwok"], paths, kwok_stages(config.kubernetes.kwok_version, config.cache_dir)
             ),
+            # kwok talks to the API through the load balancer.
+            after=(readyz(lb),),
+            after_max_s=API_WAIT_MAX_S,
         )
     )
     return specs

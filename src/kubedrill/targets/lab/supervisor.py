@@ -82,8 +82,11 @@ def _unblock_signals() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WANTED_SIGNALS)
 
 
-# While a first start waits for its conditions, the loop checks them this often.
+# While a first start waits for its conditions, the loop wakes this often; a condition that did
+# not hold is asked again after RECHECK_S (a TLS hello is cheap; a readyz request costs the
+# starting apiservers CPU, so it is asked less often).
 AFTER_CHECK_S = 0.02
+RECHECK_S = {"tls": 0.02, "https": 0.2}
 
 
 def serves_tls(address: str, timeout: float = 0.05) -> bool:
@@ -125,6 +128,28 @@ def holds(condition: str) -> bool:
     return answers_ok(condition)
 
 
+class Gates:
+    """The `after` conditions of first starts. Each is asked at most every RECHECK_S and, once
+    it held, not again: several components may wait for the same one."""
+
+    def __init__(self) -> None:
+        self.met: set[str] = set()
+        self.next_at: dict[str, float] = {}
+
+    def all_hold(self, conditions: tuple[str, ...], now: float) -> bool:
+        for condition in conditions:
+            if condition in self.met:
+                continue
+            if now < self.next_at.get(condition, 0.0):
+                return False
+            if not holds(condition):
+                kind = condition.partition(":")[0]
+                self.next_at[condition] = now + RECHECK_S.get(kind, 0.2)
+                return False
+            self.met.add(condition)
+        return True
+
+
 @dataclass(frozen=True)
 class Backoff:
     initial: float
@@ -164,6 +189,7 @@ class Supervisor:
         self._last_status: dict[str, dict[str, str | int | None]] | None = None
         self.began = time.monotonic()
         self.waiting = False  # a first start is waiting for its `after` conditions
+        self.gates = Gates()
 
     def may_start_first(self, slot: Slot, now: float) -> bool:
         """A component's first start waits for its `after` conditions (for at most
@@ -172,7 +198,7 @@ class Supervisor:
         spec = slot.spec
         if slot.last_exit is not None or now - self.began >= spec.after_max_s:
             return True
-        return all(holds(condition) for condition in spec.after)
+        return self.gates.all_hold(spec.after, now)
 
     def hold_file(self, slot: Slot) -> Path:
         return self.holds / slot.spec.key
