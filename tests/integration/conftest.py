@@ -3,6 +3,7 @@ that nothing of them is left behind. They need root."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -74,11 +75,28 @@ def fault_traces(cluster: Cluster, lab_config: LabConfig) -> list[str]:
     return found
 
 
+def etcd_lab_file(tmp_path_factory: pytest.TempPathFactory, name: str, subnet: str) -> Path:
+    """A lab config file for a 3-member etcd lab named `name` on `subnet`."""
+    path = tmp_path_factory.mktemp(name) / "lab.yaml"
+    path.write_text(f"lab:\n  name: {name}\n  topology: etcd\n  subnet: {subnet}\n")
+    return path
+
+
+@contextlib.contextmanager
+def running_lab(config: LabConfig) -> Iterator[Cluster]:
+    """The lab, up for the block; down afterwards and proven gone."""
+    cluster = lab.up(config, progress=lambda _m: None)
+    try:
+        yield cluster
+    finally:
+        lab.down(config, progress=lambda _m: None)
+        left = leftovers(config.name)
+        assert not left, f"the lab left things behind: {left}"
+
+
 @pytest.fixture(scope="session")
 def lab_config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("labcfg") / "lab.yaml"
-    path.write_text(f"lab:\n  name: {TEST_LAB}\n  topology: etcd\n  subnet: {TEST_SUBNET}\n")
-    return path
+    return etcd_lab_file(tmp_path_factory, TEST_LAB, TEST_SUBNET)
 
 
 @pytest.fixture(scope="session")
@@ -89,13 +107,8 @@ def lab_config(lab_config_file: Path) -> LabConfig:
 @pytest.fixture(scope="session")
 def test_lab(lab_config: LabConfig) -> Iterator[Cluster]:
     """One 3-member lab for the whole integration session; proven gone at the end."""
-    cluster = lab.up(lab_config, progress=lambda _m: None)
-    try:
+    with running_lab(lab_config) as cluster:
         yield cluster
-    finally:
-        lab.down(lab_config, progress=lambda _m: None)
-        left = leftovers(TEST_LAB)
-        assert not left, f"the lab left things behind: {left}"
 
 
 def run_pytest(

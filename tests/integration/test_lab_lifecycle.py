@@ -18,7 +18,7 @@ from kubedrill.probes import etcd_checks
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.targets.lab import lab
 from kubedrill.targets.lab.config import LabConfig, load_lab_config
-from tests.integration.conftest import leftovers, run_cli
+from tests.integration.conftest import etcd_lab_file, leftovers, run_cli, running_lab
 
 # A lab of this module's own (these fixtures override the session's `kdtest` ones), so running
 # this file alone never brings up, or tears down, the lab other test files share.
@@ -28,9 +28,7 @@ SUBNET = "10.213.77.0/24"
 
 @pytest.fixture(scope="module")
 def lab_config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("kdlife") / "lab.yaml"
-    path.write_text(f"lab:\n  name: {LAB}\n  topology: etcd\n  subnet: {SUBNET}\n")
-    return path
+    return etcd_lab_file(tmp_path_factory, LAB, SUBNET)
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +38,8 @@ def lab_config(lab_config_file: Path) -> LabConfig:
 
 @pytest.fixture(scope="module")
 def test_lab(lab_config: LabConfig) -> Iterator[Cluster]:
-    cluster = lab.up(lab_config, progress=lambda _m: None)
-    try:
+    with running_lab(lab_config) as cluster:
         yield cluster
-    finally:
-        lab.down(lab_config, progress=lambda _m: None)
-        assert leftovers(LAB) == []
 
 
 def pids(config: LabConfig) -> dict[str, int]:
