@@ -10,21 +10,8 @@ import pytest
 
 from kubedrill.budgets import Budgets
 from kubedrill.checks import Check, CheckContext, Recorder, Status, Verdict
-from kubedrill.cluster import Cluster
 from kubedrill.drill import Drill, DrillFailure
-
-
-@dataclass
-class FakeFacts:
-    def to_dict(self) -> dict[str, str]:
-        return {"target": "fake"}
-
-
-@dataclass
-class FakeCluster:
-    name: str = "fake"
-    target: str = "fake"
-    facts: FakeFacts = field(default_factory=FakeFacts)
+from tests.unit.fake_cluster import fake_cluster
 
 
 @dataclass
@@ -65,7 +52,7 @@ class BrokenCheck:
 
 
 def new_drill() -> Drill:
-    return Drill("d", cast(Cluster, FakeCluster()), Budgets.defaults())
+    return Drill("d", fake_cluster(), Budgets.defaults())
 
 
 def test_recorders_stop_before_checks_and_land_in_the_summary() -> None:

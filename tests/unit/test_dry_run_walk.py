@@ -4,32 +4,18 @@ polled, injected or written, and no figure is reported."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from kubedrill.budgets import Budgets
-from kubedrill.cluster import Cluster
 from kubedrill.drill import Drill, DrillFailure
 from kubedrill.dry_run import DryRunWalk
 from kubedrill.faults.base import FaultPlan
 from kubedrill.transport.base import TransportSpec
 from kubedrill.transport.step import Step
-
-
-@dataclass
-class FakeFacts:
-    def to_dict(self) -> dict[str, str]:
-        return {"target": "fake"}
-
-
-@dataclass
-class FakeCluster:
-    name: str = "fake"
-    target: str = "fake"
-    kube: None = None
-    facts: FakeFacts = field(default_factory=FakeFacts)
+from tests.unit.fake_cluster import fake_cluster
 
 
 @dataclass(frozen=True)
@@ -61,7 +47,7 @@ def never(_what: str) -> Any:
 
 
 def dry_drill() -> Drill:
-    return Drill("test_walk", cast(Cluster, FakeCluster()), Budgets.defaults(), dry_run=True)
+    return Drill("test_walk", fake_cluster(), Budgets.defaults(), dry_run=True)
 
 
 def test_the_whole_body_is_walked_in_order_with_nested_faults() -> None:
@@ -126,7 +112,7 @@ def test_render_numbers_steps_and_indents_details() -> None:
 
 
 def test_expect_fails_a_real_drill_with_what_was_found_and_is_written_down_in_a_dry_run() -> None:
-    real = Drill("test_real", cast(Cluster, FakeCluster()), Budgets.defaults())
+    real = Drill("test_real", fake_cluster(), Budgets.defaults())
     real.expect(True, "no write failed")
     with pytest.raises(DrillFailure, match=r"expected: no write failed; found: \['w1'\]"):
         real.expect(False, "no write failed", ["w1"])
