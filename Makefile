@@ -57,7 +57,7 @@ kind-image: ## kind node image built here, no registry (localhost/kubedrill/node
 lab-up: ## bring the lab up (TOPOLOGY=stacked|external|etcd, MEMBERS=3|5|7)
 	@$(KUBEDRILL) lab up $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(if $(MEMBERS),--members $(MEMBERS))
 
-lab-down: ## remove every trace of the lab
+lab-down: ## remove every trace of the lab at once (refused while a drill runs against it)
 	@$(KUBEDRILL) lab down
 
 lab-status: ## hosts, processes and the etcd leader

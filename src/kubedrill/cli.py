@@ -180,7 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     up_p.add_argument("--subnet", help="IPv4 subnet for the lab hosts (default 10.213.7.0/24)")
     up_p.add_argument("--bin-dir", type=Path, help="use prebuilt binaries from this directory")
     up_p.set_defaults(func=cmd_lab_up)
-    down_p = lab_sub.add_parser("down", parents=[common], help="remove every trace of the lab")
+    down_p = lab_sub.add_parser(
+        "down",
+        parents=[common],
+        help="remove every trace of the lab at once (refused while a drill runs against it)",
+    )
     down_p.set_defaults(func=cmd_lab_down)
     st_p = lab_sub.add_parser("status", parents=[common], help="hosts, processes, etcd leader")
     st_p.add_argument("--json", action="store_true", help="machine-readable output")
