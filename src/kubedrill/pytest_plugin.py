@@ -37,6 +37,7 @@ MARKERS = {
     "partition": "drills that partition the network",
     "disruptive": "drills that take part of the cluster down",
     "slow": "drills that take more than a minute",
+    "disaster": "disaster-recovery drills (backup taken, checked, restored and compared)",
     "budget(**limits)": "override budgets for this drill, e.g. budget(leader_election=5)",
     "no_consistency(reason)": "run this drill without the consistency workload and checks",
     "expect_alerts(*names)": "alert rules this drill's fault must make fire (checked with "

@@ -40,8 +40,17 @@ class GoBuild:
 def etcd_build(version: str) -> GoBuild:
     return GoBuild(
         key=f"etcd-{version}",
-        requires={"go.etcd.io/etcd/server/v3": version, "go.etcd.io/etcd/etcdctl/v3": version},
-        binaries={"etcd": "go.etcd.io/etcd/server/v3", "etcdctl": "go.etcd.io/etcd/etcdctl/v3"},
+        requires={
+            "go.etcd.io/etcd/server/v3": version,
+            "go.etcd.io/etcd/etcdctl/v3": version,
+            "go.etcd.io/etcd/etcdutl/v3": version,
+        },
+        # etcdutl: etcd 3.6 moved `snapshot status` and `snapshot restore` out of etcdctl.
+        binaries={
+            "etcd": "go.etcd.io/etcd/server/v3",
+            "etcdctl": "go.etcd.io/etcd/etcdctl/v3",
+            "etcdutl": "go.etcd.io/etcd/etcdutl/v3",
+        },
         ldflags=f"-X go.etcd.io/etcd/api/v3/version.GitSHA=kubedrill-{version}",
         expected_minutes=2,
     )

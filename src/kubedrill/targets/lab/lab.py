@@ -63,6 +63,9 @@ def require_tools(config: LabConfig) -> None:
 
 
 ETCD_BINARIES = ("etcd", "etcdctl")
+# Offline tools the lab does not run but drills use (snapshot status/restore); built with etcd,
+# optional in a user's bin_dir (a drill that needs one says so).
+ETCD_TOOLS = ("etcdutl",)
 KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 
 
@@ -73,9 +76,10 @@ def binaries(config: LabConfig, progress: Progress) -> dict[str, Path]:
     if config.bin_dir is not None:
         found = find_binaries(config.bin_dir, names)
         paths = {n: found / n for n in names}
+        paths |= {n: found / n for n in ETCD_TOOLS if os.access(found / n, os.X_OK)}
     else:
         etcd_dir = ensure_built(etcd_build(config.etcd.version), config.cache_dir, progress)
-        paths = {n: etcd_dir / n for n in ETCD_BINARIES}
+        paths = {n: etcd_dir / n for n in (*ETCD_BINARIES, *ETCD_TOOLS)}
         if kubernetes:
             k = config.kubernetes
             kube_dir = ensure_built(
@@ -439,6 +443,10 @@ def load_cluster(state_dir: Path) -> Cluster:
             heartbeat_interval_ms=int(e["heartbeat_interval_ms"]),
             delay_method=state.get("delay_method", "netem"),
             etcd_version=state["versions"]["etcd"],
+            # Where the runner finds etcdctl/etcdutl (backup drills run them on the runner).
+            extra={
+                n: p for n, p in state.get("binaries", {}).items() if n in ("etcdctl", *ETCD_TOOLS)
+            },
         ),
     )
     if "kubernetes" in state:
