@@ -24,8 +24,8 @@ def test_quota_exhaustion(drill: Drill, etcd: EtcdClient) -> None:
 
     Runs on a small-quota lab (fixtures/labs/quota-etcd.yaml, `make drill-disk`); skipped with
     the reason where the quota is bigger than the drill fills. The consistency workload runs
-    through it: its writes fail while the alarm is raised (refused, so `fail`: never counted
-    as applied) and every check must still hold."""
+    through it: its writes are refused while the alarm is raised (`fail`; refused for space
+    everywhere, so never applied) and every check must still hold."""
     drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
     exhaust = quota.ExhaustQuota()
     runbook = quota.Runbook(etcd)
@@ -33,19 +33,27 @@ def test_quota_exhaustion(drill: Drill, etcd: EtcdClient) -> None:
         with drill.fault(exhaust):
             plan = quota.fill_plan(exhaust.quota)
             drill.observe("quota_mib", exhaust.quota / quota.MiB)
-            filled = quota.fill_until_nospace(etcd, PREFIX + "fill/", plan)
+            filled = drill.act(
+                f"fill: overwrite {plan.keys} keys with {plan.value_bytes // 1024} KiB values "
+                f"until NOSPACE (at most {plan.max_bytes // quota.MiB} MiB, {plan.deadline_s:g} s)",
+                lambda: quota.fill_until_nospace(etcd, PREFIX + "fill/", plan),
+                dry=quota.FillResult(1, 0, 0.0, "nospace"),
+            )
             drill.timeline.mark("fill.stopped", by=filled.stopped_by, puts=filled.puts)
             drill.observe("fill_seconds", round(filled.seconds, 3))
             drill.observe("fill_mib_written", round(filled.bytes_written / quota.MiB, 1))
             drill.expect(filled.full, "the fill ended on NOSPACE, within its bounds", filled)
-            raised = drill.wait_for("alarm.raised", lambda: quota.nospace_raised(etcd), timeout=10)
-            drill.observe("alarms", [f"{a.alarm} on member {a.member_id}" for a in raised])
-            refused = quota.write_refused(etcd, PREFIX + "probe")
-            drill.expect(refused is not None, "a write is refused: database space exceeded")
+            raised = drill.wait_for("alarm.raised", lambda: quota.nospace_alarms(etcd), timeout=10)
+            drill.observe("alarms", str(raised))
+            refused = drill.act(
+                "a small put", lambda: quota.write_refused(etcd, PREFIX + "probe"), dry=None
+            )
+            drill.expect(bool(refused), "a write is refused: database space exceeded")
             drill.observe("write_refused_with", refused)
-            last = etcd.get(f"{PREFIX}fill/{(filled.puts - 1) % plan.keys}")
+            last_key = f"{PREFIX}fill/{(filled.puts - 1) % plan.keys}"
+            last = drill.act("a linearizable read", lambda: etcd.get(last_key), dry=None)
             drill.expect(
-                last is not None and last.startswith(f"fill-{filled.puts - 1:08d}-"),
+                (last or "").startswith(f"fill-{filled.puts - 1:08d}-"),
                 "a linearizable read is still served, with the last value written",
                 (last or "")[:24],
             )
@@ -53,10 +61,11 @@ def test_quota_exhaustion(drill: Drill, etcd: EtcdClient) -> None:
             drill.hold(3.0, lambda: None if quota.nospace_raised(etcd) else "alarm cleared")
         with drill.verify("runbook: compact, defragment, disarm"):
             drill.timeline.mark("runbook.started")
-            for step in runbook.run():
-                drill.timeline.mark(f"runbook.{step.name}", detail=step.detail)
-                drill.observe(f"runbook_{step.name}_s", round(step.seconds, 3))
-                drill.observe(f"runbook_{step.name}", step.detail)
+            for name, what, do in runbook.plan():
+                step = drill.act(f"runbook: {what}", do, dry=quota.RunbookStep(name, 0.0))
+                drill.timeline.mark(f"runbook.{name}", detail=step.detail)
+                drill.observe(f"runbook_{name}_s", round(step.seconds, 3))
+                drill.observe(f"runbook_{name}", step.detail)
             drill.wait_for(
                 "writes.accepted",
                 lambda: quota.write_accepted(etcd, PREFIX + "probe"),
@@ -66,9 +75,8 @@ def test_quota_exhaustion(drill: Drill, etcd: EtcdClient) -> None:
             drill.within_budget(
                 "recovery", "runbook.started", "writes.accepted", name="runbook_to_writes"
             )
-            drill.expect(
-                not quota.nospace_raised(etcd), "no NOSPACE alarm is left", quota.alarms(etcd)
-            )
+            left = drill.act("alarm list", lambda: quota.nospace_alarms(etcd), dry=None)
+            drill.expect(left is None, "no NOSPACE alarm is left", left)
     finally:
         # Whatever happened above, the lab is left writable and without the drill's keys.
         if not drill.dry_run:

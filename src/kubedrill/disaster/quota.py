@@ -155,6 +155,12 @@ def alarms(etcd: EtcdClient, node: str | None = None) -> list[Alarm]:
     raise EtcdError("; ".join(errors))
 
 
+def nospace_alarms(etcd: EtcdClient) -> str | None:
+    """`NOSPACE on member <id>, ...` while a NOSPACE alarm is listed, else None."""
+    found = nospace_raised(etcd)
+    return ", ".join(f"{a.alarm} on member {a.member_id}" for a in found) if found else None
+
+
 def nospace_raised(etcd: EtcdClient) -> list[Alarm] | None:
     """The NOSPACE alarms listed, or None while there is none."""
     found = [a for a in alarms(etcd) if a.alarm == "NOSPACE"]
@@ -256,10 +262,17 @@ class Runbook:
 
         return self._timed("disarm", run)
 
+    def plan(self) -> list[tuple[str, str, Callable[[], RunbookStep]]]:
+        """The steps in order, each with what it does (for a drill's timeline and dry run)."""
+        return [
+            ("compact", "compact to the current revision", self.compact),
+            ("defragment", "defragment every member, one at a time", self.defragment),
+            ("disarm", "disarm every NOSPACE alarm", self.disarm),
+        ]
+
     def run(self) -> list[RunbookStep]:
-        self.compact()
-        self.defragment()
-        self.disarm()
+        for _name, _what, step in self.plan():
+            step()
         return self.steps
 
     def db_size(self, node: str) -> int:
