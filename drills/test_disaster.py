@@ -19,6 +19,9 @@ def test_backup_verified(drill: Drill, etcd: EtcdClient) -> None:
     """Snapshot one member while the consistency workload writes, check the snapshot, restore
     it into a scratch member, and find there every write acknowledged at or before the
     snapshot's revision, with its value. Nothing is faulted: the lab keeps working."""
+    reason = backup.EtcdTools.unavailable(drill.cluster)
+    if reason is not None:
+        pytest.skip(reason)
     drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
     if drill.dry_run:
         drill.walk.add(

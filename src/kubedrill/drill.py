@@ -366,6 +366,16 @@ class Drill:
             return f"<{description}>"
         return pick()
 
+    def act(self, description: str, action: Callable[[], T], *, dry: T) -> T:
+        """Do something to the cluster that is not a fault with undo commands (fill etcd's
+        quota, run a runbook step) and return its result. A dry run does nothing: it writes
+        the description down and returns `dry`, a stand-in of the same type."""
+        if self.dry_run:
+            self.walk.add("act", description)
+            return dry
+        with allure_report.step(description):
+            return action()
+
     # -- observation ---------------------------------------------------------------------------
 
     def wait_for(

@@ -36,6 +36,8 @@ MARKERS = {
     "node": "drills that fault a node (drain, isolate)",
     "partition": "drills that partition the network",
     "disruptive": "drills that take part of the cluster down",
+    "disk": "drills that exhaust etcd's disk quota (need a small-quota lab: "
+    "fixtures/labs/quota-etcd.yaml)",
     "slow": "drills that take more than a minute",
     "disaster": "disaster-recovery drills (backup taken, checked, restored and compared)",
     "budget(**limits)": "override budgets for this drill, e.g. budget(leader_election=5)",

@@ -338,3 +338,18 @@ def test_build_is_cached_by_source(lincheck: Path) -> None:
         assert ensure_lincheck(Path(tmp) / "cache", messages.append, source) == built
         assert [m.split()[0] for m in messages] == ["building", "built"]  # once
         assert sorted(p.name for p in built.parent.parent.iterdir()) == [built.parent.name]
+
+
+def test_writes_refused_for_space_everywhere_are_left_out() -> None:
+    """A put every member refused with NOSPACE was not applied: it is not in the history. One
+    refused for another reason on any attempt may have applied: it stays (maybe applied)."""
+    nospace = "etcdserver: mvcc: database space exceeded"
+    refused = Operation(
+        "w", "put", "r", "2", 1, 2, "fail", error=f"etcd-1: {nospace}; etcd-2: {nospace}"
+    )
+    mixed = Operation(
+        "w", "put", "r", "3", 3, 4, "fail", error=f"etcd-1: leader changed; etcd-2: {nospace}"
+    )
+    timed_out = Operation("w", "put", "r", "4", 5, 6, "unknown", error=f"etcd-1: {nospace}")
+    history = helper_history([put("w", "1", 0, 1), refused, mixed, timed_out])
+    assert [op["value"] for op in history] == ["1", "3", "4"]

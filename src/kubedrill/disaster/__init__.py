@@ -1,1 +1,3 @@
-"""Disaster drills: backups taken, checked and restored while the cluster works (issue #13)."""
+"""etcd's data under fire (issue #13): backups taken, checked and restored while the cluster
+works, an exhausted quota and its recovery runbook. Each module holds the logic (how to cause
+it, how to recover, how to judge it); the drills stay thin."""

@@ -193,6 +193,17 @@ class EtcdTools:
     etcdutl: Path
 
     @classmethod
+    def unavailable(cls, cluster: Cluster) -> str | None:
+        """Why this target cannot carry a backup drill (the drill is skipped), or None."""
+        extra = cluster.facts.extra
+        if "etcdctl" in extra and "etcdutl" in extra:
+            return None
+        return (
+            f"{cluster.name} names no etcdctl/etcdutl on the runner: backup drills run on the "
+            "lab for now"
+        )
+
+    @classmethod
     def for_cluster(cls, cluster: Cluster) -> EtcdTools:
         """The lab records its etcd tools' paths (ClusterFacts.extra); etcd sits next to them."""
         extra = cluster.facts.extra

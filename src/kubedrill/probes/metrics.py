@@ -49,6 +49,9 @@ ETCD_SERIES: Mapping[str, tuple[str, ...]] = {
     "etcd_disk_backend_commit_duration_seconds_count": (),
     "etcd_network_peer_round_trip_time_seconds_bucket": ("To", "le"),
     "process_start_time_seconds": (),
+    # The backend quota and the database's size (EtcdBackendQuotaLowSpace; the quota drill).
+    "etcd_server_quota_backend_bytes": (),
+    "etcd_mvcc_db_total_size_in_bytes": (),
 }
 APISERVER_SERIES: Mapping[str, tuple[str, ...]] = {
     "apiserver_request_total": ("code",),

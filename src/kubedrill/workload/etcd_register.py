@@ -51,15 +51,15 @@ class EtcdRegister(BackgroundClient):
     def _call(self, seq: int, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
         """(answer, outcome, error) of the first member that answers. After a timeout the
         outcome is `unknown` and no other member is tried; `fail` when every member refused."""
-        error = ""
+        errors: list[str] = []  # every attempt's: the checker reads why each one failed
         for node in self._members(seq):
             try:
                 return self.client.call(node, path, body, timeout=self.attempt_timeout), "ok", ""
             except EtcdError as exc:
-                error = str(exc)
-                if is_timeout(error):
-                    return {}, "unknown", error
-        return {}, "fail", error
+                errors.append(str(exc))
+                if is_timeout(errors[-1]):
+                    return {}, "unknown", "; ".join(errors)
+        return {}, "fail", "; ".join(errors)
 
     def _read(self, seq: int) -> Operation:
         invoke = self.timeline.now()

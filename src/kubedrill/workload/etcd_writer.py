@@ -26,7 +26,7 @@ class EtcdWriter(BackgroundClient):
         nodes = self.client.nodes
         key, value = f"{self.prefix}/{seq:08d}", str(seq)
         invoke = self.timeline.now()
-        outcome, revision, error = "fail", 0, ""
+        outcome, revision, errors = "fail", 0, []  # every attempt's error
         # Rotate the first member tried so load spreads as with a real client.
         order = nodes[seq % len(nodes) :] + nodes[: seq % len(nodes)]
         for node in order:
@@ -35,8 +35,8 @@ class EtcdWriter(BackgroundClient):
                 outcome = "ok"
                 break
             except EtcdError as exc:
-                error = str(exc)
-                if "Timeout" in error:
+                errors.append(str(exc))
+                if "Timeout" in errors[-1]:
                     outcome = "unknown"
         return Operation(
             self.name,
@@ -47,5 +47,5 @@ class EtcdWriter(BackgroundClient):
             self.timeline.now(),
             outcome,
             revision,
-            "" if outcome == "ok" else error,
+            "" if outcome == "ok" else "; ".join(errors),
         )
