@@ -27,7 +27,7 @@ from kubedrill.consistency import checks
 from kubedrill.consistency.linearizability import check_linearizable
 from kubedrill.errors import KubedrillError
 from kubedrill.polling import poll_until
-from kubedrill.probes.etcd import EtcdClient, EtcdError, b64
+from kubedrill.probes.etcd import EtcdClient, EtcdError, b64, prefix_end
 from kubedrill.timeline import Timeline
 from kubedrill.workload.api_configmaps import (
     LABEL,
@@ -353,7 +353,7 @@ class ConsistencyWorkload:
             finally:
                 session.close()
         try:
-            end = self.prefix[:-1] + chr(ord(self.prefix[-1]) + 1)
+            end = prefix_end(self.prefix)
             self.etcd.call(
                 self.etcd.nodes[0],
                 "/v3/kv/deleterange",

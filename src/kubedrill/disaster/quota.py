@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kubedrill.faults.base import FaultPlan
-from kubedrill.probes.etcd import EtcdClient, EtcdError, b64
+from kubedrill.probes.etcd import EtcdClient, EtcdError, b64, prefix_end
 from kubedrill.probes.metrics import scraper_for
 
 if TYPE_CHECKING:
@@ -290,7 +290,7 @@ class Runbook:
 
 
 def delete_prefix(etcd: EtcdClient, prefix: str) -> None:
-    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    end = prefix_end(prefix)
     etcd.call(etcd.nodes[0], "/v3/kv/deleterange", {"key": b64(prefix), "range_end": b64(end)})
 
 

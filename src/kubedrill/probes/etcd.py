@@ -36,6 +36,12 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def prefix_end(prefix: str) -> str:
+    """The range end that makes a range over exactly the keys under `prefix` (etcd's
+    `--prefix`: the prefix with its last character incremented)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 def unb64(text: str) -> str:
     return base64.b64decode(text).decode(errors="replace")
 
@@ -435,7 +441,7 @@ class EtcdClient:
         self, prefix: str, *, node: str | None = None
     ) -> dict[str, tuple[str, int]]:
         """Every key under `prefix` with its value and mod revision (a linearizable read)."""
-        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        end = prefix_end(prefix)
         errors: list[str] = []
         for candidate in [node] if node else self.nodes:
             try:

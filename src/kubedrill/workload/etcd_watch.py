@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from kubedrill.probes.etcd import EtcdClient, b64, unb64
+from kubedrill.probes.etcd import EtcdClient, b64, prefix_end, unb64
 from kubedrill.timeline import Timeline
 
 
@@ -100,7 +100,7 @@ class EtcdWatcher:
             self._stop.wait(0.1)
 
     def _stream(self, member: str, from_revision: int) -> None:
-        end = self.prefix[:-1] + chr(ord(self.prefix[-1]) + 1)
+        end = prefix_end(self.prefix)
         body = {
             "create_request": {
                 "key": b64(self.prefix),

@@ -89,14 +89,20 @@ AFTER_CHECK_S = 0.02
 RECHECK_S = {"tls": 0.02, "https": 0.2}
 
 
+def _unverified() -> ssl.SSLContext:
+    """Start-order probes only ask whether something answers, not who: no verification."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def serves_tls(address: str, timeout: float = 0.05) -> bool:
     """True once a process *serves* TLS on `address`: it answers a ClientHello (a handshake or an
     alert, either will do). A bound listener whose process has not started serving yet accepts
     TCP connections all the same (the kernel queues them), so a TCP connect proves nothing."""
     host, _, port = address.rpartition(":")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = _unverified()
     try:
         with (
             socket.create_connection((host, int(port)), timeout=timeout) as sock,
@@ -115,9 +121,7 @@ def serves_tls(address: str, timeout: float = 0.05) -> bool:
 
 def answers_ok(url: str, timeout: float = 0.25) -> bool:
     """True when an HTTPS GET of `url` answers 200 (a health endpoint anyone may read)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = _unverified()
     try:
         with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
             return bool(resp.status == 200)
