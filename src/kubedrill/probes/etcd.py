@@ -69,6 +69,9 @@ class LeaderView:
     members whose answer had not arrived when a quorum had already decided."""
 
     leader: str | None  # node name
+    # etcd's status `raftTerm` is the term of the member's last *applied* entry: a new leader is
+    # named at once, its term only once its first entry is applied (a few ms later, more on a
+    # busy machine). `etcd_checks.new_leader` waits for both: a leader that has committed.
     term: int
     statuses: Mapping[str, MemberStatus | None]
     pending: frozenset[str] = field(default_factory=frozenset)
