@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from kubedrill.disaster import backup
+from kubedrill.disaster import backup, membership, quota, replacement
 from kubedrill.drill import Drill
+from kubedrill.faults.base import FaultPlan
 from kubedrill.probes import etcd_checks as check
 from kubedrill.probes.etcd import EtcdClient
 
@@ -76,3 +79,130 @@ def test_backup_verified(drill: Drill, etcd: EtcdClient) -> None:
     with drill.verify():
         # Read the histories now: every write in flight at the snapshot has completed.
         drill.check_now(backup.RestoredWritesCheck(workload.etcd_ops(), restored, status.revision))
+
+
+def _replacement(drill: Drill, etcd: EtcdClient, plan: FaultPlan) -> replacement.Replacement:
+    return replacement.Replacement(etcd, replacement.member_disk(drill.cluster, plan.victims[0]))
+
+
+def _run_runbook(drill: Drill, runbook: replacement.Replacement) -> None:
+    """remove, add, start -- each timed -- then wait for a voting, caught-up member."""
+    drill.timeline.mark("runbook.started")
+    for name, what, do in runbook.plan():
+        step = drill.act(f"runbook: {what}", do, dry=quota.RunbookStep(name, 0.0))
+        drill.timeline.mark(f"runbook.{name}", detail=step.detail)
+        drill.observe(f"runbook_{name}_s", round(step.seconds, 3))
+        drill.observe(f"runbook_{name}", step.detail)
+    disk, expected = runbook.disk, len(drill.cluster.etcd.endpoints)
+    caught = drill.wait_for(
+        "member.caught_up",
+        lambda: membership.caught_up(runbook.etcd, disk.host, disk.peer_url, expected),
+        budget="recovery",
+    )
+    drill.observe("member_caught_up", str(caught))
+    drill.within_budget("recovery", "runbook.start", "member.caught_up", name="start_to_caught_up")
+
+
+def _verify_members(drill: Drill, etcd: EtcdClient, before: int) -> None:
+    drill.wait_for("cluster.healthy", lambda: check.all_healthy(etcd), budget="recovery")
+    now = drill.act(
+        "etcdctl member list",
+        lambda: membership.list_members(etcd, etcd.nodes),
+        dry=[membership.Member("0", "dry")],
+    )
+    drill.observe("members_after", ", ".join(f"{m.name}={m.hex_id}" for m in now))
+    drill.expect(
+        len(now) == before and all(m.started and not m.is_learner for m in now),
+        f"{before} started voting members, as before",
+        now,
+    )
+    drill.verify_etcd_data()  # every member's HashKV the same at one revision
+
+
+@pytest.mark.disruptive
+def test_member_replaced(drill: Drill, etcd: EtcdClient) -> None:
+    """A follower's disk is lost while it is stopped (its data dir moved aside). The runbook --
+    member remove, member add (same name and peer URL), start on an empty data dir with
+    --initial-cluster-state=existing and the current --initial-cluster -- brings it back as a
+    new member, each step timed, and `replacement_s` from the wipe to a voting, caught-up
+    member. The cluster ends with as many members as before, all with the same HashKV, and the
+    consistency workload ran through it all."""
+    reason = replacement.unavailable(drill.cluster)
+    if reason is not None:
+        pytest.skip(reason)
+    drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
+    before = len(drill.cluster.etcd.endpoints)
+    with drill.fault(replacement.LoseMemberDisk()) as plan:
+        drill.observe("victim", plan.victims[0])
+        drill.observe("old_member_id", f"{int(plan.data['member_id']):x}")
+        _run_runbook(drill, _replacement(drill, etcd, plan))
+    drill.within_budget("recovery", "fault.injected", "member.caught_up", name="replacement")
+    with drill.verify():
+        _verify_members(drill, etcd, before)
+
+
+# How long kubedrill waits for etcd to refuse a wiped member started the wrong way. etcd says so
+# within a second of the start; the bound keeps a silent member from hanging the drill.
+WRONG_WAY_S = 20.0
+WRONG_WAYS = {
+    # Started again with the lab's own command line: --initial-cluster-state=new.
+    "old-flags": {},
+    # Told to join the existing cluster, but under its old identity, never removed and added.
+    "existing-unreplaced": {"--initial-cluster-state": "existing"},
+}
+
+
+@pytest.mark.disruptive
+@pytest.mark.parametrize("wrong_way", list(WRONG_WAYS))
+def test_member_wrong_way_caught(drill: Drill, etcd: EtcdClient, wrong_way: str) -> None:
+    """A follower's disk is lost, and it is started again as if nothing happened: an empty
+    data dir under its old identity. etcd must refuse it, and kubedrill must say so, with
+    etcd's reason, within WRONG_WAY_S (a member that serves instead fails the drill, and
+    nothing is waited for without a bound). Then the right runbook repairs it, and the cluster
+    ends as healthy as the replacement drill's."""
+    reason = replacement.unavailable(drill.cluster)
+    if reason is not None:
+        pytest.skip(reason)
+    drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
+    before = len(drill.cluster.etcd.endpoints)
+    with drill.fault(replacement.LoseMemberDisk()) as plan:
+        runbook = _replacement(drill, etcd, plan)
+        victim, flags = plan.victims[0], WRONG_WAYS[wrong_way]
+        cluster_id = drill.act(
+            "read the cluster ID", lambda: replacement.cluster_id(etcd, runbook.others), dry=""
+        )
+        since = time.time()
+        shown = " ".join(f"{k}={v}" for k, v in flags.items()) or "its old flags"
+        drill.act(
+            f"start {victim} as if nothing happened: an empty data dir, {shown}",
+            lambda: runbook.disk.start_with(flags),
+            dry=None,
+        )
+        drill.timeline.mark("wrong_way.started")
+        node = drill.cluster.node(victim)
+        outcome = drill.wait_for(
+            "wrong_way.reported",
+            lambda: replacement.wrong_way_outcome(
+                etcd,
+                victim,
+                lambda: drill.cluster.control.logs(node, "etcd", since_wall=since),
+                cluster_id,
+            ),
+            timeout=WRONG_WAY_S,
+        )
+        drill.observe("wrong_way", wrong_way)
+        drill.observe("wrong_way_reported", str(outcome))
+        refused = isinstance(outcome, replacement.Refusal) and outcome.refused
+        drill.expect(refused, f"etcd refuses {victim} and says why", outcome)
+        dry: membership.Member | None = membership.Member(plan.data["member_id"], "")
+        entry = drill.act("etcdctl member list", runbook.entry, dry=dry)
+        drill.expect(
+            entry is not None and entry.id == plan.data["member_id"],
+            f"{victim}'s old identity is still the member (nothing changed behind the refusal)",
+            entry,
+        )
+        drill.act(f"stop {victim} again", runbook.disk.stop, dry=None)
+        _run_runbook(drill, runbook)
+    drill.within_budget("detect", "wrong_way.started", "wrong_way.reported", name="wrong_way")
+    with drill.verify():
+        _verify_members(drill, etcd, before)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kubedrill.cluster import FaultSteps, Node
 from kubedrill.errors import FaultError
+from kubedrill.targets.lab.member_disk import MemberDisk
 from kubedrill.transport import TransportSpec
 from kubedrill.transport.step import Step
 
@@ -82,6 +83,11 @@ class LabControl:
             inject=(Step(self.where(node), ("kill", "-STOP", str(pid))),),
             undo=(Step(self.where(node), ("sh", "-c", f"kill -CONT {pid} 2>/dev/null; true")),),
         )
+
+    def member_disk(self, node: Node) -> MemberDisk:
+        """The etcd member on `node`: its data dir, and starts with other flags (member
+        replacement drills)."""
+        return MemberDisk.of(self.state_dir, node.name)
 
     def is_running(self, node: Node, component: str) -> bool:
         pid = self.pid(node, component)
