@@ -100,7 +100,8 @@ def _run_runbook(drill: Drill, runbook: replacement.Replacement) -> None:
         budget="recovery",
     )
     drill.observe("member_caught_up", str(caught))
-    drill.within_budget("recovery", "runbook.start", "member.caught_up", name="start_to_caught_up")
+    took = drill.within_budget("recovery", "runbook.start", "member.caught_up", name="catch_up")
+    drill.observe("runbook_catch_up_s", round(took.seconds, 3))
 
 
 def _verify_members(drill: Drill, etcd: EtcdClient, before: int) -> None:
@@ -121,12 +122,12 @@ def _verify_members(drill: Drill, etcd: EtcdClient, before: int) -> None:
 
 @pytest.mark.disruptive
 def test_member_replaced(drill: Drill, etcd: EtcdClient) -> None:
-    """A follower's disk is lost while it is stopped (its data dir moved aside). The runbook --
-    member remove, member add (same name and peer URL), start on an empty data dir with
-    --initial-cluster-state=existing and the current --initial-cluster -- brings it back as a
-    new member, each step timed, and `replacement_s` from the wipe to a voting, caught-up
-    member. The cluster ends with as many members as before, all with the same HashKV, and the
-    consistency workload ran through it all."""
+    """A follower's disk is lost: it crashes, is held down, and its data dir is moved aside.
+    The runbook -- member remove, member add (same name and peer URL), start on an empty data
+    dir with --initial-cluster-state=existing and the current --initial-cluster -- brings it
+    back as a new member, each step timed, and `replacement` from the wipe to a voting,
+    caught-up member. The cluster ends with as many members as before, all with the same
+    HashKV, and the consistency workload ran through it all."""
     reason = replacement.unavailable(drill.cluster)
     if reason is not None:
         pytest.skip(reason)
@@ -136,7 +137,8 @@ def test_member_replaced(drill: Drill, etcd: EtcdClient) -> None:
         drill.observe("victim", plan.victims[0])
         drill.observe("old_member_id", f"{int(plan.data['member_id']):x}")
         _run_runbook(drill, _replacement(drill, etcd, plan))
-    drill.within_budget("recovery", "fault.injected", "member.caught_up", name="replacement")
+    took = drill.within_budget("recovery", "fault.injected", "member.caught_up", name="replacement")
+    drill.observe("replacement_s", round(took.seconds, 3))
     with drill.verify():
         _verify_members(drill, etcd, before)
 
@@ -203,6 +205,9 @@ def test_member_wrong_way_caught(drill: Drill, etcd: EtcdClient, wrong_way: str)
         )
         drill.act(f"stop {victim} again", runbook.disk.stop, dry=None)
         _run_runbook(drill, runbook)
-    drill.within_budget("detect", "wrong_way.started", "wrong_way.reported", name="wrong_way")
+    seen = drill.within_budget(
+        "detect", "wrong_way.started", "wrong_way.reported", name="wrong_way"
+    )
+    drill.observe("wrong_way_detect_s", round(seen.seconds, 3))
     with drill.verify():
         _verify_members(drill, etcd, before)

@@ -1,9 +1,9 @@
 """Child process for the member replacement's SIGKILL tests: lose a follower's disk on a lab,
 carry the runbook to the point the parent names, say where it is, and wait to be SIGKILLed.
 
-Points: "mid-inject" (the member stopped, its data not moved yet: the undo record written, the
-fault half injected), "after-wipe", "wrong-way" (started on its empty data dir with its old
-flags, and refused), "after-remove", "after-add", "after-start".
+Points: "mid-inject" (the member killed and held, its data not moved yet: the undo record
+written, the fault half injected), "after-wipe", "wrong-way" (started on its empty data dir
+with its old flags, and refused), "after-remove", "after-add", "after-start".
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def main(state_dir: str, point: str) -> int:
     if point == "mid-inject":
         plan = fault.plan(cluster)
         Ledger().record(cluster.name, plan)  # as the runner does, before the first step
-        failures = run_steps(plan.inject[:-1])  # stopped and held; the move never came
+        failures = run_steps(plan.inject[:-1])  # killed and held; the move never came
         assert not failures, failures
         print(f"AT {point} {plan.victims[0]} {plan.data['member_id']}", flush=True)
         threading.Event().wait(120)

@@ -1,4 +1,4 @@
-"""Member replacement (issue #13): a member's disk is lost while it is stopped, and the runbook
+"""Member replacement (issue #13): a member's disk is lost while it is down, and the runbook
 of etcd's "replacing a failed member" brings it back: `member remove` the old identity,
 `member add` it again (same name, same peer URL), start it on an empty data dir with
 `--initial-cluster-state=existing` and the cluster's current `--initial-cluster`, and wait
@@ -9,7 +9,7 @@ etcd: with its old flags (`new`) it finds its old identity still bootstrapped in
 exits; told `existing` without being removed and added again, its empty raft log meets the
 leader's commit index and it panics. `refusal_in_log` reads which, from etcd's own JSON log.
 
-The fault (`LoseMemberDisk`) stops the member, holds it stopped and renames its data dir aside:
+The fault (`LoseMemberDisk`) kills the member, holds it down and renames its data dir aside:
 nothing is deleted. Its undo record replays `python -m kubedrill.targets.lab.member_repair`,
 which finds which state a crash left the runbook in (`repair_route`) and finishes the job.
 """
@@ -38,12 +38,11 @@ from kubedrill.faults.base import FaultPlan
 from kubedrill.faults.shape import Selector
 from kubedrill.faults.victims import resolve_victims
 from kubedrill.probes.etcd import EtcdClient, EtcdError
-from kubedrill.targets.lab.member_disk import MemberDisk
-from kubedrill.transport.base import TransportSpec
+from kubedrill.targets.lab.member_disk import HERE, MemberDisk
 from kubedrill.transport.step import Step
 
 if TYPE_CHECKING:
-    from kubedrill.cluster import Cluster, FaultSteps, Node
+    from kubedrill.cluster import Cluster, Node
 
 COMPONENT = "etcd"
 REPAIR_MODULE = "kubedrill.targets.lab.member_repair"
@@ -58,10 +57,6 @@ class MemberDisks(Protocol):
     start with other flags (the lab). Others carry no member replacement drill."""
 
     def member_disk(self, node: Node) -> MemberDisk: ...
-
-    def stop(self, node: Node, component: str) -> FaultSteps: ...
-
-    def where(self, node: Node) -> TransportSpec: ...
 
 
 def unavailable(cluster: Cluster) -> str | None:
@@ -88,13 +83,13 @@ def repair_step(disk: MemberDisk, old_id: str, aside: str) -> Step:
     """The undo: finish (or undo) the replacement from whatever state it was left in."""
     argv = (sys.executable, "-m", REPAIR_MODULE, str(disk.state_dir), disk.host)
     options = ("--old-id", old_id, "--aside", aside)
-    return Step(TransportSpec("local", "kubedrill"), argv + options, timeout=REPAIR_TIMEOUT_S)
+    return Step(HERE, argv + options, timeout=REPAIR_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
 class LoseMemberDisk:
-    """The fault: the member stopped (held stopped, as `StopComponent`), then its data dir
-    renamed aside: to etcd, its disk is gone."""
+    """The fault: the member crashes and is held down (SIGKILL and the supervisor's hold),
+    then its data dir is renamed aside: to etcd, its disk is gone."""
 
     victims: Selector = field(default_factory=Selector.follower)
 
@@ -121,17 +116,13 @@ class LoseMemberDisk:
         if old is None:
             raise MembershipError(f"no etcd member has {node.name}'s peer URL {disk.peer_url}")
         aside = disk.aside(uuid.uuid4().hex[:8])
-        stop = control.stop(node, COMPONENT)
         role = "leader " if chosen.leader == node.name else ""
         return FaultPlan(
             name=self.name,
             victims=(node.name,),
             description=f"lose the disk of {role}etcd member {node.name} "
-            f"(stopped, data dir moved aside)",
-            inject=(
-                *stop.inject,
-                Step(control.where(node), ("mv", "-T", str(disk.data_dir), str(aside))),
-            ),
+            f"(killed, held down, data dir moved aside)",
+            inject=disk.wipe_steps(aside),
             undo=(repair_step(disk, old.id, str(aside)),),
             takes_down=frozenset({(node.name, COMPONENT)}),
             claims=frozenset({f"{COMPONENT} on {node.name}"}),

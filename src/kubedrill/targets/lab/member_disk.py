@@ -23,8 +23,11 @@ from kubedrill.errors import ConfigError, FaultError, TargetError
 from kubedrill.ledger import pid_alive
 from kubedrill.polling import poll_until
 from kubedrill.targets.lab import overrides
+from kubedrill.transport.base import TransportSpec
+from kubedrill.transport.step import Step
 
 COMPONENT = "etcd"
+HERE = TransportSpec("local", "kubedrill")  # the lab's processes and files are on this machine
 ASIDE = re.compile(r"^etcd\.(lost|junk)-[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -161,27 +164,43 @@ class MemberDisk:
         """The supervisor starts the member at its next tick (within 0.1 s)."""
         self.hold_file.unlink(missing_ok=True)
 
-    def stop(self, grace_s: float = 10.0) -> None:
-        """Held, then SIGTERM (SIGKILL after `grace_s`); returns once the process is gone and
-        the supervisor has seen the hold. (A hold it never saw would not count as released
-        either: a member waiting out its crash back-off would then start only when that ends,
-        not at once.)"""
+    def stop(self) -> None:
+        """Held, then SIGKILLed; returns once the process is gone and the supervisor has seen
+        the hold. A crash, not a graceful stop: what a lost disk looks like, safe for data
+        that is put back (etcd's WAL is written before it answers), and quick (a member with
+        the apiservers' watches on it takes etcd's request timeout, 7 s, to stop gracefully).
+        Waiting for the supervisor matters: a hold it never saw would not count as released
+        either, and a member waiting out its crash back-off would start only when that ends."""
         self.hold()
         pid = self.pid()
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            if not _gone(pid, grace_s):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                if not _gone(pid, 10.0):
-                    raise TargetError(f"etcd on {self.host} (pid {pid}) survived SIGKILL", "")
+                os.kill(pid, signal.SIGKILL)
+            if not _gone(pid, 10.0):
+                raise TargetError(f"etcd on {self.host} (pid {pid}) survived SIGKILL", "")
         _, seen = poll_until(self.supervisor_holds, bool, timeout=5.0, interval=0.05)
         if not seen:
             raise TargetError(
                 f"the lab supervisor did not report etcd on {self.host} held within 5 s",
                 f"see {self.state_dir / 'supervisor.log'} and `kubedrill lab status`",
             )
+
+    def wipe_steps(self, aside: Path) -> tuple[Step, ...]:
+        """The fault as commands (for the ledger, a dry run and a person): held, SIGKILLed,
+        and its data dir renamed aside once the process is gone."""
+        pid = self.pid()
+        if pid is None:
+            raise FaultError(
+                f"etcd is not running on {self.host}",
+                "wait for it to come back (kubedrill lab status) before this fault",
+            )
+        self.checked_aside(aside)
+        gone = f"timeout 10 tail -s 0.05 --pid={pid} -f /dev/null"
+        return (
+            Step(HERE, ("touch", str(self.hold_file))),
+            Step(HERE, ("sh", "-c", f"kill -KILL {pid} 2>/dev/null; {gone}"), timeout=15),
+            Step(HERE, ("mv", "-T", str(self.data_dir), str(aside))),
+        )
 
     def supervisor_holds(self) -> bool:
         """The supervisor's last status says the member is held and not running."""
