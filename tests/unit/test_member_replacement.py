@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import pytest
 
+from kubedrill.cluster import Cluster, EtcdAccess
 from kubedrill.disaster.membership import (
     Member,
     MembershipError,
@@ -20,11 +21,19 @@ from kubedrill.disaster.membership import (
     initial_cluster,
     parse_members,
 )
-from kubedrill.disaster.replacement import Refusal, Replacement, refusal_in_log, repair_route
+from kubedrill.disaster.replacement import (
+    Refusal,
+    Replacement,
+    refusal_in_log,
+    repair_route,
+    unavailable,
+)
 from kubedrill.errors import ConfigError
 from kubedrill.probes.etcd import EtcdClient, EtcdError
 from kubedrill.targets.lab import member_repair, overrides
+from kubedrill.targets.lab.control import LabControl
 from kubedrill.targets.lab.member_disk import MemberDisk
+from kubedrill.transport.base import TransportSpec
 
 URL1, URL2, URL3 = (f"https://10.0.0.1{i}:2380" for i in (1, 2, 3))
 # A member/list answer as etcd's gateway gives it: uint64 IDs as decimal strings; an added,
@@ -374,3 +383,33 @@ def test_runbook_removes_adds_and_starts_with_existing(tmp_path: Path) -> None:
     assert "moved etcd.junk-" in runbook.steps[2].detail  # its old data dir was not empty
     assert runbook.finish().startswith("override cleared; discarded etcd.junk-")
     assert disk.override() == {} and disk.asides() == []
+
+
+# -- where the drills run ----------------------------------------------------------------------
+
+
+class NoDisks:
+    """A target's control without member disks (kind, SSH)."""
+
+    def where(self, node: Any) -> Any:
+        return None
+
+
+def cluster_with(control: object, members: int = 3) -> Cluster:
+    endpoints = {f"etcd-{i}": f"https://10.0.0.1{i}:2379" for i in range(1, members + 1)}
+    return Cluster(
+        name="kind/kind",
+        target="kind",
+        nodes=(),
+        etcd=EtcdAccess(endpoints, None),
+        control=cast(Any, control),
+        observer=TransportSpec("local", "kubedrill"),
+    )
+
+
+def test_the_drills_run_where_member_disks_are(tmp_path: Path) -> None:
+    reason = unavailable(cluster_with(NoDisks()))
+    assert reason is not None and "run on the lab" in reason
+    assert unavailable(cluster_with(LabControl(tmp_path))) is None
+    one = unavailable(cluster_with(LabControl(tmp_path), members=1))
+    assert one is not None and "3 or more" in one
