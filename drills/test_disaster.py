@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from kubedrill.disaster import backup, membership, quota, replacement
+from kubedrill.disaster import backup, membership, quota, replacement, wrong_way
 from kubedrill.drill import Drill
 from kubedrill.faults.base import FaultPlan
 from kubedrill.probes import etcd_checks as check
@@ -155,8 +155,8 @@ WRONG_WAYS = {
 
 
 @pytest.mark.disruptive
-@pytest.mark.parametrize("wrong_way", list(WRONG_WAYS))
-def test_member_wrong_way_caught(drill: Drill, etcd: EtcdClient, wrong_way: str) -> None:
+@pytest.mark.parametrize("way", list(WRONG_WAYS))
+def test_member_wrong_way_caught(drill: Drill, etcd: EtcdClient, way: str) -> None:
     """A follower's disk is lost, and it is started again as if nothing happened: an empty
     data dir under its old identity. etcd must refuse it, and kubedrill must say so, with
     etcd's reason, within WRONG_WAY_S (a member that serves instead fails the drill, and
@@ -169,9 +169,9 @@ def test_member_wrong_way_caught(drill: Drill, etcd: EtcdClient, wrong_way: str)
     before = len(drill.cluster.etcd.endpoints)
     with drill.fault(replacement.LoseMemberDisk()) as plan:
         runbook = _replacement(drill, etcd, plan)
-        victim, flags = plan.victims[0], WRONG_WAYS[wrong_way]
+        victim, flags = plan.victims[0], WRONG_WAYS[way]
         cluster_id = drill.act(
-            "read the cluster ID", lambda: replacement.cluster_id(etcd, runbook.others), dry=""
+            "read the cluster ID", lambda: wrong_way.cluster_id(etcd, runbook.others), dry=""
         )
         since = time.time()
         shown = " ".join(f"{k}={v}" for k, v in flags.items()) or "its old flags"
@@ -184,7 +184,7 @@ def test_member_wrong_way_caught(drill: Drill, etcd: EtcdClient, wrong_way: str)
         node = drill.cluster.node(victim)
         outcome = drill.wait_for(
             "wrong_way.reported",
-            lambda: replacement.wrong_way_outcome(
+            lambda: wrong_way.wrong_way_outcome(
                 etcd,
                 victim,
                 lambda: drill.cluster.control.logs(node, "etcd", since_wall=since),
@@ -192,9 +192,9 @@ def test_member_wrong_way_caught(drill: Drill, etcd: EtcdClient, wrong_way: str)
             ),
             timeout=WRONG_WAY_S,
         )
-        drill.observe("wrong_way", wrong_way)
+        drill.observe("wrong_way", way)
         drill.observe("wrong_way_reported", str(outcome))
-        refused = isinstance(outcome, replacement.Refusal) and outcome.refused
+        refused = isinstance(outcome, wrong_way.Refusal) and outcome.refused
         drill.expect(refused, f"etcd refuses {victim} and says why", outcome)
         dry: membership.Member | None = membership.Member(plan.data["member_id"], "")
         entry = drill.act("etcdctl member list", runbook.entry, dry=dry)

@@ -12,12 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
-from kubedrill.disaster.replacement import (
-    LoseMemberDisk,
-    Replacement,
-    member_disk,
-    refusal_in_log,
-)
+from kubedrill.disaster.replacement import LoseMemberDisk, Replacement, member_disk
+from kubedrill.disaster.wrong_way import refusal_in_log
 from kubedrill.faults.runner import FaultSession, install_sigterm_handler
 from kubedrill.ledger import Ledger, run_steps
 from kubedrill.polling import poll_until

@@ -17,13 +17,8 @@ import pytest
 
 from kubedrill.cluster import Cluster
 from kubedrill.disaster.membership import Member, caught_up, list_members
-from kubedrill.disaster.replacement import (
-    LoseMemberDisk,
-    Replacement,
-    cluster_id,
-    member_disk,
-    wrong_way_outcome,
-)
+from kubedrill.disaster.replacement import LoseMemberDisk, Replacement, member_disk
+from kubedrill.disaster.wrong_way import cluster_id, wrong_way_outcome
 from kubedrill.faults.runner import FaultSession
 from kubedrill.ledger import Ledger
 from kubedrill.polling import poll_until

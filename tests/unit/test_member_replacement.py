@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 
 from kubedrill.cluster import Cluster, EtcdAccess
+from kubedrill.disaster import member_repair
 from kubedrill.disaster.membership import (
     Member,
     MembershipError,
@@ -21,16 +22,11 @@ from kubedrill.disaster.membership import (
     initial_cluster,
     parse_members,
 )
-from kubedrill.disaster.replacement import (
-    Refusal,
-    Replacement,
-    refusal_in_log,
-    repair_route,
-    unavailable,
-)
+from kubedrill.disaster.replacement import Replacement, repair_route, unavailable
+from kubedrill.disaster.wrong_way import Refusal, refusal_in_log
 from kubedrill.errors import ConfigError
 from kubedrill.probes.etcd import EtcdClient, EtcdError
-from kubedrill.targets.lab import member_repair, overrides
+from kubedrill.targets.lab import overrides
 from kubedrill.targets.lab.control import LabControl
 from kubedrill.targets.lab.member_disk import MemberDisk
 from kubedrill.transport.base import TransportSpec

@@ -4,23 +4,20 @@ of etcd's "replacing a failed member" brings it back: `member remove` the old id
 `--initial-cluster-state=existing` and the cluster's current `--initial-cluster`, and wait
 until it is a voting member that has caught up. Each step is timed.
 
-The wrong way round -- the wiped member started again as if nothing happened -- is refused by
-etcd: with its old flags (`new`) it finds its old identity still bootstrapped in the cluster and
-exits; told `existing` without being removed and added again, its empty raft log meets the
-leader's commit index and it panics. `refusal_in_log` reads which, from etcd's own JSON log.
+The wrong way round -- the wiped member started again as if nothing happened -- is
+`kubedrill.disaster.wrong_way`.
 
 The fault (`LoseMemberDisk`) kills the member, holds it down and renames its data dir aside:
-nothing is deleted. Its undo record replays `python -m kubedrill.targets.lab.member_repair`,
+nothing is deleted. Its undo record replays `python -m kubedrill.disaster.member_repair`,
 which finds which state a crash left the runbook in (`repair_route`) and finishes the job.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -37,7 +34,7 @@ from kubedrill.disaster.quota import RunbookStep
 from kubedrill.faults.base import FaultPlan
 from kubedrill.faults.shape import Selector
 from kubedrill.faults.victims import resolve_victims
-from kubedrill.probes.etcd import EtcdClient, EtcdError
+from kubedrill.probes.etcd import EtcdClient
 from kubedrill.targets.lab.member_disk import HERE, MemberDisk
 from kubedrill.transport.step import Step
 
@@ -45,7 +42,7 @@ if TYPE_CHECKING:
     from kubedrill.cluster import Cluster, Node
 
 COMPONENT = "etcd"
-REPAIR_MODULE = "kubedrill.targets.lab.member_repair"
+REPAIR_MODULE = "kubedrill.disaster.member_repair"
 # The repair may replace the member from scratch after a gentle attempt failed: two waits for
 # a member to catch up, and the membership calls around them.
 REPAIR_TIMEOUT_S = 240.0
@@ -224,96 +221,6 @@ class Replacement:
         self.disk.clear_override()
         gone = self.disk.discard_asides()
         return f"override cleared; discarded {', '.join(p.name for p in gone) or 'nothing'}"
-
-
-# -- the wrong way round -----------------------------------------------------------------------
-
-# What etcd says when a member it must not accept tries to join (etcd's own words, matched in
-# its structured log), and what it means for the person reading the report.
-REFUSALS = (
-    ("has already been bootstrapped", "its old identity is still a bootstrapped member"),
-    ("is out of range [lastIndex", "its raft log is lost: the leader's commit index is past it"),
-    ("cluster ID mismatch", "its data belongs to another cluster"),
-    ("has been permanently removed", "its old identity was removed from the cluster"),
-    ("member count is unequal", "its --initial-cluster does not match the cluster"),
-)
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """How the wrong way round ended: etcd refused the member (`refused`, it exited), or the
-    member served. `reason` is etcd's own words for why (a known refusal, when its log has one
-    before the exit), `exit` the line it ended with."""
-
-    refused: bool
-    reason: str
-    meaning: str = ""
-    exit: str = ""
-
-    def __str__(self) -> str:
-        if not self.refused:
-            return f"NOT refused: {self.reason}"
-        why = f" ({self.meaning})" if self.meaning else ""
-        ended = f"; it exited: {self.exit}" if self.exit and self.exit != self.reason else ""
-        return f"etcd refused it: {self.reason}{why}{ended}"
-
-
-LOGGED = ("warn", "error", "dpanic", "panic", "fatal")
-ENDS = ("dpanic", "panic", "fatal")
-
-
-def refusal_in_log(lines: Iterable[str]) -> Refusal | None:
-    """etcd's refusal in its JSON log (`--logger=zap`): once a fatal or panic line says it
-    ended, the first known refusal logged up to there (a removed member logs why as a warning,
-    then exits on "server is stopping"), else the ending line itself. None while it has not
-    ended."""
-    known: tuple[str, str] | None = None
-    for line in lines:
-        if not line.startswith("{"):
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict) or entry.get("level") not in LOGGED:
-            continue
-        msg, error = str(entry.get("msg", "")), str(entry.get("error", ""))
-        said = f"{msg}: {error}" if error else msg
-        meaning = next((m for text, m in REFUSALS if text in said), "")
-        if meaning and known is None:
-            known = (said, meaning)
-        if entry["level"] in ENDS:
-            ended = f"{entry['level']}: {said}"
-            return Refusal(True, known[0], known[1], ended) if known else Refusal(True, ended)
-    return None
-
-
-def wrong_way_outcome(
-    etcd: EtcdClient, node: str, log: Callable[[], str], cluster_id: str
-) -> Refusal | None:
-    """Polled after the wiped member was started the wrong way: etcd's refusal once it is in
-    the member's log; a Refusal that is *not* one when the member serves instead (as a member
-    of another cluster, or of this one: either way it joined with data it does not have);
-    None while neither."""
-    found = refusal_in_log(log().splitlines())
-    if found is not None:
-        return found
-    try:
-        status = etcd.call(node, "/v3/maintenance/status", {}, timeout=0.5)
-    except EtcdError:
-        return None
-    serving_in = str(status.get("header", {}).get("cluster_id", ""))
-    other = "another cluster" if serving_in != cluster_id else "this cluster"
-    return Refusal(False, f"{node} serves clients as a member of {other} (cluster {serving_in})")
-
-
-def cluster_id(etcd: EtcdClient, via: Iterable[str]) -> str:
-    for node in via:
-        try:
-            return str(etcd.call(node, "/v3/maintenance/status", {})["header"]["cluster_id"])
-        except (EtcdError, KeyError):
-            continue
-    raise MembershipError("no member answered its status", "kubedrill lab status")
 
 
 # -- the repair (the fault's undo) -------------------------------------------------------------

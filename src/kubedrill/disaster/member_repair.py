@@ -2,7 +2,7 @@
 replacement was left in: the undo of `LoseMemberDisk`, replayed by `kubedrill heal` after a
 SIGKILL at any point of the drill.
 
-    python -m kubedrill.targets.lab.member_repair STATE_DIR HOST --old-id ID --aside DIR
+    python -m kubedrill.disaster.member_repair STATE_DIR HOST --old-id ID --aside DIR
 
 It reads the membership (through the other members) and the member's data dir, picks a route
 (`replacement.repair_route`: put the old data back if the member was never removed, else add,
@@ -141,7 +141,7 @@ def main(argv: list[str]) -> int:
         repair(disk, etcd, args.old_id, aside, len(cluster.etcd.endpoints))
     except KubedrillError as exc:
         print(
-            f"member_repair: {exc}\n  then rerun: python -m kubedrill.targets.lab.member_repair "
+            f"member_repair: {exc}\n  then rerun: python -m kubedrill.disaster.member_repair "
             + " ".join(argv),
             file=sys.stderr,
         )
