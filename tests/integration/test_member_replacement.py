@@ -1,8 +1,9 @@
 """The member replacement on a real 3-member etcd lab of its own (kdmember, 10.213.80.0/24):
 a flag override reaches the member and outlives its supervisor; the runbook replaces a
-follower; the wrong way round is refused by etcd and read from its log, and the undo puts the
-member's own data back; a SIGKILL at any point of the fault, then `kubedrill heal`, leaves a
-healthy 3-member cluster with every member's HashKV the same and nothing of the fault left."""
+follower; the wrong way round is refused by etcd and read from its log, and undone (the
+member's own data put back when nothing ran raft over it, else replaced); a SIGKILL at any
+point of the fault, then `kubedrill heal`, leaves a healthy 3-member cluster with every
+member's HashKV the same and nothing of the fault left."""
 
 from __future__ import annotations
 
@@ -142,14 +143,16 @@ def test_the_runbook_replaces_a_follower(
 @pytest.mark.parametrize(
     ("flags", "meanings"),
     [
-        # Its old flags give it its first identity: still a member if it was never replaced,
-        # removed if it was (by an earlier test here).
+        # Its old flags give it its first identity: still a member if it was never replaced
+        # (refused before raft begins), removed if it was, by an earlier test here (it began a
+        # raft log of its own before the peers said so).
         ({}, ("still a bootstrapped member", "old identity was removed")),
+        # Under its old identity with an empty raft log.
         ({"--initial-cluster-state": "existing"}, ("raft log is lost",)),
     ],
     ids=["old-flags", "existing-unreplaced"],
 )
-def test_the_wrong_way_is_refused_and_the_undo_puts_the_data_back(
+def test_the_wrong_way_is_refused_and_undone(
     member_lab: tuple[Cluster, LabConfig],
     etcd: EtcdClient,
     tmp_path: Path,
@@ -176,9 +179,12 @@ def test_the_wrong_way_is_refused_and_the_undo_puts_the_data_back(
         assert outcome.refused and any(m in outcome.meaning for m in meanings), outcome
         entry = Replacement(etcd, disk).entry()
         assert entry is not None and entry.id == old
-    # Never removed: the undo put the member's own data back, under its old identity.
+        ran_raft = disk.has_wal()
+        assert ran_raft or "raft log is lost" not in outcome.meaning
+    # The undo puts the member's own data back when nothing ran raft in its data dir since;
+    # else it replaces the member.
     members = healthy_and_clean(cluster, etcd, victim)
-    assert old in {m.id for m in members}
+    assert (old in {m.id for m in members}) == (not ran_raft), members
 
 
 POINTS = ["mid-inject", "after-wipe", "wrong-way", "after-remove", "after-add", "after-start"]
@@ -207,10 +213,13 @@ def test_sigkill_at_any_point_then_heal(
     assert list(ledger_dir.glob("*.json")), "no undo record while the fault is active"
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=10)
+    disk = member_disk(cluster, victim)
+    ran_raft = bool(disk.asides()) and disk.has_wal()  # the wrong way's start began a raft log
     healed = run_cli("heal", env={"KUBEDRILL_LEDGER_DIR": str(ledger_dir)}, timeout=300)
     assert healed.returncode == 0, healed.stdout + healed.stderr
     assert not list(ledger_dir.glob("*.json")), "undo record left behind"
     members = healthy_and_clean(cluster, etcd, victim)
-    # Before the remove, the member's own data came back; after it, a new identity.
-    kept = point in ("mid-inject", "after-wipe", "wrong-way")
+    # Before the remove, the member's own data came back (unless a wrong-way start had begun a
+    # raft log over it); after it, a new identity.
+    kept = point in ("mid-inject", "after-wipe", "wrong-way") and not ran_raft
     assert (old in {m.id for m in members}) == kept, (point, members)

@@ -253,8 +253,8 @@ OLD = "16174187810413262306"
     [
         (None, True, False, "add"),  # removed, not added again
         (None, False, True, "add"),
-        (Member(OLD, "etcd-2", (URL2,)), True, False, "put back"),  # wiped, never removed
-        (Member(OLD, "etcd-2", (URL2,)), True, True, "put back"),  # ... started the wrong way
+        (Member(OLD, "etcd-2", (URL2,)), True, False, "put back"),  # wiped (or refused), kept
+        (Member(OLD, "etcd-2", (URL2,)), True, True, "replace"),  # ... ran raft the wrong way
         (Member(OLD, "etcd-2", (URL2,)), False, True, "restart"),  # never wiped
         (Member(OLD, "etcd-2", (URL2,)), False, False, "replace"),  # data gone, old identity
         (Member("42", "", (URL2,)), False, False, "start"),  # added, not started

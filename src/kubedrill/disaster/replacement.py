@@ -227,14 +227,18 @@ class Replacement:
 
 
 def repair_route(entry: Member | None, old_id: str, aside_exists: bool, has_wal: bool) -> str:
-    """Which way the repair goes, from what a crash may have left:
+    """Which way the repair goes, from what a crash may have left (`has_wal`: the member's data
+    dir holds a WAL):
 
     - "add": the old identity removed, no new one added: add, start, wait;
-    - "put back": the old identity still a member and its data aside: the member never
-      replaced, so its own data goes back and it starts as it was (nothing else is right: a
-      member started on an empty data dir under its old identity panics or is refused);
-    - "restart": the old identity and its data in place (the wipe never happened): start it;
-    - "replace": the old identity still a member, its data gone: the whole runbook;
+    - "put back": the old identity still a member, its data aside and nothing in its data dir
+      ran raft: the member was never replaced, so its own data goes back and it starts as it
+      was (a start with its old flags is refused before raft begins);
+    - "replace": the old identity still a member but its data gone, or a WAL in its data dir
+      while its data is aside -- it ran raft under its old identity with an empty log (the
+      wrong way round with `existing`) and may have promised a vote its old data does not
+      know of: the whole runbook, a new identity;
+    - "restart": the old identity and its own data in place (the wipe never happened);
     - "start": a new identity added, never started: start it joining the cluster;
     - "wait": a new identity started: let it catch up.
     Every route that does not end caught up falls back to "replace"."""
@@ -242,6 +246,6 @@ def repair_route(entry: Member | None, old_id: str, aside_exists: bool, has_wal:
         return "add"
     if entry.id == old_id:
         if aside_exists:
-            return "put back"
+            return "replace" if has_wal else "put back"
         return "restart" if has_wal else "replace"
     return "wait" if entry.started else "start"
