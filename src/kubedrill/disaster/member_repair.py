@@ -5,8 +5,8 @@ SIGKILL at any point of the drill.
     python -m kubedrill.disaster.member_repair STATE_DIR HOST --old-id ID --aside DIR
 
 It reads the membership (through the other members) and the member's data dir, picks a route
-(`replacement.repair_route`: put the old data back if the member was never removed, else add,
-start or wait for the new member), falls back to the whole runbook when that route does not end
+(`replacement.repair_route`: put the old data back if the member was never removed and nothing
+ran raft over it, else add, start or wait for the new member), falls back to the whole runbook when that route does not end
 with a caught-up member, and ends by checking the fault is gone: the expected member count,
 the member voting and caught up, every member's HashKV the same. Then the override is cleared
 and the lost disk discarded. Idempotent: on a replaced, caught-up member it only checks.
