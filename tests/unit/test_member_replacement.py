@@ -234,11 +234,28 @@ def test_a_lost_raft_log_panics() -> None:
     assert found.reason == msg and found.exit == f"panic: {msg}"
 
 
-def test_no_exit_in_the_log_is_no_refusal_yet() -> None:
-    # A known reason logged, but the member still runs: not decided.
-    running = zap("error", "bootstrap failed", "member 1 has already been bootstrapped")
-    assert refusal_in_log([running]) is None
+def test_a_cluster_of_its_own_is_refused_by_its_peers_without_an_exit() -> None:
+    # Old flags after a restore under a new token: it bootstraps a cluster of its own and keeps
+    # running, every peer turning it away.
+    lines = [
+        zap("warn", "Running http and grpc server on single port."),
+        zap(
+            "warn",
+            "request sent was ignored by remote peer due to cluster ID mismatch",
+            "",
+        ),
+    ]
+    found = refusal_in_log(lines)
+    assert found is not None and found.refused and found.exit == ""
+    assert "a cluster of its own" in found.meaning
+
+
+def test_nothing_known_and_no_exit_is_no_refusal_yet() -> None:
+    errors = [zap("error", "setting up serving from embedded etcd failed.", "http: closed")]
+    assert refusal_in_log(errors) is None
     assert refusal_in_log(["not json", "{also not json", zap("info", "ready")]) is None
+    # A known reason at info level is not etcd refusing anything.
+    assert refusal_in_log([zap("info", "member 1 has already been bootstrapped")]) is None
     unknown = refusal_in_log([zap("fatal", "something new")])
     assert unknown == Refusal(True, "fatal: something new")
 

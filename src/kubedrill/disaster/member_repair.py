@@ -6,10 +6,11 @@ SIGKILL at any point of the drill.
 
 It reads the membership (through the other members) and the member's data dir, picks a route
 (`replacement.repair_route`: put the old data back if the member was never removed and nothing
-ran raft over it, else add, start or wait for the new member), falls back to the whole runbook when that route does not end
-with a caught-up member, and ends by checking the fault is gone: the expected member count,
-the member voting and caught up, every member's HashKV the same. Then the override is cleared
-and the lost disk discarded. Idempotent: on a replaced, caught-up member it only checks.
+ran raft over it, else add, start or wait for the new member), falls back to the whole runbook
+when that route does not end with a caught-up member, and ends by checking the fault is gone:
+the expected member count, the member voting and caught up, every member's HashKV the same.
+Then the override is cleared and the lost disk discarded. Idempotent: on a replaced, caught-up
+member it only checks.
 
 Exit 0: repaired. 1: the repair failed (what a person must do is printed). 2: bad arguments,
 nothing changed.

@@ -22,7 +22,9 @@ from kubedrill.probes.etcd import STATUS_PATH, EtcdClient, EtcdError
 REFUSALS = (
     ("has already been bootstrapped", "its old identity is still a bootstrapped member"),
     ("is out of range [lastIndex", "its raft log is lost: the leader's commit index is past it"),
-    ("cluster ID mismatch", "its data belongs to another cluster"),
+    # Old flags after the cluster was restored under a new token: its first identity is no
+    # member at all, so it bootstraps a cluster of its own, which every peer turns away.
+    ("cluster ID mismatch", "it bootstrapped a cluster of its own, which its peers refuse"),
     ("has been permanently removed", "its old identity was removed from the cluster"),
     ("member count is unequal", "its --initial-cluster does not match the cluster"),
 )
@@ -52,10 +54,11 @@ ENDS = ("dpanic", "panic", "fatal")
 
 
 def refusal_in_log(lines: Iterable[str]) -> Refusal | None:
-    """etcd's refusal in its JSON log (`--logger=zap`): once a fatal or panic line says it
-    ended, the first known refusal logged up to there (a removed member logs why as a warning,
-    then exits on "server is stopping"), else the ending line itself. None while it has not
-    ended."""
+    """etcd's refusal in its JSON log (`--logger=zap`): the first known refusal it logged (from
+    warn up), with the fatal or panic line it ended on when that is among `lines` (a removed
+    member logs why as a warning, then exits on "server is stopping"); a fatal or panic line
+    with no known reason before it; None while neither. A known refusal counts without an exit:
+    a member that bootstrapped a cluster of its own keeps running, refused by every peer."""
     known: tuple[str, str] | None = None
     for line in lines:
         if not line.startswith("{"):
@@ -74,7 +77,7 @@ def refusal_in_log(lines: Iterable[str]) -> Refusal | None:
         if entry["level"] in ENDS:
             ended = f"{entry['level']}: {said}"
             return Refusal(True, known[0], known[1], ended) if known else Refusal(True, ended)
-    return None
+    return Refusal(True, *known) if known else None
 
 
 def wrong_way_outcome(
