@@ -11,6 +11,7 @@ from pathlib import Path
 from kubedrill import __version__
 from kubedrill.bench_cli import add_bench_command
 from kubedrill.consistency.lincheck_build import ensure_lincheck
+from kubedrill.disaster.cli import add_etcd_commands
 from kubedrill.errors import KubedrillError
 from kubedrill.faults.runner import install_sigterm_handler
 from kubedrill.ledger import Ledger
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_p.set_defaults(func=cmd_ssh_check)
 
     add_kind_commands(sub)
+    add_etcd_commands(sub)
     add_bench_command(sub)
     sub.add_parser(
         "heal", help="replay outstanding undo records (after a crash/SIGKILL)"
