@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from kubedrill.disaster import quota
+from kubedrill.disaster import lab_restore, quota
 from kubedrill.disaster.access_args import access_from_args, add_access_arguments
 from kubedrill.errors import ConfigError
 from kubedrill.probes.etcd import EtcdClient
@@ -36,6 +37,11 @@ def cmd_recover_nospace(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_restore_lab(args: argparse.Namespace) -> int:
+    print(lab_restore.recover(args.state_dir, args.run, args.snapshot))
+    return 0
+
+
 def add_etcd_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     etcd_p = sub.add_parser("etcd", help="etcd runbooks the data drills use (and heal replays)")
     etcd_sub = etcd_p.add_subparsers(dest="etcd_command", required=True)
@@ -51,3 +57,12 @@ def add_etcd_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="the drill's key prefix to delete afterwards (it must start with /kubedrill/)",
     )
     nospace.set_defaults(func=cmd_recover_nospace)
+    restore = etcd_sub.add_parser(
+        "restore-lab",
+        help="finish a disaster drill's restore: every lab member restored from the snapshot "
+        "(unless the drill did), the control plane restarted, the DR directory removed",
+    )
+    restore.add_argument("--state-dir", type=Path, required=True, help="the lab's state dir")
+    restore.add_argument("--run", required=True, help="the drill's DR run id (dr/<run>/)")
+    restore.add_argument("--snapshot", type=Path, required=True, help="the snapshot to restore")
+    restore.set_defaults(func=cmd_restore_lab)
