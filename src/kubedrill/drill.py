@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
+from kubedrill import error_budget
 from kubedrill.budgets import Budgets
 from kubedrill.checks.alert_rules import AlertRulesCheck
 from kubedrill.checks.alerts import AlertReport
@@ -740,8 +741,15 @@ class Drill:
             "alerts": self.alerts.to_dict() if self.alerts is not None else None,
             "checks": [v.to_dict() for v in self.verdicts],
             "recorders": {r.name: r.summary() for r in self.recorders},
+            **({"error_budget": budget.to_dict()} if (budget := self.error_budget()) else {}),
             **({"dry_run": self.walk.to_list()} if self.dry_run else {}),
         }
+
+    def error_budget(self) -> error_budget.ErrorBudget | None:
+        """The drill's client-observed unavailability against the seed's HA levels; None
+        when no client recorded anything (a dry run)."""
+        ops = self.operations()
+        return error_budget.for_operations(ops) if ops else None
 
     def consistency_summary(self) -> dict[str, Any]:
         if self.consistency_opt_out is not None:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import pytest
 
+from kubedrill import error_budget
 from kubedrill.allowlist import Allowlist
 from kubedrill.budgets import Budgets, parse_assignments
 from kubedrill.cluster import Cluster
@@ -291,6 +292,9 @@ def attach_evidence(d: Drill) -> None:
     except Exception as exc:  # a chart bug must not hide the drill's own outcome
         allure_report.attach_text("timeline chart failed", f"{type(exc).__name__}: {exc}")
     allure_report.attach_json("measurements", [r.to_dict() for r in d.results])
+    budget = d.error_budget()
+    if budget is not None:
+        allure_report.attach_json("availability spent (error budget)", budget.to_dict())
     if d.observations:
         allure_report.attach_json("observations", d.observations)
     if d.consistency is not None or d.consistency_opt_out is not None:
@@ -357,19 +361,24 @@ def pytest_runtest_makereport(
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     summaries = session.config.stash.get(SUMMARY_KEY, [])
+    whole = error_budget.game_day(summaries)
     alluredir = getattr(session.config.option, "allure_report_dir", None)
     if alluredir:  # environment, executor and categories for the Allure report
         first = summaries[0] if summaries else None
+        facts = dict(first["facts"]) if first else None
+        if facts is not None and whole is not None:
+            facts["availability spent (this run)"] = whole.line()
         write_results_metadata(
-            Path(alluredir),
-            facts=first["facts"] if first else None,
-            cluster=first["cluster"] if first else "",
+            Path(alluredir), facts=facts, cluster=first["cluster"] if first else ""
         )
     if not summaries:
         return
     out_dir: Path = session.config.getoption("--kubedrill-reports")
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "summary.json").write_text(json.dumps({"drills": summaries}, indent=2))
+    document: dict[str, Any] = {"drills": summaries}
+    if whole is not None:
+        document["error_budget"] = whole.to_dict()
+    (out_dir / "summary.json").write_text(json.dumps(document, indent=2))
 
 
 def runner_cpu_line(summary: dict[str, Any]) -> str:
@@ -397,6 +406,11 @@ def _write_figures(tr: Any, s: dict[str, Any]) -> None:
     cpu = runner_cpu_line(s)
     if cpu:
         tr.write_line(f"           {'runner CPU, fault held':28s} {cpu}")
+    if s.get("error_budget"):
+        budget = error_budget.ErrorBudget(
+            s["error_budget"]["through"], s["error_budget"]["unavailable_s"]
+        )
+        tr.write_line(f"           {'availability spent':28s} {budget.line()}")
     for key, value in s["observations"].items():
         if key in ("metrics_scrape_cost", "server_records"):
             continue  # in summary.json (server records: the verdict line below)
@@ -445,4 +459,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.section("kubedrill figures")
     for s in figures:
         _write_figures(tr, s)
+    whole = error_budget.game_day(figures)
+    if whole is not None and len(figures) > 1:
+        tr.write_line(
+            f"{'GAME DAY':8s} availability spent, all {len(figures)} drills: {whole.line()}"
+        )
     tr.write_line(f"summary: {config.getoption('--kubedrill-reports') / 'summary.json'}")
