@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from _pytest.outcomes import Exit  # pytest.exit.Exception, typed
 
 from kubedrill import error_budget
 from kubedrill.allowlist import Allowlist
@@ -228,7 +229,22 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
                 )
             yield found
     except KubedrillError as exc:
-        pytest.exit(f"kubedrill: {exc}", returncode=3)
+        raise KubedrillExit(one_line(exc), returncode=3) from None
+
+
+class KubedrillExit(Exit):
+    """What `pytest.exit` raises, named so pytest prints `kubedrill: error: ... -> hint`
+    rather than `_pytest.outcomes.Exit: ...` (it prints an exception's module and name,
+    leaving out only builtins')."""
+
+
+KubedrillExit.__module__ = "builtins"
+KubedrillExit.__name__ = KubedrillExit.__qualname__ = "kubedrill"
+
+
+def one_line(exc: KubedrillError) -> str:
+    """`error: <what went wrong> -> <what to do>` on one line (pytest frames it with `!`)."""
+    return f"error: {exc.message}" + (f" -> {exc.hint}" if exc.hint else "")
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from kubedrill import error_budget as eb
@@ -44,7 +46,7 @@ def test_etcd_clients_when_there_is_no_api() -> None:
 
 
 def test_game_day_adds_the_drills_up() -> None:
-    drills = [
+    drills: list[dict[str, Any]] = [
         {"error_budget": eb.ErrorBudget("api", 2.0).to_dict()},
         {"error_budget": eb.ErrorBudget("etcd", 1.5).to_dict()},
         {"drill": "dry run: no budget"},

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kubedrill.errors import ConfigError
+from kubedrill.yaml_file import load_yaml_file
 
 # Pinned: newest patch of the etcd 3.6 line, the line kubeadm pairs with Kubernetes 1.34.
 ETCD_VERSION = "v3.6.16"
@@ -200,17 +199,7 @@ def load_lab_config(path: Path | None = None, **overrides: Any) -> LabConfig:
     """Defaults, then the YAML file's `lab:` section, then explicit overrides (CLI flags)."""
     config = LabConfig()
     if path is not None:
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read lab config {path}: {exc.strerror}",
-                "pass an existing file with --config",
-            ) from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(
-                f"lab config {path} is not valid YAML: {exc}", "fix the YAML syntax"
-            ) from exc
+        raw = load_yaml_file(path, "lab config", "pass an existing file with --config") or {}
         if not isinstance(raw, Mapping) or set(raw) - {"lab"}:
             raise ConfigError(
                 f"lab config {path} must have a single top-level key 'lab'",
