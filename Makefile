@@ -43,12 +43,14 @@ binaries: ## build and cache pinned etcd, Kubernetes and kwok (~/.cache/kubedril
 report-tool: ## pinned Allure 3 from npm, cached in ~/.cache/kubedrill (needs node and npm)
 	@$(KUBEDRILL) report --install-only
 
-report: ## single-file HTML report: $(REPORTS)/allure-results -> $(REPORTS)/html/index.html
+report: ## HTML report: the scorecard $(REPORTS)/html/index.html, Allure's details in html/allure/
 	@$(KUBEDRILL) report --results $(REPORTS)/allure-results --output $(REPORTS)/html \
-	  --history $(REPORTS)/history.jsonl
+	  --history $(REPORTS)/history.jsonl --summary $(REPORTS)/summary.json \
+	  --scorecard-history $(REPORTS)/scorecard-history.jsonl
 
-report-check: ## open the game day's HTML report in headless chromium: every drill, its chart
-	@KUBEDRILL_REPORT=$(REPORTS)/html/index.html KUBEDRILL_SUMMARY=$(REPORTS)/summary.json \
+report-check: ## open the game day's report in headless chromium: the scorecard, every drill, its chart
+	@KUBEDRILL_REPORT=$(REPORTS)/html/allure/index.html KUBEDRILL_SUMMARY=$(REPORTS)/summary.json \
+	  KUBEDRILL_SCORECARD=$(REPORTS)/html/index.html \
 	  $(PYTEST) tests/integration/test_report_browser.py -q -k real_game_day
 
 kind-image: ## kind node image built here, no registry (localhost/kubedrill/node:<k8s>-<hash>; FORCE=1 rebuilds)

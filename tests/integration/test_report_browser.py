@@ -313,6 +313,40 @@ def test_report_opens_in_a_browser_lists_the_drills_and_shows_their_charts() -> 
 
 REAL_REPORT = os.environ.get("KUBEDRILL_REPORT")
 REAL_SUMMARY = os.environ.get("KUBEDRILL_SUMMARY")
+REAL_SCORECARD = os.environ.get("KUBEDRILL_SCORECARD")
+
+
+@pytest.mark.skipif(
+    not (REAL_SCORECARD and REAL_SUMMARY),
+    reason="checks a real game day's scorecard: make report-check (after make gameday/drills "
+    "and make report) sets KUBEDRILL_SCORECARD and KUBEDRILL_SUMMARY",
+)
+def test_real_game_day_scorecard_opens_first_with_every_drill() -> None:
+    """The page the report opens on, in chromium: a row per drill of the run with its verdict
+    and its figures against their budgets, and the link to Allure's details resolves to the
+    report next to it. Its screenshot is kept with the CI artifacts."""
+    assert REAL_SCORECARD and REAL_SUMMARY
+    index = Path(REAL_SCORECARD).resolve()
+    summary = json.loads(Path(REAL_SUMMARY).read_text())
+    assert (index.parent / "allure" / "index.html").exists(), "the details report is missing"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="kubedrill-scorecard-check-") as tmp,
+        devtools(chromium_argv(Path(tmp) / "chromium", index.as_uri())) as page,
+    ):
+        page.wait_for("!!document.querySelector('tr[data-drill]')")
+        rows = page.evaluate(
+            "[...document.querySelectorAll('tr[data-drill]')]"
+            ".map(r => [r.dataset.drill, r.cells[1].innerText, r.cells[2].innerText])"
+        )
+        page.screenshot(SCREENSHOTS / "gameday-scorecard.png")
+    shown = {name: (verdict, figures) for name, verdict, figures in rows}
+    for d in summary["drills"]:
+        assert d["drill"] in shown, f"{d['drill']} has no row on the scorecard"
+        verdict, figures = shown[d["drill"]]
+        assert verdict == d["verdict"], (d["drill"], verdict)
+        for m in d["measurements"]:
+            assert f"{m['name']} {m['seconds']:.3f} s" in figures, (d["drill"], figures)
 
 
 @pytest.mark.skipif(
