@@ -79,8 +79,10 @@ class Watch:
         limit: float,
         interval: float,
         walk: DryRunWalk | None = None,
+        progress: Callable[[str], None] = lambda _m: None,
     ) -> None:
         self.event, self.probe, self.timeline = event, probe, timeline
+        self.progress = progress
         self.walk = walk  # a dry run's: the wait is written down, not done
         self.limit, self.interval = limit, interval
         self.seen = threading.Event()
@@ -108,6 +110,8 @@ class Watch:
         if self.walk is not None:
             self.walk.add("wait", f"{self.event} (watched since it was started)")
             return
+        if not self.seen.is_set():
+            self.progress(f"waiting for {self.event} (watched since it was started)")
         self._thread.join(self.limit + 5)
         if not self.seen.is_set():
             self.timeline.mark(f"{self.event}.timeout")
@@ -176,6 +180,8 @@ class Drill:
     _members_before_attached: bool = False
     _expected_records: dict[str, Expected] = field(default_factory=dict)
     walk: DryRunWalk = field(default_factory=DryRunWalk)  # a dry run's steps, in order
+    # Where the drill's phases go while it runs (the pytest plugin: live to the terminal).
+    progress: Callable[[str], None] = lambda _m: None
 
     def __post_init__(self) -> None:
         self.session = FaultSession(
@@ -187,6 +193,8 @@ class Drill:
             self.session.log = lambda _message: None
             self.timeline.listeners.append(self._walk_mark)
             return
+        self.timeline.listeners.append(self._progress_mark)
+        self.session.log = lambda message: self.progress(f"{self.name}: {message}")
         # The runner's own CPU, by thread category, over the run and while the fault is held.
         self.add_recorder(
             RunnerCpu(
@@ -204,6 +212,11 @@ class Drill:
             ),
             advisory=True,
         )
+
+    def _progress_mark(self, mark: Mark) -> None:
+        """Every mark, live (a drill sets a few dozen: its phases, and what it measured)."""
+        detail = " ".join(f"{k}={v}" for k, v in mark.data.items())
+        self.progress(f"{self.name}: +{mark.offset:.3f} s {mark.event} {detail}".rstrip())
 
     def _walk_mark(self, mark: Mark) -> None:
         """A mark the drill body sets itself (e.g. the game day's `t2.begin`), where it sets
@@ -401,7 +414,17 @@ class Drill:
         if self.dry_run:
             self.walk.add("wait", event, self._wait_terms(budget, limit, interval))
             return cast(T, DryValue(event))
+        self.progress(
+            f"{self.name}: waiting for {event} ({self._wait_terms(budget, limit, interval)})"
+        )
+        started = self.timeline.now()
         value, ok = poll_until(probe, bool, timeout=limit, interval=interval)
+        waited = f"after {self.timeline.now() - started:.2f} s" + (
+            f" (budget {budget} {self.budgets[budget]:g} s)" if budget else ""
+        )
+        self.progress(
+            f"{self.name}: {event} {waited}" if ok else f"{self.name}: NO {event} {waited}"
+        )
         if not ok:
             self.timeline.mark(f"{event}.timeout")
             raise DrillFailure(
@@ -433,7 +456,13 @@ class Drill:
                 "watch", f"{event}, from here on", self._wait_terms(budget, limit, interval)
             )
         watch = Watch(
-            event, probe, self.timeline, limit, interval, self.walk if self.dry_run else None
+            event,
+            probe,
+            self.timeline,
+            limit,
+            interval,
+            self.walk if self.dry_run else None,
+            progress=lambda message: self.progress(f"{self.name}: {message}"),
         )
         if record is not None:
             self._expected_records[event] = Expected(record, lambda: watch.value, interval)

@@ -27,6 +27,7 @@ from kubedrill.faults.runner import install_sigterm_handler
 from kubedrill.ledger import Ledger
 from kubedrill.report import allure_report
 from kubedrill.report.chart import timeline_svg
+from kubedrill.report.live import LiveProgress
 from kubedrill.report.results_meta import write_results_metadata
 from kubedrill.targets.select import TARGETS, TargetOptions, open_target, target_name
 
@@ -103,6 +104,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="allow faults on this target (cluster name pattern); the lab is always allowed",
     )
     group.addoption(
+        "--no-progress",
+        action="store_true",
+        help="do not show each drill's phases and waits live (they are in the report anyway)",
+    )
+    group.addoption(
         "--dry-run",
         action="store_true",
         help="walk the whole drill and print what it would do (faults with their inject and "
@@ -150,6 +156,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"--workload-rate must be a positive factor, got {rate} (1.0 is the default rate)"
         )
+    _LIVE[:] = [LiveProgress(config)]
     # pytest runs no teardown on SIGTERM; turn it into KeyboardInterrupt so every fault's
     # `finally` heals, exactly as on ^C.
     install_sigterm_handler()
@@ -168,8 +175,15 @@ def check_mark_expression(config: pytest.Config) -> None:
         )
 
 
+_LIVE: list[LiveProgress] = []  # the session's, once configured
+
+
 def _log(message: str) -> None:
-    sys.stderr.write(f"[kubedrill] {message}\n")
+    """Progress of the run (lab up, heals, target set-up), shown live past pytest's capture."""
+    if _LIVE:
+        _LIVE[0](message)
+    else:
+        sys.stderr.write(f"[kubedrill] {message}\n")
 
 
 def base_budgets(config: pytest.Config) -> Budgets:
@@ -257,7 +271,13 @@ def drill(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[Drill]:
             budgets = budgets.overridden(marker.kwargs)
         except KubedrillError as exc:
             pytest.fail(f"bad @pytest.mark.budget: {exc}", pytrace=False)
-    d = Drill(request.node.name, cluster, budgets, dry_run=request.config.getoption("--dry-run"))
+    d = Drill(
+        request.node.name,
+        cluster,
+        budgets,
+        dry_run=request.config.getoption("--dry-run"),
+        progress=_log,
+    )
     allure_report.label_drill(
         component=next(
             (
