@@ -225,3 +225,13 @@ def test_histogram_delta_between_two_scrapes() -> None:
     assert delta.p99_s is not None and delta.p99_s > 1.0
     assert disk.start_time(samples(1, 1)) == 7.0
     assert disk.histogram_delta(name, samples(1, 1), samples(1, 1)).p99_s is None
+
+
+def test_lab_down_removes_only_that_labs_empty_cgroups(tmp_path: Path) -> None:
+    (tmp_path / "kubedrill-fpoint-etcd-1-etcd").mkdir()
+    (tmp_path / "kubedrill-other-etcd-1-etcd").mkdir()
+    assert slow.remove_lab_cgroups("fpoint", tmp_path) == [
+        f"cgroup {tmp_path / 'kubedrill-fpoint-etcd-1-etcd'}"
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["kubedrill-other-etcd-1-etcd"]
+    assert slow.remove_lab_cgroups("fpoint", tmp_path / "absent") == []

@@ -54,6 +54,23 @@ def cgroup_of(pid: int, proc_root: Path = Path("/proc")) -> str:
     return "/"
 
 
+def cgroup_name(lab: str, node: str, component: str) -> str:
+    return f"kubedrill-{lab}-{node}-{component}"
+
+
+def remove_lab_cgroups(lab: str, blkio: Path = BLKIO) -> list[str]:
+    """Remove the throttle cgroups of lab `lab` (for `lab down`, once its processes are gone
+    and the cgroups empty: an unhealed slow-disk fault leaves nothing behind either)."""
+    removed = []
+    for cgroup in sorted(blkio.glob(f"kubedrill-{lab}-*")) if blkio.is_dir() else []:
+        try:
+            cgroup.rmdir()
+        except OSError:
+            continue  # still has a process: `kubedrill heal` moves it out first
+        removed.append(f"cgroup {cgroup}")
+    return removed
+
+
 def throttle_script(cgroup: Path, device: tuple[int, int], iops: int, pid: int) -> str:
     cg = shlex.quote(str(cgroup))
     return (
@@ -119,8 +136,7 @@ class ThrottleDiskWrites:
                     f"{self.component} is not running on {name}",
                     "wait for it to come back (kubedrill lab status) before this fault",
                 )
-            lab = control.state_dir.name
-            cgroup = self.blkio / f"kubedrill-{lab}-{name}-{self.component}"
+            cgroup = self.blkio / cgroup_name(control.state_dir.name, name, self.component)
             home = self.blkio / cgroup_of(pid).lstrip("/")
             inject.append(
                 Step(

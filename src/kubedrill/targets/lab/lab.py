@@ -18,6 +18,7 @@ from typing import Any
 
 from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, KubeAccess, Node, TLSFiles
 from kubedrill.errors import GuardError, MissingBinaryError, NotRootError, TargetError
+from kubedrill.faults.disk import remove_lab_cgroups
 from kubedrill.ledger import Ledger, UndoRecord, pid_alive
 from kubedrill.polling import poll_until
 from kubedrill.probes.etcd import EtcdClient
@@ -499,6 +500,7 @@ def down(config: LabConfig, progress: Progress = print) -> list[str]:
     refuse_if_drill_running(config.name)
     state_dir = config.state_dir
     removed = kill_lab_processes(config.name, state_dir)
+    removed += remove_lab_cgroups(config.name)
     removed += network.destroy(config.name)
     dropped = drop_ledger_records(f"lab/{config.name}")
     removed += [f"undo record {r}" for r in dropped]
