@@ -353,5 +353,16 @@ def answers(etcd: EtcdClient, node: str) -> bool:
     return True
 
 
+def longest_up(access: EtcdAccess, nodes: Sequence[str]) -> str:
+    """Of `nodes`, the member whose process started first (its metrics' start time); a member
+    whose metrics do not answer counts as just started."""
+
+    def started(node: str) -> float:
+        url = access.metrics_urls.get(node)
+        return (start_time(scrape(url, timeout=1.0)) if url else None) or math.inf
+
+    return min(nodes, key=lambda n: (started(n), n))
+
+
 def other_member(nodes: Sequence[str], victim: str) -> str:
     return next(n for n in nodes if n != victim)
