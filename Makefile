@@ -37,8 +37,9 @@ python-deps: ## virtualenv in .venv with kubedrill and its dev tools
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -m pip install -q -e '.[dev,nfqueue]'
 
-binaries: ## build and cache pinned etcd, Kubernetes and kwok (~/.cache/kubedrill)
+binaries: ## build and cache pinned etcd (and etcd with gofail failpoints), Kubernetes and kwok (~/.cache/kubedrill)
 	@$(KUBEDRILL) build --topology stacked
+	@$(KUBEDRILL) build --config fixtures/labs/failpoints-etcd.yaml
 
 report-tool: ## pinned Allure 3 from npm, cached in ~/.cache/kubedrill (needs node and npm)
 	@$(KUBEDRILL) report --install-only
