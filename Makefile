@@ -18,7 +18,7 @@ APT_NO_RECOMMENDS := prometheus
         test-all
 
 help: ## list targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
 setup: system-deps python-deps binaries report-tool container-engine ## install everything on a fresh machine (root)
 
