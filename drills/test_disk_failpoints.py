@@ -166,7 +166,8 @@ def test_member_crash_at_failpoint(drill: Drill, point: disk.CrashPoint) -> None
     started = drill.act(
         "the victim's start time", lambda: disk.start_time(disk.scrape(url)), dry=None
     )
-    down = drill.watch("member.down", lambda: not disk.answers(etcd, victim))
+    # Down: its process is gone (nothing listens on its metrics port), not merely slow.
+    down = drill.watch("member.down", lambda: disk.process_gone(url))
     trigger = disk.TRIGGERS[point.trigger]
     # A dry run chose nobody (it observed nothing): it shows the selector instead.
     role = Selector.leader() if point.victim == "leader" else Selector.follower()

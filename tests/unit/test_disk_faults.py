@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -235,3 +236,12 @@ def test_lab_down_removes_only_that_labs_empty_cgroups(tmp_path: Path) -> None:
     ]
     assert [p.name for p in tmp_path.iterdir()] == ["kubedrill-other-etcd-1-etcd"]
     assert slow.remove_lab_cgroups("fpoint", tmp_path / "absent") == []
+
+
+def test_process_gone_only_when_the_port_refuses() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert not disk.process_gone(f"http://127.0.0.1:{port}/metrics")
+    assert disk.process_gone(f"http://127.0.0.1:{port}/metrics")

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from kubedrill.cluster import EtcdAccess
 from kubedrill.probes.etcd import EtcdClient, EtcdError
@@ -343,6 +345,20 @@ class CrashPoint:
     victim: str  # "leader" or "follower"
     trigger: str  # a TRIGGERS key
     why: str = field(default="", compare=False)
+
+
+def process_gone(metrics_url: str, timeout: float = 0.3) -> bool:
+    """True when nothing listens on the member's metrics port any more: its process is gone
+    (the listener dies with it, and unlike a status request it does not wait on raft, so a
+    slow or stalled member is not taken for a dead one). A timeout proves nothing: False."""
+    parts = urlsplit(metrics_url)
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=timeout):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
 
 
 def answers(etcd: EtcdClient, node: str) -> bool:
