@@ -304,8 +304,11 @@ class Drill:
                 f"a row, budget detect is {self.budgets['detect']} s\n{self.timeline.render()}"
             )
 
-    def writer(self, *, interval: float = 0.05, max_duration: float = 300.0) -> EtcdWriter:
-        """A background writer recording every put; stopped at the end of the drill."""
+    def writer(
+        self, *, interval: float = 0.05, max_duration: float = 300.0, attempt_timeout: float = 1.0
+    ) -> EtcdWriter:
+        """A background writer recording every put; stopped at the end of the drill. A long
+        `attempt_timeout` measures a slow put's latency instead of giving up on it."""
         prefix = f"/kubedrill/{self.name}/{int(time.time() * 1000)}"
         writer = EtcdWriter(
             client=self.etcd,
@@ -314,6 +317,7 @@ class Drill:
             interval=interval,
             max_duration=max_duration,
             name=f"writer-{len(self._writers) + 1}",
+            attempt_timeout=attempt_timeout,
         )
         if self.dry_run:
             self.walk.add("background", f"etcd writer under {prefix}, every {interval} s")
