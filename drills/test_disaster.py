@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from kubedrill.disaster import backup, membership, quota, replacement, wrong_way
+from kubedrill.disaster import (
+    backup,
+    lab_restore,
+    membership,
+    quota,
+    recovery,
+    replacement,
+    wrong_way,
+)
 from kubedrill.drill import Drill
 from kubedrill.faults.base import FaultPlan
 from kubedrill.probes import etcd_checks as check
 from kubedrill.probes.etcd import EtcdClient
+from kubedrill.probes.kube import KubeProbes, LeaseState
 
 pytestmark = [pytest.mark.disaster]
 
@@ -79,6 +90,162 @@ def test_backup_verified(drill: Drill, etcd: EtcdClient) -> None:
     with drill.verify():
         # Read the histories now: every write in flight at the snapshot has completed.
         drill.check_now(backup.RestoredWritesCheck(workload.etcd_ops(), restored, status.revision))
+
+
+MIN_WRITES_AFTER_SNAPSHOT = 10  # acknowledged writes the restore is expected to lose (RPO)
+DR_PROBE_NAMESPACE = "default"
+CONTROLLER_LEASES = ("kube-controller-manager", "kube-scheduler")
+
+
+@pytest.mark.disruptive
+def test_disaster_recovery(drill: Drill, etcd: EtcdClient) -> None:
+    """Snapshot etcd while the workload writes; let more writes be acknowledged; then lose
+    a majority of members with their data (the leader first). The runbook restores every
+    member from the snapshot (new token, revision bumped, marked compacted), with the control
+    plane stopped around it, and the drill measures RTO (fault to writes accepted again,
+    through the API where there is one) and RPO: exactly which acknowledged writes after the
+    snapshot are gone, from the workload's history. Every write acknowledged up to the
+    snapshot must be back (a restore that lost one fails the drill); the API serves the
+    restored objects and the controllers hold their Leases again."""
+    reason = recovery.unavailable(drill.cluster)
+    if reason is not None:
+        pytest.skip(reason)
+    kube = drill.kube if drill.cluster.kube is not None else None
+    drill.steady_state(
+        ETCD_HEALTHY + (" and the API takes writes" if kube else ""),
+        lambda: check.all_healthy(etcd) and (kube is None or kube.ready()),
+    )
+    state_dir = recovery.lab_state_dir(drill.cluster)
+    assert state_dir is not None
+    restore = lab_restore.LabRestore.from_state_dir(state_dir)
+    workload = drill.consistency
+    if not drill.dry_run:
+        drill.expect(workload is not None and workload.started, "the consistency workload runs")
+        assert workload is not None
+        drill.wait_for(
+            "workload.writing",
+            lambda: len(backup.required_writes(workload.etcd_ops(), 2**62)) >= MIN_ACKED_KEYS,
+            timeout=30,
+        )
+    leases_before = {n: kube.lease(n) for n in CONTROLLER_LEASES} if kube else {}
+    run = recovery.new_run_id()
+    snapshot = restore.dr_dir(run) / "snapshot.db"
+    revision = _take_snapshot(drill, etcd, snapshot)
+    if workload is not None:
+        drill.wait_for(
+            "writes.after_snapshot",
+            lambda: (
+                recovery.acked_after(workload.etcd_ops(), revision) >= MIN_WRITES_AFTER_SNAPSHOT
+            ),
+            timeout=30,
+        )
+        # The history ends at the disaster: what was acknowledged until now is what the
+        # restore is judged on (writes during the outage fail, or time out undecided).
+        workload.stop()
+    leader = drill.choose("the etcd leader (lost first)", lambda: etcd.leader() or "")
+    disaster = recovery.LoseEtcdMajority(run, snapshot, leader or None)
+    with drill.fault(disaster, allow_quorum_loss=True) as plan:
+        drill.observe("members_lost", ", ".join(plan.victims))
+        drill.wait_for("etcd.writes_refused", lambda: check.accepts_write(etcd) is None, timeout=10)
+        _carry_out_runbook(drill, restore, run, snapshot)
+        drill.wait_for("etcd.healthy", lambda: check.all_healthy(etcd), budget="disaster_recovery")
+        drill.wait_for("writes.accepted", _write_probe(etcd, kube), budget="disaster_recovery")
+        drill.within_budget("disaster_recovery", "fault.injecting", "writes.accepted", name="rto")
+        drill.within_budget(
+            "disaster_recovery", "runbook.started", "writes.accepted", name="runbook_to_writes"
+        )
+    with drill.verify("after the restore: the data, the controllers"):
+        window = drill.offset("fault.injecting") - drill.offset("snapshot.saved")
+        drill.observe("rpo_window_s", round(window, 3))
+        if kube is not None:
+            for name in CONTROLLER_LEASES:
+                drill.wait_for(
+                    f"{name}.leading", _lease_taken(kube, name, leases_before.get(name)),
+                    budget="lease_takeover",
+                )  # fmt: skip
+                drill.within_budget(
+                    "lease_takeover", "runbook.start_control_plane", f"{name}.leading",
+                    name=f"{name}_leading",
+                )  # fmt: skip
+            if workload is not None and workload.api_clients and not drill.dry_run:
+                created = [op for op in workload.api_ops() if op.client == "api-create"]
+                _, lost_objects = recovery.api_objects_verdict(
+                    "api", created, workload.list_configmaps(), revision
+                )
+                drill.observe("rpo_lost_configmaps", lost_objects)
+        if workload is not None and not drill.dry_run:
+            stored = etcd.range_prefix_revisions(workload.prefix)
+            loss = recovery.writes_lost_by_restore(workload.etcd_ops(), stored, revision)
+            drill.observe("rpo_lost_writes", len(loss.lost))
+            # Exact, write by write (client, key under the workload's prefix, revision); the
+            # full records are in the consistency verdict's figures.
+            drill.observe(
+                "rpo_lost",
+                [
+                    f"{w.client} {w.key.removeprefix(workload.prefix)}@{w.revision}"
+                    for w in loss.lost
+                ],
+            )
+            drill.observe("rpo_lost_span_s", round(loss.window_s, 3))
+            # The consistency checks (after the drill) judge the history against the restore:
+            # everything up to the snapshot kept, exactly what came after it lost.
+            workload.restored_from = revision
+        drill.verify_etcd_data()
+
+
+def _take_snapshot(drill: Drill, etcd: EtcdClient, snapshot: Path) -> int:
+    """Save a snapshot from a follower into the lab's DR directory; its revision."""
+    tools = backup.EtcdTools.for_cluster(drill.cluster)
+    member = drill.choose(
+        "a follower to snapshot", lambda: next(n for n in etcd.nodes if n != etcd.leader())
+    )
+    drill.timeline.mark("snapshot.saving", member=member)
+
+    def save() -> None:
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        backup.save_snapshot(tools, drill.cluster.etcd, str(member), snapshot)
+
+    drill.act(f"etcdctl snapshot save from {member} into {snapshot}", save, dry=None)
+    drill.timeline.mark("snapshot.saved")
+    status = drill.act(
+        "etcdutl snapshot status", lambda: backup.snapshot_status(tools, snapshot), dry=None
+    )
+    revision = status.revision if status is not None else 0
+    drill.observe("snapshot_revision", revision)
+    return revision
+
+
+def _carry_out_runbook(
+    drill: Drill, restore: lab_restore.LabRestore, run: str, snapshot: Path
+) -> None:
+    """Each step timed and marked; the marker says the restore is done (the fault's undo
+    then only cleans up)."""
+    drill.timeline.mark("runbook.started")
+    for step in lab_restore.runbook(restore, run, snapshot):
+        started = time.monotonic()
+        detail = drill.act(f"runbook: {step.what}", step.do, dry="")
+        drill.timeline.mark(f"runbook.{step.name}", detail=detail)
+        drill.observe(f"runbook_{step.name}_s", round(time.monotonic() - started, 3))
+    if not drill.dry_run:
+        restore.mark_restored(run)
+
+
+def _write_probe(etcd: EtcdClient, kube: KubeProbes | None) -> Callable[[], object]:
+    """Writes accepted again: through the API where there is one, else straight to etcd."""
+    if kube is None:
+        return lambda: check.accepts_write(etcd)
+    return lambda: (
+        kube.ready() and kube.write_configmap(DR_PROBE_NAMESPACE, f"kubedrill-dr-{time.time_ns()}")
+    )
+
+
+def _lease_taken(
+    kube: KubeProbes, name: str, before: LeaseState | None
+) -> Callable[[], LeaseState | None]:
+    """A controller leads again: its Lease held by a process started after the restore."""
+    if before is None:
+        return lambda: kube.lease(name)
+    return lambda: kube.lease_moved(name, before)
 
 
 def _replacement(drill: Drill, etcd: EtcdClient, plan: FaultPlan) -> replacement.Replacement:

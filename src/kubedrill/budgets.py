@@ -20,6 +20,9 @@ DEFAULT_BUDGETS: Mapping[str, float] = {
     "lease_takeover": 30.0,  # controller/scheduler Lease has a new holder
     "recovery": 60.0,  # the cluster is fully back after heal
     "api_recovery": 60.0,  # /readyz through the load balancer is OK again
+    # Disaster recovery (RTO): a lost quorum restored from a snapshot until writes are
+    # accepted again; the seed's RTO target for its multi-region mode is < 5 min.
+    "disaster_recovery": 300.0,
     # Not a failover figure: how long a drill waits for a healthy cluster before its fault
     # (the previous drill's aftermath may still be settling); past it the drill is skipped.
     "settle": 30.0,

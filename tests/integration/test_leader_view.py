@@ -37,8 +37,9 @@ def test_a_paused_leader_does_not_slow_the_view(test_lab: Cluster) -> None:
             assert view.leader not in (None, before.leader), "no new leader after 4 s"
             # etcd reports the term of its last *applied* entry: the new leader's own term
             # shows once its first entry is applied, a moment after it leads (seen in CI).
+            old = before.leader
             later, ok = poll_until(
-                lambda: etcd_checks.new_leader(etcd, before, [before.leader]), bool, timeout=5
+                lambda: etcd_checks.new_leader(etcd, before, [old]), bool, timeout=5
             )
             assert ok and later is not None and later.term > before.term
             # Mid-election (followers disagree) the paused member gets 50 ms, not its timeout.

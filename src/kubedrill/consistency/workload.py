@@ -25,6 +25,13 @@ from kubedrill.checks.verdict import Verdict
 from kubedrill.cluster import Cluster
 from kubedrill.consistency import checks
 from kubedrill.consistency.linearizability import check_linearizable
+from kubedrill.disaster.backup import restored_writes_verdict
+from kubedrill.disaster.recovery import (
+    RestoreLoss,
+    api_objects_verdict,
+    loss_verdict,
+    writes_lost_by_restore,
+)
 from kubedrill.errors import KubedrillError
 from kubedrill.polling import poll_until
 from kubedrill.probes.etcd import EtcdClient, EtcdError, b64, prefix_end
@@ -94,6 +101,11 @@ class ConsistencyWorkload:
     start_revision: int = 0
     notes: list[str] = field(default_factory=list)
     evidence: dict[str, str] = field(default_factory=dict)  # attachment name -> HTML
+    # Set by a disaster drill that restored etcd from a snapshot at this revision: the checks
+    # then expect exactly the writes after it to be gone (`restore_loss`, the RPO).
+    restored_from: int | None = None
+    restore_loss: RestoreLoss | None = None
+    api_lost: list[str] = field(default_factory=list)
 
     @property
     def prefix(self) -> str:
@@ -268,7 +280,9 @@ class ConsistencyWorkload:
         except EtcdError as exc:
             stored = None
             out.append(checks.verdict("etcd: acknowledged writes stored", "unknown", str(exc)))
-        if stored is not None:
+        if stored is not None and self.restored_from is not None:
+            out += self._restore_verdicts(ops, stored, self.restored_from)
+        elif stored is not None:
             values = {k: v for k, (v, _) in stored.items()}
             out.append(
                 checks.acknowledged_writes_present("etcd: acknowledged writes stored", kv, values)
@@ -293,6 +307,19 @@ class ConsistencyWorkload:
         )
         return out
 
+    def _restore_verdicts(
+        self, ops: list[Operation], stored: dict[str, tuple[str, int]], revision: int
+    ) -> list[Verdict]:
+        """After a restore: every write acknowledged up to the snapshot is there, and the
+        writes acknowledged after it are gone, each one listed."""
+        self.restore_loss = writes_lost_by_restore(ops, stored, revision)
+        return [
+            restored_writes_verdict(
+                ops, stored, revision, check="etcd: acknowledged writes up to the snapshot restored"
+            ),
+            loss_verdict("etcd: writes after the snapshot lost (RPO)", self.restore_loss),
+        ]
+
     def _api_verdicts(self) -> list[Verdict]:
         ops = self.api_ops()
         created = [op for op in ops if op.client == "api-create"]
@@ -300,11 +327,20 @@ class ConsistencyWorkload:
         out: list[Verdict] = []
         try:
             stored = self.list_configmaps()
-            out.append(
-                checks.acknowledged_writes_present(
-                    "api: acknowledged ConfigMaps stored", created, stored
+            if self.restored_from is not None:
+                found, self.api_lost = api_objects_verdict(
+                    "api: ConfigMaps up to the snapshot restored",
+                    created,
+                    stored,
+                    self.restored_from,
                 )
-            )
+                out.append(found)
+            else:
+                out.append(
+                    checks.acknowledged_writes_present(
+                        "api: acknowledged ConfigMaps stored", created, stored
+                    )
+                )
         except (requests.RequestException, RuntimeError) as exc:
             out.append(checks.verdict("api: acknowledged ConfigMaps stored", "unknown", str(exc)))
         out.append(

@@ -14,14 +14,18 @@ wall time) and stops by itself at the first "database space exceeded" answer.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kubedrill.disaster.access_args import access_argv
 from kubedrill.faults.base import FaultPlan
 from kubedrill.probes.etcd import EtcdClient, EtcdError, b64, prefix_end
 from kubedrill.probes.metrics import scraper_for
+from kubedrill.transport.base import TransportSpec
+from kubedrill.transport.step import Step
 
 if TYPE_CHECKING:
     from kubedrill.cluster import Cluster
@@ -33,6 +37,7 @@ MiB = 1024**2
 MAX_DRILL_QUOTA = 64 * MiB
 NOSPACE_TEXT = "database space exceeded"  # etcdserver: mvcc: database space exceeded
 QUOTA_METRIC = "etcd_server_quota_backend_bytes"
+OWN_PREFIX = "/kubedrill/"  # the only keys a recovery deletes
 
 
 @dataclass(frozen=True)
@@ -331,13 +336,31 @@ def scrape_quota(cluster: Cluster) -> int | None:
     return quota_from_samples(r.samples for r in results if r.ok and r.target.job == "etcd")
 
 
+def recover_step(cluster: Cluster, prefix: str) -> Step:
+    """`kubedrill etcd recover-nospace` on the runner: the runbook if a NOSPACE alarm is still
+    raised (it reads the revision and the alarms of the moment, so it is a command, not a
+    list of fixed etcdctl lines), then the drill's keys deleted. Idempotent."""
+    argv = (
+        sys.executable,
+        "-m",
+        "kubedrill",
+        "etcd",
+        "recover-nospace",
+        *access_argv(cluster.etcd),
+        f"--delete-prefix={prefix}",
+    )
+    return Step(TransportSpec("local", "local"), argv, timeout=300.0)
+
+
 @dataclass(frozen=True)
 class ExhaustQuota:
-    """The fault as the runner sees it: a declaration with no command to run (the drill fills
-    etcd itself, through the gateway, and heals it with the runbook, which no undo command
-    could replay: it depends on the revision and the alarms of the moment). Marks the
-    timeline (fault.injecting ... fault.healed) so the alert rules see the fault's state."""
+    """The fault as the runner sees it: no command injects it (the drill fills etcd itself,
+    through the gateway, and carries out the runbook itself, timed, while the fault is
+    held); the undo is `recover_step`, which finds nothing to do after a drill that ran its
+    runbook but repairs the cluster after one that failed or was killed (`kubedrill heal`).
+    Marks the timeline (fault.injecting ... fault.healed) so the alert rules see it."""
 
+    prefix: str = "/kubedrill/quota/"
     _quota: list[int] = field(default_factory=list)
 
     @property
@@ -361,9 +384,9 @@ class ExhaustQuota:
             name=self.name,
             victims=members,
             description="fill etcd past its backend quota with large overwrites "
-            "(healed by the drill's runbook: compact, defragment, disarm)",
+            "(healed by the runbook: compact, defragment, disarm)",
             inject=(),
-            undo=(),
+            undo=(recover_step(cluster, self.prefix),),
             data={"component": "etcd"},
         )
 

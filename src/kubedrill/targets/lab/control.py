@@ -17,7 +17,9 @@ LOCAL = TransportSpec("local", "kubedrill")
 
 
 def graceful_stop_script(pid: int, grace_s: int) -> str:
-    wait = f"timeout {{}} tail --pid={pid} -f /dev/null"
+    # tail looks for the process once a second by default: "stopped" would be marked up to
+    # 1 s after it was.
+    wait = f"timeout {{}} tail -s 0.05 --pid={pid} -f /dev/null"
     return (
         f"kill -TERM {pid} 2>/dev/null; {wait.format(grace_s)} || "
         f"{{ kill -KILL {pid} 2>/dev/null; {wait.format(10)}; }}"
