@@ -11,8 +11,8 @@ from typing import Any, cast
 
 import pytest
 
+from kubedrill import cli
 from kubedrill.cluster import Cluster, EtcdAccess
-from kubedrill.disaster import member_repair
 from kubedrill.disaster.membership import (
     Member,
     MembershipError,
@@ -329,21 +329,23 @@ def test_member_disk_moves_only_its_own_dirs(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["etcd-2", "--old-id", "xyz", "--aside", "A"], "not a decimal ID"),
-        (["lb", "--old-id", "1", "--aside", "A"], "not an etcd member"),
-        (["etcd-2", "--old-id", "1", "--aside", "/tmp/etcd.lost-x"], "not an aside dir"),
+        (["--host=etcd-2", "--old-id=xyz", "--aside=A"], "not a decimal member ID"),
+        (["--host=lb", "--old-id=1", "--aside=A"], "not an etcd member"),
+        (["--host=etcd-2", "--old-id=1", "--aside=/tmp/etcd.lost-x"], "not an aside dir"),
+        (["--host=etcd-2", "--old-id=1", "--aside=S/data/etcd-2/etcd"], "not an aside dir"),
     ],
 )
-def test_repair_refuses_bad_input_in_one_line(
+def test_replace_member_refuses_bad_input_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], says: str
 ) -> None:
     state = lab_state(tmp_path)
     aside = str(state / "data" / "etcd-2" / "etcd.lost-x")
-    argv = [str(state), *[aside if a == "A" else a for a in args]]
+    argv = [a.replace("=A", f"={aside}").replace("=S/", f"={state}/") for a in args]
     before = sorted(p.name for p in (state / "data" / "etcd-2").iterdir())
-    assert member_repair.main(argv) == 2
+    assert cli.main(["etcd", "replace-member", f"--state-dir={state}", *argv]) == 2
     err = capsys.readouterr().err.strip()
-    assert says in err and len(err.splitlines()) == 1
+    assert says in err and len(err.splitlines()) == 1, err
+    assert err.startswith("kubedrill: error: ") and err.endswith("(nothing changed)")
     assert sorted(p.name for p in (state / "data" / "etcd-2").iterdir()) == before
 
 

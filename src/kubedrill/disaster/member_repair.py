@@ -1,8 +1,8 @@
 """Bring a lab etcd member back after its disk was lost, from whatever state the member
 replacement was left in: the undo of `LoseMemberDisk`, replayed by `kubedrill heal` after a
-SIGKILL at any point of the drill.
+SIGKILL at any point of the drill, and a command a person can run:
 
-    python -m kubedrill.disaster.member_repair STATE_DIR HOST --old-id ID --aside DIR
+    kubedrill etcd replace-member --state-dir DIR --host HOST --old-id ID --aside DIR
 
 It reads the membership (through the other members) and the member's data dir, picks a route
 (`replacement.repair_route`: put the old data back if the member was never removed and nothing
@@ -18,8 +18,6 @@ nothing changed.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -109,48 +107,26 @@ def repair(
     return done
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name if __spec__ else 'repair'}")
-    parser.add_argument("state_dir", type=Path, help="the lab's state dir")
-    parser.add_argument("host", help="the etcd member whose disk was lost")
-    parser.add_argument("--old-id", required=True, help="its member ID before (decimal)")
-    parser.add_argument("--aside", type=Path, required=True, help="where its data dir was moved")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    if not args.old_id.isdigit():
-        print(f"member_repair: --old-id {args.old_id!r} is not a decimal ID", file=sys.stderr)
-        return 2
+def repair_lab_member(
+    state_dir: Path, host: str, old_id: str, aside: Path, log: Callable[[str], None] = print
+) -> CaughtUp:
+    """`kubedrill etcd replace-member`: check the arguments (ConfigError, nothing changed, on
+    anything but this lab's member and one of its aside dirs), then `repair`."""
+    if not old_id.isdigit():
+        raise ConfigError(f"--old-id {old_id!r} is not a decimal member ID (nothing changed)")
     try:
-        disk = MemberDisk.of(args.state_dir, args.host)
-        aside = disk.checked_aside(args.aside)
+        disk = MemberDisk.of(state_dir, host)
+        aside = disk.checked_aside(aside)
     except ConfigError as exc:
-        print(f"member_repair: {exc.message} (nothing changed)", file=sys.stderr)
-        return 2
-    if lab.supervisor_pid(args.state_dir) is None:
-        print(
-            f"member_repair: the supervisor of the lab in {args.state_dir} is not running; "
+        raise ConfigError(f"{exc.message} (nothing changed)") from exc
+    if lab.supervisor_pid(state_dir) is None:
+        raise RepairError(
+            f"the supervisor of the lab in {state_dir} is not running",
             "bring the lab up (kubedrill lab up --name <lab>), then run `kubedrill heal` again",
-            file=sys.stderr,
         )
-        return 1
-    cluster = lab.load_cluster(args.state_dir)
+    cluster = lab.load_cluster(state_dir)
     etcd = EtcdClient(cluster.etcd, timeout=1.0)
     try:
-        repair(disk, etcd, args.old_id, aside, len(cluster.etcd.endpoints))
-    except KubedrillError as exc:
-        print(
-            f"member_repair: {exc}\n  then rerun: python -m kubedrill.disaster.member_repair "
-            + " ".join(argv),
-            file=sys.stderr,
-        )
-        return 1
+        return repair(disk, etcd, old_id, aside, len(cluster.etcd.endpoints), log)
     finally:
         etcd.close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -8,8 +8,9 @@ The wrong way round -- the wiped member started again as if nothing happened -- 
 `kubedrill.disaster.wrong_way`.
 
 The fault (`LoseMemberDisk`) kills the member, holds it down and renames its data dir aside:
-nothing is deleted. Its undo record replays `python -m kubedrill.disaster.member_repair`,
-which finds which state a crash left the runbook in (`repair_route`) and finishes the job.
+nothing is deleted. Its undo record replays `kubedrill etcd replace-member`
+(`kubedrill.disaster.member_repair`), which finds which state a crash left the runbook in
+(`repair_route`) and finishes the job.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from kubedrill.cluster import Cluster, Node
 
 COMPONENT = "etcd"
-REPAIR_MODULE = "kubedrill.disaster.member_repair"
 # The repair may replace the member from scratch after a gentle attempt failed: two waits for
 # a member to catch up, and the membership calls around them.
 REPAIR_TIMEOUT_S = 240.0
@@ -77,10 +77,11 @@ def member_disk(cluster: Cluster, name: str) -> MemberDisk:
 
 
 def repair_step(disk: MemberDisk, old_id: str, aside: str) -> Step:
-    """The undo: finish (or undo) the replacement from whatever state it was left in."""
-    argv = (sys.executable, "-m", REPAIR_MODULE, str(disk.state_dir), disk.host)
-    options = ("--old-id", old_id, "--aside", aside)
-    return Step(HERE, argv + options, timeout=REPAIR_TIMEOUT_S)
+    """The undo: finish (or undo) the replacement from whatever state it was left in
+    (`kubedrill etcd replace-member`, with the interpreter that wrote the record)."""
+    argv = (sys.executable, "-m", "kubedrill", "etcd", "replace-member")
+    options = (f"--state-dir={disk.state_dir}", f"--host={disk.host}", f"--old-id={old_id}")
+    return Step(HERE, (*argv, *options, f"--aside={aside}"), timeout=REPAIR_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
