@@ -179,7 +179,7 @@ def test_the_wrong_way_is_refused_and_undone(
         assert outcome.refused and any(m in outcome.meaning for m in meanings), outcome
         entry = Replacement(etcd, disk).entry()
         assert entry is not None and entry.id == old
-        ran_raft = disk.has_wal()
+        ran_raft = disk.raft_since_wipe()
         assert ran_raft or "raft log is lost" not in outcome.meaning
     # The undo puts the member's own data back when nothing ran raft in its data dir since;
     # else it replaces the member.
@@ -214,7 +214,7 @@ def test_sigkill_at_any_point_then_heal(
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=10)
     disk = member_disk(cluster, victim)
-    ran_raft = bool(disk.asides()) and disk.has_wal()  # the wrong way's start began a raft log
+    ran_raft = bool(disk.asides()) and disk.raft_since_wipe()  # a wrong-way start's raft log
     healed = run_cli("heal", env={"KUBEDRILL_LEDGER_DIR": str(ledger_dir)}, timeout=300)
     assert healed.returncode == 0, healed.stdout + healed.stderr
     assert not list(ledger_dir.glob("*.json")), "undo record left behind"

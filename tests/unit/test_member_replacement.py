@@ -266,20 +266,21 @@ OLD = "16174187810413262306"
 
 
 @pytest.mark.parametrize(
-    ("entry", "aside", "wal", "route"),
+    ("entry", "aside", "wal", "raft", "route"),
     [
-        (None, True, False, "add"),  # removed, not added again
-        (None, False, True, "add"),
-        (Member(OLD, "etcd-2", (URL2,)), True, False, "put back"),  # wiped (or refused), kept
-        (Member(OLD, "etcd-2", (URL2,)), True, True, "replace"),  # ... ran raft the wrong way
-        (Member(OLD, "etcd-2", (URL2,)), False, True, "restart"),  # never wiped
-        (Member(OLD, "etcd-2", (URL2,)), False, False, "replace"),  # data gone, old identity
-        (Member("42", "", (URL2,)), False, False, "start"),  # added, not started
-        (Member("42", "etcd-2", (URL2,)), False, True, "wait"),  # replaced
+        (None, True, False, False, "add"),  # removed, not added again
+        (None, False, True, True, "add"),
+        (Member(OLD, "etcd-2", (URL2,)), True, False, False, "put back"),  # wiped (or refused)
+        (Member(OLD, "etcd-2", (URL2,)), True, True, True, "replace"),  # ran raft the wrong way
+        (Member(OLD, "etcd-2", (URL2,)), True, False, True, "replace"),  # ... its WAL moved aside
+        (Member(OLD, "etcd-2", (URL2,)), False, True, True, "restart"),  # never wiped
+        (Member(OLD, "etcd-2", (URL2,)), False, False, False, "replace"),  # data gone
+        (Member("42", "", (URL2,)), False, False, False, "start"),  # added, not started
+        (Member("42", "etcd-2", (URL2,)), False, True, True, "wait"),  # replaced
     ],
 )
-def test_repair_route(entry: Member | None, aside: bool, wal: bool, route: str) -> None:
-    assert repair_route(entry, OLD, aside, wal) == route
+def test_repair_route(entry: Member | None, aside: bool, wal: bool, raft: bool, route: str) -> None:
+    assert repair_route(entry, OLD, aside, wal, raft) == route
 
 
 # -- the lost disk ---------------------------------------------------------------------------
@@ -305,8 +306,12 @@ def test_member_disk_moves_only_its_own_dirs(tmp_path: Path) -> None:
     disk.move_aside(lost)
     assert disk.is_empty() and disk.has_wal(lost)
     (disk.data_dir / "member" / "snap").mkdir(parents=True)  # a failed start's leftovers
+    assert not disk.raft_since_wipe()
     junk = disk.set_junk_aside()
     assert junk is not None and junk.name.startswith("etcd.junk-") and disk.is_empty()
+    (junk / "member" / "wal").mkdir()
+    (junk / "member" / "wal" / "0-0.wal").write_text("a wrong-way start's raft log")
+    assert disk.raft_since_wipe()
     disk.put_back(lost)
     assert disk.has_wal() and not lost.exists()
     assert [p.name for p in disk.discard_asides()] == [junk.name]

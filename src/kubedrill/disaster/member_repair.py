@@ -66,7 +66,7 @@ def repair(
 ) -> CaughtUp:
     runbook = Replacement(etcd, disk)
     entry = runbook.entry()
-    route = repair_route(entry, old_id, aside.exists(), disk.has_wal())
+    route = repair_route(entry, old_id, aside.exists(), disk.has_wal(), disk.raft_since_wipe())
     log(f"{disk.host}: {route} (member {entry.hex_id if entry else 'none'}, old {int(old_id):x})")
     if route == "put back":
         disk.stop()

@@ -227,18 +227,20 @@ class Replacement:
 # -- the repair (the fault's undo) -------------------------------------------------------------
 
 
-def repair_route(entry: Member | None, old_id: str, aside_exists: bool, has_wal: bool) -> str:
-    """Which way the repair goes, from what a crash may have left (`has_wal`: the member's data
-    dir holds a WAL):
+def repair_route(
+    entry: Member | None, old_id: str, aside_exists: bool, has_wal: bool, raft_since: bool
+) -> str:
+    """Which way the repair goes, from what a crash may have left. `has_wal`: the member's data
+    dir holds a WAL; `raft_since`: a start since the wipe began a raft log (a WAL in the data dir
+    or in what a failed start left, moved aside as junk).
 
     - "add": the old identity removed, no new one added: add, start, wait;
-    - "put back": the old identity still a member, its data aside and nothing in its data dir
-      ran raft: the member was never replaced, so its own data goes back and it starts as it
+    - "put back": the old identity still a member, its data aside, and nothing ran raft since
+      the wipe: the member was never replaced, so its own data goes back and it starts as it
       was (a start with its old flags is refused before raft begins);
-    - "replace": the old identity still a member but its data gone, or a WAL in its data dir
-      while its data is aside -- it ran raft under its old identity with an empty log (the
-      wrong way round with `existing`) and may have promised a vote its old data does not
-      know of: the whole runbook, a new identity;
+    - "replace": the old identity still a member but its data gone, or something ran raft under
+      it with an empty log since (the wrong way round with `existing`), which may have promised
+      a vote its old data does not know of: the whole runbook, a new identity;
     - "restart": the old identity and its own data in place (the wipe never happened);
     - "start": a new identity added, never started: start it joining the cluster;
     - "wait": a new identity started: let it catch up.
@@ -247,6 +249,6 @@ def repair_route(entry: Member | None, old_id: str, aside_exists: bool, has_wal:
         return "add"
     if entry.id == old_id:
         if aside_exists:
-            return "replace" if has_wal else "put back"
+            return "replace" if raft_since else "put back"
         return "restart" if has_wal else "replace"
     return "wait" if entry.started else "start"

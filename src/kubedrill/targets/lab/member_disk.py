@@ -100,6 +100,12 @@ class MemberDisk:
         wal = (path or self.data_dir) / "member" / "wal"
         return wal.is_dir() and any(wal.glob("*.wal"))
 
+    def raft_since_wipe(self) -> bool:
+        """A start since the wipe began a raft log: a WAL in the data dir, or in the junk a
+        failed start left (only meaningful while the lost disk is aside)."""
+        junk = [p for p in self.asides() if p.name.startswith("etcd.junk-")]
+        return self.has_wal() or any(self.has_wal(p) for p in junk)
+
     def is_empty(self) -> bool:
         return not self.data_dir.exists() or not any(self.data_dir.iterdir())
 
