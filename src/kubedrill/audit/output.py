@@ -40,15 +40,15 @@ def render(findings: Sequence[Finding], cluster: str, *, details: bool = False) 
     ]
     indent = " " * 26
     for f in findings:
-        text = textwrap.wrap(
-            f.evidence, WIDTH, initial_indent=f"{f.item:18s} {f.status.upper():6s}  ",
-            subsequent_indent=indent,
+        lines += textwrap.wrap(
+            f.evidence, WIDTH, initial_indent=f"{f.item:18s} {f.status.upper():6s} ",
+            subsequent_indent=indent, break_on_hyphens=False,
         )  # fmt: skip
-        lines += text
         if f.fix:
             lines += textwrap.wrap(
-                f"fix: {f.fix}", WIDTH, initial_indent=indent, subsequent_indent=indent + "     "
-            )
+                f"fix: {f.fix}", WIDTH, initial_indent=indent, subsequent_indent=indent + "     ",
+                break_on_hyphens=False,
+            )  # fmt: skip
         if details:
             lines += [f"{indent}  {d}" for d in f.details]
     counts = summary(findings)
