@@ -111,7 +111,7 @@ def judge_certs(certs: Sequence[ServedCert], now: dt.datetime) -> Judgement:
     fix = (
         "bring the unreachable endpoints back (or fix the endpoint list), then audit again"
         if unreachable
-        else f"renew these certificates now (kubeadm certs renew all, then restart the static "
-        f"pods); rotate before {WARN_DAYS} days are left"
+        else f"renew these certificates now (kubeadm: `kubeadm certs renew all`, then restart "
+        f"the static pods) and rotate them before {WARN_DAYS} days are left"
     )
     return Judgement(status, evidence, fix, details)

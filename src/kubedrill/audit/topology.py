@@ -73,10 +73,11 @@ def judge_members(members: Mapping[str, bool], asked: str) -> Judgement:
     if count == 1:
         return Judgement("fail", evidence, "run 3 or 5 members: one member has no redundancy")
     if count % 2 == 0:
+        other = f" or {count - 1}" if count > 3 else ""
         return Judgement(
             "fail",
             evidence,
-            f"run {count + 1} or {count - 1} members: {count} tolerate no more failures than "
+            f"run {count + 1}{other} members: {count} members tolerate no more failures than "
             f"{count - 1} and need a larger quorum",
         )
     if count > 7:
