@@ -83,16 +83,25 @@ def restarts(state_dir: Path) -> dict[str, int]:
     return {k: int(v.get("restarts", 0)) for k, v in status.items()}
 
 
-class TestSeedLab:
-    @pytest.fixture(scope="class")
-    def good(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Cluster]]:
-        path, config = lab_file(tmp_path_factory, GOOD)
-        with running_lab(config) as cluster:
-            try:
-                yield path, cluster
-            finally:
-                POOL.close_all()
+# Class-scoped: each lab is up for its class only, so the two never run at once.
+@pytest.fixture(scope="class")
+def good(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Cluster]]:
+    path, config = lab_file(tmp_path_factory, GOOD)
+    with running_lab(config) as cluster:
+        try:
+            yield path, cluster
+        finally:
+            POOL.close_all()
 
+
+@pytest.fixture(scope="class")
+def bad(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Cluster]]:
+    path, config = lab_file(tmp_path_factory, BAD)
+    with running_lab(config) as cluster:
+        yield path, cluster
+
+
+class TestSeedLab:
     def test_passes_with_a_fresh_backup(self, good: tuple[Path, Cluster], tmp_path: Path) -> None:
         path, cluster = good
         snapshot = tmp_path / "snap.db"
@@ -114,7 +123,7 @@ class TestSeedLab:
         assert "10 endpoints" in evidence(report, "certificates")
         assert "restored into a scratch member serving revision" in evidence(report, "etcd-backup")
         assert "3 voting member(s)" in evidence(report, "etcd-members")
-        assert "8 pass, 1 warn, 0 fail -> exit 0" in stdout
+        assert "9 pass, 1 warn, 0 fail -> exit 0" in stdout
         # Allure: one test per item, the warning as broken.
         allure = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
         assert sorted(r["status"] for r in allure) == ["broken"] + ["passed"] * 9
@@ -160,12 +169,6 @@ class TestSeedLab:
 
 
 class TestLabAgainstTheSeed:
-    @pytest.fixture(scope="class")
-    def bad(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Cluster]]:
-        path, config = lab_file(tmp_path_factory, BAD)
-        with running_lab(config) as cluster:
-            yield path, cluster
-
     def test_fails_on_what_it_breaks(self, bad: tuple[Path, Cluster], tmp_path: Path) -> None:
         path, cluster = bad
         snapshot = tmp_path / "old.db"
