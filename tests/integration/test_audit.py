@@ -205,6 +205,36 @@ class TestLabAgainstTheSeed:
         assert "4 fail -> exit 1" in stdout
 
 
+ETCD_ONLY = "lab:\n  name: kdaudit\n  topology: etcd\n  subnet: 10.213.88.0/24\n"
+
+
+@pytest.fixture(scope="class")
+def etcd_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path, config = lab_file(tmp_path_factory, ETCD_ONLY)
+    with running_lab(config):
+        yield path
+
+
+class TestEtcdOnlyLab:
+    def test_kubernetes_items_do_not_apply(self, etcd_only: Path, tmp_path: Path) -> None:
+        code, report, stdout = audit("--config", str(etcd_only), tmp=tmp_path)
+        assert code == 0, stdout
+        assert statuses(report) == {
+            "control-planes": "skip",
+            "failure-domains": "skip",
+            "etcd-members": "pass",
+            "etcd-flags": "pass",
+            "lb-health-checks": "skip",
+            "certificates": "pass",
+            "etcd-backup": "warn",
+            "alert-rules": "pass",
+            "leader-election": "skip",
+            "clock-sync": "pass",
+        }, stdout
+        assert "6 endpoints" in evidence(report, "certificates")  # 3 client, 3 peer
+        assert "4 not applicable -> exit 0" in stdout
+
+
 BAD_INPUT = [
     ("missing lab config", ["--config", "/nonexistent/lab.yaml"], "cannot read lab config"),
     ("lab not up", ["--config", "{notup}"], "kubedrill audit needs a running lab"),

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +21,13 @@ from kubedrill.audit.alert_rules import check_alert_rules, judge_promtool
 from kubedrill.audit.finding import Finding
 from kubedrill.audit.output import render, to_json, write_allure
 from kubedrill.checks.alerts import DEFAULT_RULES
+from kubedrill.cluster import Node
 from kubedrill.errors import ConfigError
 from kubedrill.targets.lab import pki
 from kubedrill.targets.lab.config import load_lab_config
+from kubedrill.targets.lab.control import LabControl
 from kubedrill.targets.static_pod import manifest_argv
+from kubedrill.transport import TransportSpec
 
 # What kubeadm writes (and kind's nodes run): /etc/kubernetes/manifests/etcd.yaml, shortened.
 KUBEADM_ETCD = """
@@ -205,3 +211,33 @@ def test_allure_results(tmp_path: Path) -> None:
     # Allure 3 takes the first category that matches: the warning's comes before "Runner error".
     assert names.index("Audit warning") < names.index("Runner error")
     assert (tmp_path / "environment.properties").exists()
+
+
+# -- the lab's command lines ----------------------------------------------------------------------
+
+
+def test_lab_command_line_from_the_process_or_components_json(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    (state / "run").mkdir(parents=True)
+    argv = [sys.executable, "-c", "import time; time.sleep(30)", f"{state}/data"]
+    (state / "components.json").write_text(
+        json.dumps([{"host": "h1", "component": "etcd", "netns": "x", "argv": ["etcd", "--a=1"]}])
+    )
+    node = Node("h1", frozenset({"etcd"}), "10.0.0.1", TransportSpec("local", "h1"))
+    control = LabControl(state)
+    # A pid file naming a process that is not this lab's (pid reused): components.json.
+    (state / "run" / "h1__etcd.pid").write_text(str(os.getpid()))
+    found = control.command_line(node, "etcd")
+    assert found is not None and found.argv == ("etcd", "--a=1")
+    assert found.source.endswith("components.json (not running)")
+    # The running process's own command line.
+    proc = subprocess.Popen(argv)
+    try:
+        (state / "run" / "h1__etcd.pid").write_text(str(proc.pid))
+        found = control.command_line(node, "etcd")
+        assert found is not None and found.argv == tuple(argv)
+        assert found.source == f"/proc/{proc.pid}/cmdline"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert control.command_line(node, "kube-scheduler") is None

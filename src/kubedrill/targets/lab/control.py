@@ -123,7 +123,9 @@ class LabControl:
         pid = self.pid(node, component)
         if pid is not None:
             raw = self.read_text(f"/proc/{pid}/cmdline")
-            if raw:
+            # A pid file can outlive its process and the pid be reused: only a command line
+            # naming this lab's state dir is the component's.
+            if raw and f"{self.state_dir}/" in raw:
                 return CommandLine(tuple(raw.rstrip("\0").split("\0")), f"/proc/{pid}/cmdline")
         listed = self.read_text(str(self.state_dir / "components.json"))
         try:
