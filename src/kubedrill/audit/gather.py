@@ -151,7 +151,8 @@ def check_lb(cluster: Cluster) -> Judgement:
             "warn",
             f"unknown: {cluster.name} names no load-balancer node (role lb), so its health "
             "checks cannot be read",
-            "give the load balancer's host the role lb (SSH inventory) so its config can be read",
+            "put the apiservers behind a load balancer and let kubedrill read its config (an "
+            "SSH inventory host with the role lb)",
         )
     judged: list[Judgement] = []
     for node in nodes:
@@ -192,7 +193,7 @@ def cert_endpoints(cluster: Cluster) -> list[tuple[certs.Endpoint, TLSFiles | No
             (certs.Endpoint(f"{n.name} kube-apiserver", n.address, APISERVER_PORT), client)
             for n in cluster.with_role("control-plane")
         ]
-        found.append((certs.Endpoint.of_url("load balancer", k.server, 443), client))
+        found.append((certs.Endpoint.of_url("API endpoint (kubeconfig)", k.server, 443), client))
     return found
 
 
