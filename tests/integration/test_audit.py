@@ -241,6 +241,9 @@ BAD_INPUT = [
     ("missing backup", ["--config", "{notup}", "--backup", "/nonexistent/snap.db"], "no such file"),
     ("json nowhere", ["--config", "{notup}", "--json", "/nonexistent/out.json"], "cannot write"),
     ("alluredir is a file", ["--config", "{notup}", "--alluredir", "{file}"], "is a file"),
+    ("backup is a directory", ["--config", "{notup}", "--backup", "/tmp"], "is not a file"),
+    ("lab config not UTF-8", ["--config", "{binary}"], "is not UTF-8 text"),
+    ("inventory not UTF-8", ["--target", "ssh", "--inventory", "{binary}"], "is not UTF-8 text"),
     ("ssh without inventory", ["--target", "ssh"], "--target ssh needs --inventory PATH"),
     ("inventory on the lab", ["--inventory", "{file}"], "--inventory is for --target ssh"),
 ]
@@ -252,7 +255,10 @@ def test_bad_input(case: str, argv: list[str], expected: str, tmp_path: Path) ->
     notup.write_text("lab:\n  name: kdaudnot\n  topology: stacked\n  subnet: 10.213.89.0/24\n")
     some_file = tmp_path / "file"
     some_file.write_text("x")
-    args = [{"{notup}": str(notup), "{file}": str(some_file)}.get(a, a) for a in argv]
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00garbage\x9f")
+    files = {"{notup}": str(notup), "{file}": str(some_file), "{binary}": str(binary)}
+    args = [files.get(a, a) for a in argv]
     proc = run_cli("audit", *args)
     assert proc.returncode == 2, (case, proc.stdout, proc.stderr)
     assert proc.stderr.startswith("kubedrill: error: ") and expected in proc.stderr, proc.stderr

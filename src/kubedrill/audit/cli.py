@@ -26,9 +26,13 @@ def check_inputs(args: argparse.Namespace) -> None:
     """Everything the user gave, checked before the target is opened."""
     backup: Path | None = args.backup
     if backup is not None:
-        if not backup.is_file():
+        if not backup.exists():
             raise ConfigError(
                 f"--backup {backup}: no such file", "give the path of an etcd snapshot file"
+            )
+        if not backup.is_file():
+            raise ConfigError(
+                f"--backup {backup} is not a file", "give the path of an etcd snapshot file"
             )
         if not os.access(backup, os.R_OK):
             raise ConfigError(f"--backup {backup}: not readable", "check its permissions")
