@@ -143,7 +143,7 @@ def test_control_plane_count() -> None:
 
 
 def test_zones() -> None:
-    assert topology.judge_zones({}).status == "skip"
+    assert topology.judge_zones({}).status == "warn"  # no Node labelled control-plane
     unlabelled = topology.judge_zones({"a": None, "b": "z1", "c": "z2"}, note=" (lab)")
     assert unlabelled.status == "warn" and "label on a (lab)" in unlabelled.evidence
     assert topology.judge_zones({"a": "z1", "b": "z1", "c": "z1"}).status == "fail"

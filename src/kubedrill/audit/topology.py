@@ -34,7 +34,11 @@ def judge_zones(zones: Mapping[str, str | None], *, note: str = "") -> Judgement
     majority of them (one zone's outage leaves a majority); warn when zones are unknown or one
     holds a majority; fail when they all share one zone."""
     if not zones:
-        return Judgement("skip", "no control-plane Nodes in the Kubernetes API" + note)
+        return Judgement(
+            "warn",
+            f"unknown: no Node carries the {CONTROL_PLANE_LABEL} label{note}",
+            f"label the control-plane Nodes ({CONTROL_PLANE_LABEL}) and their zones ({ZONE_LABEL})",
+        )
     missing = sorted(n for n, z in zones.items() if not z)
     if missing:
         return Judgement(
