@@ -8,6 +8,7 @@ Labs `kdaudit` (10.213.88.0/24) and `kdaudbad` (10.213.89.0/24), one after the o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -20,10 +21,11 @@ import pytest
 from kubedrill.cluster import Cluster
 from kubedrill.disaster import backup
 from kubedrill.ledger import Ledger
+from kubedrill.targets.lab import lab
 from kubedrill.targets.lab.config import LabConfig, load_lab_config
 from kubedrill.targets.ssh.lab_hosts import start_sshd
 from kubedrill.transport.ssh import POOL
-from tests.integration.conftest import run_cli, running_lab
+from tests.integration.conftest import leftovers, run_cli
 
 GOOD = "lab:\n  name: kdaudit\n  topology: stacked\n  subnet: 10.213.88.0/24\n"
 # Against the seed: 2 control planes (so 2 etcd members: the stacked topology runs one per
@@ -55,6 +57,23 @@ ITEMS = (
     "leader-election",
     "clock-sync",
 )
+
+
+@contextlib.contextmanager
+def running_lab(config: LabConfig) -> Iterator[Cluster]:
+    """conftest's running_lab, except that another lab's latency drill running meanwhile on
+    this shared machine (its delayer process) is not counted as this lab's leftover."""
+    cluster = lab.up(config, progress=lambda _m: None)
+    try:
+        yield cluster
+    finally:
+        lab.down(config, progress=lambda _m: None)
+        left = [
+            item
+            for item in leftovers(config.name)
+            if not (item.startswith("delayer ") and f"kd-{config.name}-" not in item)
+        ]
+        assert not left, f"the lab left things behind: {left}"
 
 
 def lab_file(tmp_path_factory: pytest.TempPathFactory, text: str) -> tuple[Path, LabConfig]:

@@ -214,11 +214,6 @@ def load_lab_config(path: Path | None = None, **overrides: Any) -> LabConfig:
                 f"cannot read lab config {path}: {exc.strerror}",
                 "pass an existing file with --config",
             ) from exc
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"lab config {path} is not UTF-8 text (byte {exc.start})",
-                "pass the lab config YAML file with --config",
-            ) from exc
         except yaml.YAMLError as exc:
             raise ConfigError(
                 f"lab config {path} is not valid YAML: {exc}", "fix the YAML syntax"

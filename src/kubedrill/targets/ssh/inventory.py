@@ -443,11 +443,6 @@ def load_inventory(path: Path, *, accept_new_host_keys: bool = False) -> Invento
             f"cannot read inventory {path}: {exc.strerror}",
             "pass an existing file with --inventory",
         ) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"inventory {path} is not UTF-8 text (byte {exc.start})",
-            "pass the inventory YAML file with --inventory",
-        ) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(
             f"inventory {path} is not valid YAML: {exc}", "fix the YAML syntax"
