@@ -13,12 +13,12 @@ APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev g
 APT_NO_RECOMMENDS := prometheus
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
-        unit integration drills drill-etcd drill-disk drill-partition drill-control-plane drill-external gameday gameday-dry-run ci bench bench-lab heal clean \
+        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-partition drill-control-plane drill-external gameday gameday-dry-run ci bench bench-lab heal clean \
         report report-tool report-check kind-image kind-up kind-down drill-kind drill-kind-ssh test-kind \
         test-all
 
 help: ## list targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
 setup: system-deps python-deps binaries report-tool container-engine ## install everything on a fresh machine (root)
 
@@ -37,18 +37,21 @@ python-deps: ## virtualenv in .venv with kubedrill and its dev tools
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -m pip install -q -e '.[dev,nfqueue]'
 
-binaries: ## build and cache pinned etcd, Kubernetes and kwok (~/.cache/kubedrill)
+binaries: ## build and cache pinned etcd (and etcd with gofail failpoints), Kubernetes and kwok (~/.cache/kubedrill)
 	@$(KUBEDRILL) build --topology stacked
+	@$(KUBEDRILL) build --config fixtures/labs/failpoints-etcd.yaml
 
 report-tool: ## pinned Allure 3 from npm, cached in ~/.cache/kubedrill (needs node and npm)
 	@$(KUBEDRILL) report --install-only
 
-report: ## single-file HTML report: $(REPORTS)/allure-results -> $(REPORTS)/html/index.html
+report: ## HTML report: the scorecard $(REPORTS)/html/index.html, Allure's details in html/allure/
 	@$(KUBEDRILL) report --results $(REPORTS)/allure-results --output $(REPORTS)/html \
-	  --history $(REPORTS)/history.jsonl
+	  --history $(REPORTS)/history.jsonl --summary $(REPORTS)/summary.json \
+	  --scorecard-history $(REPORTS)/scorecard-history.jsonl
 
-report-check: ## open the game day's HTML report in headless chromium: every drill, its chart
-	@KUBEDRILL_REPORT=$(REPORTS)/html/index.html KUBEDRILL_SUMMARY=$(REPORTS)/summary.json \
+report-check: ## open the game day's report in headless chromium: the scorecard, every drill, its chart
+	@KUBEDRILL_REPORT=$(REPORTS)/html/allure/index.html KUBEDRILL_SUMMARY=$(REPORTS)/summary.json \
+	  KUBEDRILL_SCORECARD=$(REPORTS)/html/index.html \
 	  $(PYTEST) tests/integration/test_report_browser.py -q -k real_game_day
 
 kind-image: ## kind node image built here, no registry (localhost/kubedrill/node:<k8s>-<hash>; FORCE=1 rebuilds)
@@ -82,7 +85,7 @@ integration: ## integration tests against real labs, sshd, podman, chromium (roo
 drills: ## every drill against the (stacked) lab, with reports in reports/
 	@$(PYTEST) drills/ -v
 
-test: lint unit integration drills drill-disk report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
+test: lint unit integration drills drill-disk drill-disk-failpoints report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
 	@echo "make test: done (lab drills, report, real kind cluster: drills through the Docker API and through SSH)"
 
 test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills
@@ -105,6 +108,11 @@ drill-disk: ## the quota drill on its own small-quota etcd lab (fixtures/labs/qu
 	@$(PYTEST) drills/ -m disk -v --lab-config fixtures/labs/quota-etcd.yaml \
 	  --kubedrill-reports $(REPORTS)/disk --alluredir $(REPORTS)/disk/allure-results \
 	  --junitxml $(REPORTS)/disk/junit.xml
+
+drill-disk-failpoints: ## slow and crashing disks on an etcd built with gofail failpoints (fixtures/labs/failpoints-etcd.yaml; ~2 min)
+	@$(PYTEST) drills/test_disk_failpoints.py -m disk -v --lab-config fixtures/labs/failpoints-etcd.yaml \
+	  --kubedrill-reports $(REPORTS)/disk-failpoints --alluredir $(REPORTS)/disk-failpoints/allure-results \
+	  --junitxml $(REPORTS)/disk-failpoints/junit.xml
 
 drill-control-plane: ## apiserver, controller-manager, scheduler and node drills
 	@$(PYTEST) drills/ -m "apiserver or controller or scheduler or node" -v

@@ -14,10 +14,11 @@ from kubedrill.audit.cli import add_audit_command
 from kubedrill.bench_cli import add_bench_command
 from kubedrill.consistency.lincheck_build import ensure_lincheck
 from kubedrill.disaster.cli import add_etcd_commands
-from kubedrill.errors import KubedrillError
+from kubedrill.errors import ConfigError, KubedrillError
 from kubedrill.faults.runner import install_sigterm_handler
 from kubedrill.ledger import Ledger
 from kubedrill.report import html as html_report
+from kubedrill.report import scorecard
 from kubedrill.targets.kind.cli import add_kind_commands
 from kubedrill.targets.lab import lab
 from kubedrill.targets.lab.config import TOPOLOGIES, load_lab_config
@@ -152,10 +153,64 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.install_only:
         print(f"allure {html_report.ALLURE_VERSION}: {cli}")
         return 0
-    files = html_report.ReportFiles(args.results, args.output, args.history)
-    index = html_report.generate(files, name=args.name, progress=_progress)
-    print(f"report: {index}  (history: {files.history})")
+    if not args.summary.exists():  # before the long Allure step
+        raise ConfigError(
+            f"no run summary at {args.summary}",
+            "run the drills first (make gameday), or give --summary",
+        )
+    # The scorecard is the page the report opens on; Allure's report with every detail sits
+    # beside it, linked from it.
+    files = html_report.ReportFiles(args.results, args.output / "allure", args.history)
+    allure_index = html_report.generate(files, name=args.name, progress=_progress)
+    index = scorecard.write(args.summary, args.output, args.scorecard_history, title=args.name)
+    print(f"report: {index}  (scorecard; details: {allure_index}; history: {files.history})")
     return 0
+
+
+def add_report_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report_p = sub.add_parser(
+        "report", help="single-file HTML report (Allure 3 awesome) from the Allure results"
+    )
+    defaults = html_report.ReportFiles()
+    report_p.add_argument(
+        "--results",
+        type=Path,
+        default=defaults.results,
+        help=f"Allure results directory (default {defaults.results})",
+    )
+    report_p.add_argument(
+        "--output",
+        type=Path,
+        default=defaults.output,
+        help=f"where index.html (the scorecard) and allure/index.html go (default "
+        f"{defaults.output})",
+    )
+    report_p.add_argument(
+        "--history",
+        type=Path,
+        default=defaults.history,
+        help=f"trend history, JSON lines (default {defaults.history})",
+    )
+    report_p.add_argument(
+        "--summary",
+        type=Path,
+        default=Path("reports/summary.json"),
+        help="the run's summary.json, for the scorecard (default reports/summary.json)",
+    )
+    report_p.add_argument(
+        "--scorecard-history",
+        type=Path,
+        default=Path("reports/scorecard-history.jsonl"),
+        help="earlier runs' figures, for the scorecard's trend (default "
+        "reports/scorecard-history.jsonl; this run is appended)",
+    )
+    report_p.add_argument("--name", default=html_report.REPORT_NAME, help="report title")
+    report_p.add_argument(
+        "--install-only",
+        action="store_true",
+        help=f"install the pinned allure {html_report.ALLURE_VERSION} and stop",
+    )
+    report_p.set_defaults(func=cmd_report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,35 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         "need no lab binaries)",
     )
     build_p.set_defaults(func=cmd_build)
-    report_p = sub.add_parser(
-        "report", help="single-file HTML report (Allure 3 awesome) from the Allure results"
-    )
-    defaults = html_report.ReportFiles()
-    report_p.add_argument(
-        "--results",
-        type=Path,
-        default=defaults.results,
-        help=f"Allure results directory (default {defaults.results})",
-    )
-    report_p.add_argument(
-        "--output",
-        type=Path,
-        default=defaults.output,
-        help=f"where index.html goes (default {defaults.output})",
-    )
-    report_p.add_argument(
-        "--history",
-        type=Path,
-        default=defaults.history,
-        help=f"trend history, JSON lines (default {defaults.history})",
-    )
-    report_p.add_argument("--name", default=html_report.REPORT_NAME, help="report title")
-    report_p.add_argument(
-        "--install-only",
-        action="store_true",
-        help=f"install the pinned allure {html_report.ALLURE_VERSION} and stop",
-    )
-    report_p.set_defaults(func=cmd_report)
+    add_report_command(sub)
     return parser
 
 

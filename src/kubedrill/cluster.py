@@ -110,6 +110,9 @@ class EtcdAccess:
     peer_port: int = 2380
     client_port: int = 2379
     metrics_urls: Mapping[str, str] = field(default_factory=dict)
+    # gofail's HTTP endpoint by node name (http://address:port), where the members are built
+    # with failpoints (the lab's lab.etcd.failpoints); empty elsewhere.
+    failpoint_urls: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

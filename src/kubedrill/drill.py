@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
+from kubedrill import error_budget
 from kubedrill.budgets import Budgets
 from kubedrill.checks.alert_rules import AlertRulesCheck
 from kubedrill.checks.alerts import AlertReport
@@ -78,8 +79,10 @@ class Watch:
         limit: float,
         interval: float,
         walk: DryRunWalk | None = None,
+        progress: Callable[[str], None] = lambda _m: None,
     ) -> None:
         self.event, self.probe, self.timeline = event, probe, timeline
+        self.progress = progress
         self.walk = walk  # a dry run's: the wait is written down, not done
         self.limit, self.interval = limit, interval
         self.seen = threading.Event()
@@ -107,6 +110,8 @@ class Watch:
         if self.walk is not None:
             self.walk.add("wait", f"{self.event} (watched since it was started)")
             return
+        if not self.seen.is_set():
+            self.progress(f"waiting for {self.event} (watched since it was started)")
         self._thread.join(self.limit + 5)
         if not self.seen.is_set():
             self.timeline.mark(f"{self.event}.timeout")
@@ -175,6 +180,8 @@ class Drill:
     _members_before_attached: bool = False
     _expected_records: dict[str, Expected] = field(default_factory=dict)
     walk: DryRunWalk = field(default_factory=DryRunWalk)  # a dry run's steps, in order
+    # Where the drill's phases go while it runs (the pytest plugin: live to the terminal).
+    progress: Callable[[str], None] = lambda _m: None
 
     def __post_init__(self) -> None:
         self.session = FaultSession(
@@ -186,6 +193,8 @@ class Drill:
             self.session.log = lambda _message: None
             self.timeline.listeners.append(self._walk_mark)
             return
+        self.timeline.listeners.append(self._progress_mark)
+        self.session.log = lambda message: self.progress(f"{self.name}: {message}")
         # The runner's own CPU, by thread category, over the run and while the fault is held.
         self.add_recorder(
             RunnerCpu(
@@ -203,6 +212,11 @@ class Drill:
             ),
             advisory=True,
         )
+
+    def _progress_mark(self, mark: Mark) -> None:
+        """Every mark, live (a drill sets a few dozen: its phases, and what it measured)."""
+        detail = " ".join(f"{k}={v}" for k, v in mark.data.items())
+        self.progress(f"{self.name}: +{mark.offset:.3f} s {mark.event} {detail}".rstrip())
 
     def _walk_mark(self, mark: Mark) -> None:
         """A mark the drill body sets itself (e.g. the game day's `t2.begin`), where it sets
@@ -290,8 +304,11 @@ class Drill:
                 f"a row, budget detect is {self.budgets['detect']} s\n{self.timeline.render()}"
             )
 
-    def writer(self, *, interval: float = 0.05, max_duration: float = 300.0) -> EtcdWriter:
-        """A background writer recording every put; stopped at the end of the drill."""
+    def writer(
+        self, *, interval: float = 0.05, max_duration: float = 300.0, attempt_timeout: float = 1.0
+    ) -> EtcdWriter:
+        """A background writer recording every put; stopped at the end of the drill. A long
+        `attempt_timeout` measures a slow put's latency instead of giving up on it."""
         prefix = f"/kubedrill/{self.name}/{int(time.time() * 1000)}"
         writer = EtcdWriter(
             client=self.etcd,
@@ -300,6 +317,7 @@ class Drill:
             interval=interval,
             max_duration=max_duration,
             name=f"writer-{len(self._writers) + 1}",
+            attempt_timeout=attempt_timeout,
         )
         if self.dry_run:
             self.walk.add("background", f"etcd writer under {prefix}, every {interval} s")
@@ -400,7 +418,17 @@ class Drill:
         if self.dry_run:
             self.walk.add("wait", event, self._wait_terms(budget, limit, interval))
             return cast(T, DryValue(event))
+        self.progress(
+            f"{self.name}: waiting for {event} ({self._wait_terms(budget, limit, interval)})"
+        )
+        started = self.timeline.now()
         value, ok = poll_until(probe, bool, timeout=limit, interval=interval)
+        waited = f"after {self.timeline.now() - started:.2f} s" + (
+            f" (budget {budget} {self.budgets[budget]:g} s)" if budget else ""
+        )
+        self.progress(
+            f"{self.name}: {event} {waited}" if ok else f"{self.name}: NO {event} {waited}"
+        )
         if not ok:
             self.timeline.mark(f"{event}.timeout")
             raise DrillFailure(
@@ -432,7 +460,13 @@ class Drill:
                 "watch", f"{event}, from here on", self._wait_terms(budget, limit, interval)
             )
         watch = Watch(
-            event, probe, self.timeline, limit, interval, self.walk if self.dry_run else None
+            event,
+            probe,
+            self.timeline,
+            limit,
+            interval,
+            self.walk if self.dry_run else None,
+            progress=lambda message: self.progress(f"{self.name}: {message}"),
         )
         if record is not None:
             self._expected_records[event] = Expected(record, lambda: watch.value, interval)
@@ -740,8 +774,15 @@ class Drill:
             "alerts": self.alerts.to_dict() if self.alerts is not None else None,
             "checks": [v.to_dict() for v in self.verdicts],
             "recorders": {r.name: r.summary() for r in self.recorders},
+            **({"error_budget": budget.to_dict()} if (budget := self.error_budget()) else {}),
             **({"dry_run": self.walk.to_list()} if self.dry_run else {}),
         }
+
+    def error_budget(self) -> error_budget.ErrorBudget | None:
+        """The drill's client-observed unavailability against the seed's HA levels; None
+        when no client recorded anything (a dry run)."""
+        ops = self.operations()
+        return error_budget.for_operations(ops) if ops else None
 
     def consistency_summary(self) -> dict[str, Any]:
         if self.consistency_opt_out is not None:

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from _pytest.outcomes import Exit  # pytest.exit.Exception, typed
 
+from kubedrill import error_budget
 from kubedrill.allowlist import Allowlist
 from kubedrill.budgets import Budgets, parse_assignments
 from kubedrill.cluster import Cluster
@@ -25,6 +27,7 @@ from kubedrill.faults.runner import install_sigterm_handler
 from kubedrill.ledger import Ledger
 from kubedrill.report import allure_report
 from kubedrill.report.chart import timeline_svg
+from kubedrill.report.live import LiveProgress
 from kubedrill.report.results_meta import write_results_metadata
 from kubedrill.targets.select import TARGETS, TargetOptions, open_target, target_name
 
@@ -39,7 +42,8 @@ MARKERS = {
     "disk": "drills that exhaust etcd's disk quota (need a small-quota lab: "
     "fixtures/labs/quota-etcd.yaml)",
     "slow": "drills that take more than a minute",
-    "disaster": "disaster-recovery drills (backup taken, checked, restored and compared)",
+    "disaster": "disaster-recovery drills (backup verified, a lost quorum restored from a "
+    "snapshot with RTO and exact RPO)",
     "budget(**limits)": "override budgets for this drill, e.g. budget(leader_election=5)",
     "no_consistency(reason)": "run this drill without the consistency workload and checks",
     "expect_alerts(*names)": "alert rules this drill's fault must make fire (checked with "
@@ -101,6 +105,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="allow faults on this target (cluster name pattern); the lab is always allowed",
     )
     group.addoption(
+        "--no-progress",
+        action="store_true",
+        help="do not show each drill's phases and waits live (they are in the report anyway)",
+    )
+    group.addoption(
         "--dry-run",
         action="store_true",
         help="walk the whole drill and print what it would do (faults with their inject and "
@@ -148,6 +157,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"--workload-rate must be a positive factor, got {rate} (1.0 is the default rate)"
         )
+    _LIVE[:] = [LiveProgress(config)]
     # pytest runs no teardown on SIGTERM; turn it into KeyboardInterrupt so every fault's
     # `finally` heals, exactly as on ^C.
     install_sigterm_handler()
@@ -166,8 +176,15 @@ def check_mark_expression(config: pytest.Config) -> None:
         )
 
 
+_LIVE: list[LiveProgress] = []  # the session's, once configured
+
+
 def _log(message: str) -> None:
-    sys.stderr.write(f"[kubedrill] {message}\n")
+    """Progress of the run (lab up, heals, target set-up), shown live past pytest's capture."""
+    if _LIVE:
+        _LIVE[0](message)
+    else:
+        sys.stderr.write(f"[kubedrill] {message}\n")
 
 
 def base_budgets(config: pytest.Config) -> Budgets:
@@ -227,7 +244,22 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
                 )
             yield found
     except KubedrillError as exc:
-        pytest.exit(f"kubedrill: {exc}", returncode=3)
+        raise KubedrillExit(one_line(exc), returncode=3) from None
+
+
+class KubedrillExit(Exit):
+    """What `pytest.exit` raises, named so pytest prints `kubedrill: error: ... -> hint`
+    rather than `_pytest.outcomes.Exit: ...` (it prints an exception's module and name,
+    leaving out only builtins')."""
+
+
+KubedrillExit.__module__ = "builtins"
+KubedrillExit.__name__ = KubedrillExit.__qualname__ = "kubedrill"
+
+
+def one_line(exc: KubedrillError) -> str:
+    """`error: <what went wrong> -> <what to do>` on one line (pytest frames it with `!`)."""
+    return f"error: {exc.message}" + (f" -> {exc.hint}" if exc.hint else "")
 
 
 @pytest.fixture
@@ -240,7 +272,13 @@ def drill(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[Drill]:
             budgets = budgets.overridden(marker.kwargs)
         except KubedrillError as exc:
             pytest.fail(f"bad @pytest.mark.budget: {exc}", pytrace=False)
-    d = Drill(request.node.name, cluster, budgets, dry_run=request.config.getoption("--dry-run"))
+    d = Drill(
+        request.node.name,
+        cluster,
+        budgets,
+        dry_run=request.config.getoption("--dry-run"),
+        progress=_log,
+    )
     allure_report.label_drill(
         component=next(
             (
@@ -291,6 +329,9 @@ def attach_evidence(d: Drill) -> None:
     except Exception as exc:  # a chart bug must not hide the drill's own outcome
         allure_report.attach_text("timeline chart failed", f"{type(exc).__name__}: {exc}")
     allure_report.attach_json("measurements", [r.to_dict() for r in d.results])
+    budget = d.error_budget()
+    if budget is not None:
+        allure_report.attach_json("availability spent (error budget)", budget.to_dict())
     if d.observations:
         allure_report.attach_json("observations", d.observations)
     if d.consistency is not None or d.consistency_opt_out is not None:
@@ -357,19 +398,24 @@ def pytest_runtest_makereport(
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     summaries = session.config.stash.get(SUMMARY_KEY, [])
+    whole = error_budget.game_day(summaries)
     alluredir = getattr(session.config.option, "allure_report_dir", None)
     if alluredir:  # environment, executor and categories for the Allure report
         first = summaries[0] if summaries else None
+        facts = dict(first["facts"]) if first else None
+        if facts is not None and whole is not None:
+            facts["availability spent (this run)"] = whole.line()
         write_results_metadata(
-            Path(alluredir),
-            facts=first["facts"] if first else None,
-            cluster=first["cluster"] if first else "",
+            Path(alluredir), facts=facts, cluster=first["cluster"] if first else ""
         )
     if not summaries:
         return
     out_dir: Path = session.config.getoption("--kubedrill-reports")
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "summary.json").write_text(json.dumps({"drills": summaries}, indent=2))
+    document: dict[str, Any] = {"drills": summaries}
+    if whole is not None:
+        document["error_budget"] = whole.to_dict()
+    (out_dir / "summary.json").write_text(json.dumps(document, indent=2))
 
 
 def runner_cpu_line(summary: dict[str, Any]) -> str:
@@ -397,6 +443,11 @@ def _write_figures(tr: Any, s: dict[str, Any]) -> None:
     cpu = runner_cpu_line(s)
     if cpu:
         tr.write_line(f"           {'runner CPU, fault held':28s} {cpu}")
+    if s.get("error_budget"):
+        budget = error_budget.ErrorBudget(
+            s["error_budget"]["through"], s["error_budget"]["unavailable_s"]
+        )
+        tr.write_line(f"           {'availability spent':28s} {budget.line()}")
     for key, value in s["observations"].items():
         if key in ("metrics_scrape_cost", "server_records"):
             continue  # in summary.json (server records: the verdict line below)
@@ -445,4 +496,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.section("kubedrill figures")
     for s in figures:
         _write_figures(tr, s)
+    whole = error_budget.game_day(figures)
+    if whole is not None and len(figures) > 1:
+        tr.write_line(
+            f"{'GAME DAY':8s} availability spent, all {len(figures)} drills: {whole.line()}"
+        )
     tr.write_line(f"summary: {config.getoption('--kubedrill-reports') / 'summary.json'}")

@@ -22,6 +22,7 @@ CASES = [
         "cannot read lab config",
     ),
     ("malformed YAML", ["lab", "up", "--config", "{bad}"], "is not valid YAML"),
+    ("binary config", ["lab", "up", "--config", "{binary}"], "is not UTF-8 text (byte 0xd2"),
     ("unknown field", ["lab", "up", "--config", "{unknown}"], "unknown field lab.colour"),
     ("wrong type", ["lab", "up", "--config", "{wrongtype}"], "lab.members must be an integer"),
     ("even members", ["lab", "up", "--members", "4", "--name", "kdbad"], "lab.members is 4"),
@@ -42,6 +43,9 @@ CASES = [
     ),
     ("bad lab name", ["lab", "up", "--name", "Bad_Name"], "lab.name 'Bad_Name' is invalid"),
 ]
+
+
+GARBAGE = bytes([0xD2, 0x00, 0xFF, 0x13]) * 64  # what a wrong file (a binary) looks like
 
 
 def host_network() -> str:
@@ -66,7 +70,11 @@ def test_bad_cli_input(case: str, argv: list[str], expected: str, tmp_path: Path
     }
     args = []
     for arg in argv:
-        if arg in files:
+        if arg == "{binary}":
+            path = tmp_path / "lab.yaml"
+            path.write_bytes(GARBAGE)
+            arg = str(path)
+        elif arg in files:
             path = tmp_path / "lab.yaml"
             path.write_text(files[arg])
             arg = str(path)
@@ -160,3 +168,23 @@ def test_second_fault_needs_a_declaration(test_lab: Cluster, tmp_path: Path) -> 
 def test_unknown_role_is_named(test_lab: Cluster) -> None:
     with pytest.raises(UnknownNodeError, match="unknown role 'master'"):
         test_lab.with_role("master")
+
+
+@pytest.mark.parametrize("option", ["--lab-config", "--inventory"])
+def test_unreadable_file_stops_pytest_in_one_line(option: str, tmp_path: Path) -> None:
+    """Not 14 tracebacks (one per drill) and no pytest class names: one line naming the
+    file, exit 3, nothing brought up or injected."""
+    garbage = tmp_path / "given.yaml"
+    garbage.write_bytes(GARBAGE)
+    target = ["--target", "ssh"] if option == "--inventory" else []
+    out = run_pytest(
+        "drills/test_etcd.py", *target, option, str(garbage), "-q",
+        "--kubedrill-reports", str(tmp_path / "r"), "--alluredir", str(tmp_path / "a"),
+        "--junitxml", str(tmp_path / "j.xml"),
+        env={"KUBEDRILL_LEDGER_DIR": str(tmp_path / "ledger")},
+    )  # fmt: skip
+    text = out.stdout + out.stderr
+    assert out.returncode == 3, text
+    errors = [line for line in text.splitlines() if "kubedrill: error:" in line]
+    assert len(errors) == 1 and f"{garbage} is not UTF-8 text" in errors[0], text
+    assert "Traceback" not in text and "_pytest" not in text and "UnicodeDecodeError" not in text

@@ -77,6 +77,13 @@ def test_drill_passes_on_healthy_lab(
     attachments = [a["name"] for a in result.get("attachments", [])]  # type: ignore[attr-defined]
     assert "timeline" in attachments
     assert (tmp_path / "junit.xml").exists()
+    # Its phases were shown while it ran, without -s: what it waited for and for how long.
+    live = [line for line in proc.stdout.splitlines() if line.startswith("[kubedrill]")]
+    assert any("test_kill_leader: waiting for leader.elected" in line for line in live), live
+    assert any("fault.injected" in line for line in live), live
+    assert any("member.rejoined after" in line and "budget recovery" in line for line in live)
+    assert drill["error_budget"]["through"] == "etcd"
+    assert summary["error_budget"]["unavailable_s"] == drill["error_budget"]["unavailable_s"]
 
 
 def test_impossible_budget_fails_with_the_figure(

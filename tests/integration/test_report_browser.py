@@ -25,6 +25,7 @@ from typing import IO, Any
 
 import pytest
 
+from kubedrill.report.chart import timeline_svg
 from kubedrill.report.html import ReportFiles, allure_bin, generate
 from kubedrill.report.results_meta import write_results_metadata
 
@@ -313,6 +314,40 @@ def test_report_opens_in_a_browser_lists_the_drills_and_shows_their_charts() -> 
 
 REAL_REPORT = os.environ.get("KUBEDRILL_REPORT")
 REAL_SUMMARY = os.environ.get("KUBEDRILL_SUMMARY")
+REAL_SCORECARD = os.environ.get("KUBEDRILL_SCORECARD")
+
+
+@pytest.mark.skipif(
+    not (REAL_SCORECARD and REAL_SUMMARY),
+    reason="checks a real game day's scorecard: make report-check (after make gameday/drills "
+    "and make report) sets KUBEDRILL_SCORECARD and KUBEDRILL_SUMMARY",
+)
+def test_real_game_day_scorecard_opens_first_with_every_drill() -> None:
+    """The page the report opens on, in chromium: a row per drill of the run with its verdict
+    and its figures against their budgets, and the link to Allure's details resolves to the
+    report next to it. Its screenshot is kept with the CI artifacts."""
+    assert REAL_SCORECARD and REAL_SUMMARY
+    index = Path(REAL_SCORECARD).resolve()
+    summary = json.loads(Path(REAL_SUMMARY).read_text())
+    assert (index.parent / "allure" / "index.html").exists(), "the details report is missing"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="kubedrill-scorecard-check-") as tmp,
+        devtools(chromium_argv(Path(tmp) / "chromium", index.as_uri())) as page,
+    ):
+        page.wait_for("!!document.querySelector('tr[data-drill]')")
+        rows = page.evaluate(
+            "[...document.querySelectorAll('tr[data-drill]')]"
+            ".map(r => [r.dataset.drill, r.cells[1].innerText, r.cells[2].innerText])"
+        )
+        page.screenshot(SCREENSHOTS / "gameday-scorecard.png")
+    shown = {name: (verdict, figures) for name, verdict, figures in rows}
+    for d in summary["drills"]:
+        assert d["drill"] in shown, f"{d['drill']} has no row on the scorecard"
+        verdict, figures = shown[d["drill"]]
+        assert verdict == d["verdict"], (d["drill"], verdict)
+        for m in d["measurements"]:
+            assert f"{m['name']} {m['seconds']:.3f} s" in figures, (d["drill"], figures)
 
 
 @pytest.mark.skipif(
@@ -374,3 +409,31 @@ def test_real_game_day_report_lists_every_drill_with_its_timeline_chart() -> Non
             page.evaluate(f"document.querySelector('{image}').scrollIntoView({{block: 'center'}})")
             time.sleep(0.3)
             page.screenshot(SCREENSHOTS / "gameday-drill-chart.png")
+
+
+def test_chart_labels_stay_readable_where_marks_crowd(tmp_path: Path) -> None:
+    """A game day's first second holds a dozen marks: drawn by chromium, no two mark labels
+    overlap, and each has its halo, so the ticks of other marks do not run through it."""
+    events = [
+        "workload.started", "steady_state.ok", "t1.begin", "fault.injecting", "fault.injected",
+        "api.readers.started", "node.cordoned", "pods.evicted", "t1.drained", "fault.injecting",
+        "fault.injected", "leader.elected", "writes.accepted", "t2.begin", "fault.healing",
+    ]  # fmt: skip
+    marks = [{"event": e, "offset_s": 0.04 * i} for i, e in enumerate(events)]
+    marks.append({"event": "consistency.checked", "offset_s": 12.0})
+    chart = tmp_path / "chart.svg"
+    chart.write_text(timeline_svg({"drill": "test_gameday", "timeline": {"marks": marks}}))
+    with devtools(chromium_argv(tmp_path / "chromium", chart.as_uri())) as page:
+        page.wait_for("!!document.querySelector('.mark-label')")
+        labels = page.evaluate(
+            "[...document.querySelectorAll('.mark-label')].map(t => { const b = t.getBBox();"
+            " return [t.textContent, b.x, b.y, b.width, b.height,"
+            " t.getAttribute('paint-order')] })"
+        )
+    # Past 12 rows a label is left out (its tick and tooltip stay): never drawn over another.
+    assert len(labels) >= 12, labels
+    for i, a in enumerate(labels):
+        assert a[5] == "stroke", f"{a[0]} has no halo"
+        for b in labels[i + 1 :]:
+            apart = a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1] or a[2] + a[4] <= b[2]
+            assert apart or b[2] + b[4] <= a[2], f"{a[0]!r} overlaps {b[0]!r}"

@@ -227,6 +227,7 @@ def cluster(
     not_ready: Down = never,
     commit_s: float = 0.002,
     api_latency_s: float = 0.01,
+    fsync_s: Callable[[int], float] = lambda _t: 0.002,
 ) -> RecordedSeries:
     """A 3-member etcd and a 3-host control plane, scraped every second."""
     series = RecordedSeries(1.0)
@@ -246,6 +247,19 @@ def cluster(
                     "etcd_disk_backend_commit_duration_seconds_bucket", {**target, "le": le}
                 )
                 series.add(key, offset, None if down else 10.0 * t * share)
+            # etcd's WAL fsync buckets (a subset of its 1 ms .. 8.192 s doublings): 20 fsyncs
+            # a second, each as slow as fsync_s says at that second; a disk slower than 0.1 s
+            # manages 0.5 a second.
+            total = {le: 0.0 for le in WAL_BUCKETS}
+            for second in range(t + 1):
+                took = fsync_s(second)
+                for le in WAL_BUCKETS:
+                    total[le] += (20.0 if took < 0.1 else 0.5) * float(took <= float(le))
+            for le in WAL_BUCKETS:
+                key = series_key(
+                    "etcd_disk_wal_fsync_duration_seconds_bucket", {**target, "le": le}
+                )
+                series.add(key, offset, None if down else total[le])
         for i, node in enumerate(CONTROL):
             for job, port in (
                 ("apiserver", 6443),
@@ -277,6 +291,9 @@ def cluster(
     return series
 
 
+WAL_BUCKETS = ("0.004", "0.016", "0.064", "1.024", "2.048", "8.192", "+Inf")
+
+
 def during(first: int, last: int, *nodes: str) -> Down:
     return lambda node, t: node in nodes and first <= t <= last
 
@@ -290,7 +307,7 @@ def test_promtool_accepts_the_rules_file() -> None:
         ["promtool", "check", "rules", str(RULES)], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 9 rules found" in proc.stdout
+    assert "SUCCESS: 11 rules found" in proc.stdout
 
 
 @needs_promtool
@@ -521,3 +538,56 @@ def test_leader_change_check_judges_the_measured_window() -> None:
     verdict, _ = judged(4.2, 4.8, RecordedSeries(1.0))  # nothing scraped: no verdict either way
     assert verdict.status == "unknown", verdict
     assert judged(4.2, None, series)[0] is None  # no leader change measured: nothing to judge
+
+
+def test_the_longest_range_window_of_an_expression() -> None:
+    assert alerts.longest_window("up == 0") == 0.0
+    assert alerts.longest_window("rate(x[5m]) > rate(y[1m30s])") == 300.0
+    assert alerts.longest_window("max_over_time(rate(x[1m])[10m:30s])") == 600.0
+    rules = {r.name: r for r in alerts.load_rules(RULES)}
+    assert rules["EtcdWALFsyncVerySlow"].window_s == 300.0
+    assert rules["EtcdNoLeader"].window_s == 0.0
+
+
+def test_a_drills_holds_fill_the_longest_window_then_the_longest_for() -> None:
+    timeline = Timeline()
+    timeline.mark("fault.injecting")
+    timeline.mark("fault.healing")
+    rules = [alerts.AlertRule("a", 600.0, 300.0), alerts.AlertRule("b", 300.0, 0.0)]
+    holds = alerts.holds_for_drill(timeline, rules, 1.0, margin=30.0)
+    assert [h.seconds for h in holds] == [930.0, 930.0]
+    assert [h.label for h in holds] == ["steady state", "fault"]
+
+
+@needs_promtool
+@pytest.mark.parametrize(
+    ("fsync_s", "fired"),
+    [
+        (0.002, []),
+        (0.03, ["EtcdWALFsyncSlow"]),
+        (1.5, ["EtcdWALFsyncSlow", "EtcdWALFsyncVerySlow"]),
+    ],
+)
+def test_wal_fsync_alerts_warn_above_10ms_and_page_above_1s(
+    fsync_s: float, fired: list[str]
+) -> None:
+    report = evaluate(cluster(fsync_s=lambda _t: fsync_s), RULES, holds=HOLDS)
+    assert report.confirmed
+    assert report.fired_names() == fired
+
+
+@needs_promtool
+def test_a_slow_disk_only_in_the_fault_fires_the_critical_alert_in_a_long_enough_hold() -> None:
+    """Fast fsyncs (20/s) until t=25, then 1.5 s ones (0.5/s): the fault's hold must outlast
+    the rate window (5 min of the steady state's fast fsyncs) and then the 10 min `for:`."""
+    series = cluster(fsync_s=lambda t: 1.5 if t >= 25 else 0.002)
+    rules = alerts.load_rules(RULES)
+    long_enough = max(r.window_s + r.for_s for r in rules) + 30.0
+    fault = Hold(38.0, long_enough, "fault")
+    report = evaluate(series, RULES, holds=[Hold(9.0, long_enough, "steady state"), fault])
+    assert report.fired_names() == ["EtcdWALFsyncSlow", "EtcdWALFsyncVerySlow"]
+    assert report.outcomes["EtcdWALFsyncVerySlow"].instances[0].held == "fault"
+    # Held only for the longest `for:` (the old hold), the 5 min window still holds the
+    # steady state's fast fsyncs for half of it: the critical alert never fires.
+    short = evaluate(series, RULES, holds=[Hold(9.0, 630.0, "steady state"), Hold(38.0, 630.0)])
+    assert "EtcdWALFsyncVerySlow" not in short.fired_names()

@@ -28,6 +28,9 @@ class CountingRecorder:
     def summary(self) -> dict[str, Any]:
         return {"events": list(self.events)}
 
+    def operations(self) -> list[Any]:  # as a stand-in for the consistency workload
+        return []
+
 
 @dataclass
 class FixedCheck:

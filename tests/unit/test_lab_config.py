@@ -159,6 +159,9 @@ def test_top_level_must_be_only_lab(write: Writer, text: str) -> None:
         ("supervisor: [1]", "lab.supervisor must be a mapping, got list"),
         ("etcd:\n    extra_flags: --x=1", "lab.etcd.extra_flags must be a list of strings"),
         ("etcd:\n    extra_flags: [1]", "lab.etcd.extra_flags must be a list of strings"),
+        ("etcd:\n    failpoints: yes please", "lab.etcd.failpoints must be true or false"),
+        ("etcd:\n    failpoints: 1", "lab.etcd.failpoints must be true or false"),
+        ("etcd:\n    failpoints_port: 0", "lab.etcd.failpoints_port 0 is not a TCP port"),
     ],
 )
 def test_wrong_types_name_the_field(write: Writer, yaml_text: str, message: str) -> None:
@@ -311,3 +314,18 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 def test_validate_returns_self() -> None:
     config = LabConfig()
     assert config.validate() is config
+
+
+def test_failpoints_are_off_by_default_and_read_from_the_file(write: Writer) -> None:
+    assert LabConfig().etcd.failpoints is False
+    config = load_lab_config(write("lab:\n  etcd:\n    failpoints: true\n"))
+    assert config.etcd.failpoints is True
+    assert config.etcd.failpoints_port == 22381
+
+
+def test_the_failpoints_fixture_is_a_valid_lab_of_its_own() -> None:
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "labs" / "failpoints-etcd.yaml"
+    config = load_lab_config(fixture)
+    assert config.etcd.failpoints
+    assert (config.name, config.topology, config.members) == ("fpoint", "etcd", 3)
+    assert config.subnet == "10.213.82.0/24"

@@ -60,6 +60,18 @@ def promtool() -> str:
 class AlertRule:
     name: str
     for_s: float
+    # The longest range its expression reads (`rate(...[5m])`: 300 s): a held state decides
+    # the rule only once that window holds nothing but the held state.
+    window_s: float = 0.0
+
+
+# A range selector or a subquery's range: [5m], [1m30s], [5m:1m].
+_RANGE = re.compile(r"\[((?:\d+(?:\.\d+)?(?:ms|[smhdwy]))+)(?::[^\]]*)?\]")
+
+
+def longest_window(expr: str) -> float:
+    """The longest range selector (or subquery range) in a PromQL expression, in seconds."""
+    return max((parse_duration(m) for m in _RANGE.findall(expr)), default=0.0)
 
 
 def load_rules(path: Path) -> list[AlertRule]:
@@ -78,7 +90,11 @@ def load_rules(path: Path) -> list[AlertRule]:
         for rule in group.get("rules", []) if isinstance(group, dict) else []:
             if isinstance(rule, dict) and "alert" in rule:
                 rules.append(
-                    AlertRule(str(rule["alert"]), parse_duration(str(rule.get("for", "0s"))))
+                    AlertRule(
+                        str(rule["alert"]),
+                        parse_duration(str(rule.get("for", "0s"))),
+                        longest_window(str(rule.get("expr", ""))),
+                    )
                 )
     return rules
 
@@ -221,8 +237,11 @@ def holds_for_drill(
     timeline: Timeline, rules: Sequence[AlertRule], step: float, margin: float = 30.0
 ) -> list[Hold]:
     """Hold the steady state just before the first fault, and the fault's state just before
-    it is healed, each for the longest `for:` plus a margin."""
-    seconds = max((r.for_s for r in rules), default=0.0) + margin
+    it is healed, each long enough for every rule to decide on the held state alone: its
+    range window filled with it, then its `for:` (plus a margin). A rate-based rule whose
+    window still held the state before would otherwise be judged on a mixture: a WAL fsync
+    p99 over `[5m]` reaches a held 2 s only once the fast steady-state fsyncs left it."""
+    seconds = max((r.window_s + r.for_s for r in rules), default=0.0) + margin
     holds = []
     injecting = timeline.first("fault.injecting")
     if injecting is not None:

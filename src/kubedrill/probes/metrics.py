@@ -47,6 +47,8 @@ ETCD_SERIES: Mapping[str, tuple[str, ...]] = {
     "etcd_disk_backend_commit_duration_seconds_bucket": ("le",),
     "etcd_disk_backend_commit_duration_seconds_sum": (),
     "etcd_disk_backend_commit_duration_seconds_count": (),
+    # The WAL fsync histogram (EtcdWALFsyncSlow/VerySlow; the slow-disk drill).
+    "etcd_disk_wal_fsync_duration_seconds_bucket": ("le",),
     "etcd_network_peer_round_trip_time_seconds_bucket": ("To", "le"),
     "process_start_time_seconds": (),
     # The backend quota and the database's size (EtcdBackendQuotaLowSpace; the quota drill).

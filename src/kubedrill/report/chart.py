@@ -406,7 +406,10 @@ def _draw_mark(
         },
     )
     if row is not None:
-        _text(group, x + 2, label_y, event, size=10, fill=COLORS["mark"], cls="mark-label")
+        label = _text(group, x + 2, label_y, event, size=10, fill=COLORS["mark"], cls="mark-label")
+        # A halo: where marks crowd (a game day's first second), other marks' ticks run
+        # through the labels below theirs and made them unreadable; the halo hides them.
+        label.attrib.update({"stroke": "#ffffff", "stroke-width": "3", "paint-order": "stroke"})
 
 
 def _draw_interval(svg: ET.Element, scale: Scale, interval: Interval, y: float) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from kubedrill.errors import ConfigError
+from kubedrill.yaml_file import load_yaml_file
 
 KIND = "Cluster"
 API_VERSION = "kind.x-k8s.io/v1alpha4"
@@ -47,17 +48,9 @@ class KindConfig:
 
 def load_kind_config(path: Path) -> KindConfig:
     where = str(path)
-    try:
-        doc: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read kind config {where}: {exc.strerror}",
-            "pass an existing file, e.g. --config kind-configs/ha.yaml",
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"kind config {where} is not valid YAML: {exc}", "fix the YAML syntax"
-        ) from exc
+    doc: Any = load_yaml_file(
+        path, "kind config", "pass an existing file, e.g. --config kind-configs/ha.yaml"
+    )
     if not isinstance(doc, Mapping):
         raise ConfigError(
             f"kind config {where} must be a mapping (kind: Cluster, apiVersion: ..., nodes: [...])"

@@ -35,9 +35,15 @@ class GoBuild:
     # Resolves what needs the upstream module itself (e.g. replaces read from its go.mod). It gets
     # the Go environment and runs only when a build is needed, so a cached build stays instant.
     prepare: Callable[[Mapping[str, str]], GoBuild] | None = None
+    # Puts module sources into the build directory before anything is resolved (e.g. a copy
+    # of etcd's server with failpoints enabled) and returns module -> directory (relative to
+    # the build directory) for go.mod's replace directives. Runs only when a build is needed;
+    # what it writes goes away with the build directory.
+    sources: Callable[[Path, Mapping[str, str], Progress], Mapping[str, str]] | None = None
 
 
 def etcd_build(version: str) -> GoBuild:
+    """etcd, etcdctl and etcdutl at `version` (with failpoints: gofail.failpoint_build)."""
     return GoBuild(
         key=f"etcd-{version}",
         requires={
@@ -111,8 +117,9 @@ def ensure_built(build: GoBuild, cache_dir: Path, progress: Progress) -> Path:
     work_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{build.key}-", dir=work_root) as tmp:
         work = Path(tmp)
-        _write_module(work, build)
-        _go(work, env, ["go", "get", *[f"{m}@{v}" for m, v in build.requires.items()]], progress)
+        local = build.sources(work, env, progress) if build.sources is not None else {}
+        _write_module(work, build, local)
+        run_go(work, env, ["go", "get", *[f"{m}@{v}" for m, v in build.requires.items()]], progress)
         out = work / "out"
         out.mkdir()
         for name, package in build.binaries.items():
@@ -120,7 +127,7 @@ def ensure_built(build: GoBuild, cache_dir: Path, progress: Progress) -> Path:
             cmd = ["go", "build", "-trimpath", "-v", "-o", str(out / name)]
             if build.ldflags:
                 cmd += ["-ldflags", build.ldflags]
-            _go(work, env, [*cmd, package], progress)
+            run_go(work, env, [*cmd, package], progress)
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(out, staging)
@@ -139,14 +146,16 @@ def ensure_built(build: GoBuild, cache_dir: Path, progress: Progress) -> Path:
     return target
 
 
-def _write_module(work: Path, build: GoBuild) -> None:
+def _write_module(work: Path, build: GoBuild, local: Mapping[str, str]) -> None:
     lines = ["module kubedrill.local/build", "", "go 1.24", ""]
     for module, target in build.replaces.items():
         lines.append(f"replace {module} => {module} {target}")
+    for module, directory in local.items():
+        lines.append(f"replace {module} => ./{directory}")
     (work / "go.mod").write_text("\n".join(lines) + "\n")
 
 
-def _go(work: Path, env: Mapping[str, str], cmd: list[str], progress: Progress) -> None:
+def run_go(work: Path, env: Mapping[str, str], cmd: list[str], progress: Progress) -> None:
     """Run go, echoing a line every 25 packages so a long cold build visibly moves."""
     proc = subprocess.Popen(
         cmd, cwd=work, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kubedrill.errors import ConfigError
+from kubedrill.yaml_file import load_yaml_file
 
 # Pinned: newest patch of the etcd 3.6 line, the line kubeadm pairs with Kubernetes 1.34.
 ETCD_VERSION = "v3.6.16"
@@ -52,6 +51,11 @@ class EtcdSettings:
     peer_port: int = 2380
     metrics_port: int = 2381
     extra_flags: tuple[str, ...] = ()
+    # An etcd built with gofail failpoints (cached as etcd-<version>-failpoints), each member
+    # serving them on its own address and `failpoints_port` (GOFAIL_HTTP): the slow and
+    # crashing disk drills need it. Off by default: the normal build is the default.
+    failpoints: bool = False
+    failpoints_port: int = 22381
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ class LabConfig:
                 "e.g. backoff_initial_s: 0.5, backoff_max_s: 10",
             )
         e = self.etcd
-        for port_name in ("client_port", "peer_port", "metrics_port"):
+        for port_name in ("client_port", "peer_port", "metrics_port", "failpoints_port"):
             port = getattr(e, port_name)
             if not 0 < port < 65536:
                 raise ConfigError(f"lab.etcd.{port_name} {port} is not a TCP port", "1-65535")
@@ -186,7 +190,11 @@ _FIELD_HINT = "fix that field in the lab config (README: The lab)"
 
 
 def _coerce(value: Any, current: Any, where: str) -> Any:
-    if isinstance(current, bool) or current is None:
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}", _FIELD_HINT)
+        return value
+    if current is None:
         return value
     if isinstance(current, int):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -207,17 +215,7 @@ def load_lab_config(path: Path | None = None, **overrides: Any) -> LabConfig:
     """Defaults, then the YAML file's `lab:` section, then explicit overrides (CLI flags)."""
     config = LabConfig()
     if path is not None:
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read lab config {path}: {exc.strerror}",
-                "pass an existing file with --config",
-            ) from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(
-                f"lab config {path} is not valid YAML: {exc}", "fix the YAML syntax"
-            ) from exc
+        raw = load_yaml_file(path, "lab config", "pass an existing file with --config") or {}
         if not isinstance(raw, Mapping) or set(raw) - {"lab"}:
             raise ConfigError(
                 f"lab config {path} must have a single top-level key 'lab'",

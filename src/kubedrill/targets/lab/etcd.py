@@ -57,6 +57,18 @@ def etcd_argv(
     )
 
 
+def etcd_env(member: HostPlan, settings: EtcdSettings) -> dict[str, str]:
+    """The member's environment: with failpoints, gofail's HTTP endpoint on the member's own
+    address only (in its namespace), never on a wildcard."""
+    if not settings.failpoints:
+        return {}
+    return {"GOFAIL_HTTP": f"{member.address}:{settings.failpoints_port}"}
+
+
+def failpoint_url(address: str, settings: EtcdSettings) -> str:
+    return f"http://{address}:{settings.failpoints_port}"
+
+
 def start_after(members: Sequence[HostPlan], index: int, peer_port: int) -> tuple[str, ...]:
     """What member `index` waits for before its first start: the previous member serving its
     peer port (nothing, for the first).

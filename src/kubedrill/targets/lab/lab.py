@@ -19,16 +19,18 @@ from typing import Any
 
 from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, KubeAccess, Node, TLSFiles
 from kubedrill.errors import GuardError, MissingBinaryError, NotRootError, TargetError
+from kubedrill.faults.disk import remove_lab_cgroups
 from kubedrill.ledger import Ledger, UndoRecord, pid_alive
 from kubedrill.polling import poll_until
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.lb import HaproxySocket
 from kubedrill.probes.leaders import add_leader_locators
 from kubedrill.targets.lab import kube, kube_lab, network, pki, topology
-from kubedrill.targets.lab.build import ensure_built, etcd_build, find_binaries
+from kubedrill.targets.lab.build import ensure_built, find_binaries
 from kubedrill.targets.lab.config import LabConfig
 from kubedrill.targets.lab.control import LOCAL, LabControl
-from kubedrill.targets.lab.etcd import etcd_argv, start_after
+from kubedrill.targets.lab.etcd import etcd_argv, etcd_env, failpoint_url, start_after
+from kubedrill.targets.lab.gofail import etcd_build_for
 from kubedrill.targets.lab.kube import KubePaths
 from kubedrill.targets.lab.kube_build import kubernetes_build, kwok_build, kwok_stages
 from kubedrill.targets.lab.supervisor import ComponentSpec
@@ -79,7 +81,8 @@ def binaries(config: LabConfig, progress: Progress) -> dict[str, Path]:
         paths = {n: found / n for n in names}
         paths |= {n: found / n for n in ETCD_TOOLS if os.access(found / n, os.X_OK)}
     else:
-        etcd_dir = ensure_built(etcd_build(config.etcd.version), config.cache_dir, progress)
+        etcd = etcd_build_for(config.etcd.version, failpoints=config.etcd.failpoints)
+        etcd_dir = ensure_built(etcd, config.cache_dir, progress)
         paths = {n: etcd_dir / n for n in (*ETCD_BINARIES, *ETCD_TOOLS)}
         if kubernetes:
             k = config.kubernetes
@@ -218,6 +221,7 @@ def component_specs(
                 pki_dir,
                 f"kubedrill-{config.name}",
             ),
+            env=etcd_env(host, config.etcd),
             after=start_after(members, index, config.etcd.peer_port),
         )
         for index, host in enumerate(members)
@@ -328,7 +332,7 @@ def write_state(
     pki_dir = state_dir / "pki" / "etcd"
     roles = {h.name: sorted(h.roles) for h in layout}
     members = [h for h in plan.hosts if "etcd" in roles[h.name]]
-    versions = {"etcd": e.version}
+    versions = {"etcd": e.version + ("-failpoints" if e.failpoints else "")}
     if topology.has_kubernetes(config):
         versions |= {
             "kubernetes": config.kubernetes.version,
@@ -350,6 +354,9 @@ def write_state(
         "etcd": {
             "endpoints": {h.name: f"https://{h.address}:{e.client_port}" for h in members},
             "metrics": {h.name: f"http://{h.address}:{e.metrics_port}/metrics" for h in members},
+            "failpoints": {h.name: failpoint_url(h.address, e) for h in members}
+            if e.failpoints
+            else {},
             "peer_port": e.peer_port,
             "client_port": e.client_port,
             "tls": {
@@ -433,7 +440,14 @@ def load_cluster(state_dir: Path) -> Cluster:
     )
     e = state["etcd"]
     tls = TLSFiles(Path(e["tls"]["ca"]), Path(e["tls"]["cert"]), Path(e["tls"]["key"]))
-    access = EtcdAccess(e["endpoints"], tls, e["peer_port"], e["client_port"], e["metrics"])
+    access = EtcdAccess(
+        e["endpoints"],
+        tls,
+        e["peer_port"],
+        e["client_port"],
+        e["metrics"],
+        failpoint_urls=e.get("failpoints", {}),
+    )
     cluster = Cluster(
         name=f"lab/{state['name']}",
         target="lab",
@@ -492,6 +506,7 @@ def down(config: LabConfig, progress: Progress = print) -> list[str]:
     refuse_if_drill_running(config.name)
     state_dir = config.state_dir
     removed = kill_lab_processes(config.name, state_dir)
+    removed += remove_lab_cgroups(config.name)
     removed += network.destroy(config.name)
     dropped = drop_ledger_records(f"lab/{config.name}")
     removed += [f"undo record {r}" for r in dropped]

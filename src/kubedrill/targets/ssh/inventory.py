@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import paramiko
-import yaml
 
 from kubedrill.cluster import ROLES
 from kubedrill.errors import ConfigError
 from kubedrill.transport.ssh import Endpoint, SshSettings
+from kubedrill.yaml_file import load_yaml_file
 
 MANAGERS = ("auto", "kubedrill-lab", "static-pod", "systemd", "process")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")
@@ -436,15 +436,5 @@ def _kube(raw: Any, base: Path) -> KubeEntry:
 
 
 def load_inventory(path: Path, *, accept_new_host_keys: bool = False) -> Inventory:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read inventory {path}: {exc.strerror}",
-            "pass an existing file with --inventory",
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"inventory {path} is not valid YAML: {exc}", "fix the YAML syntax"
-        ) from exc
+    raw = load_yaml_file(path, "inventory", "pass an existing file with --inventory")
     return parse_inventory(raw, path.resolve(), accept_new_host_keys=accept_new_host_keys)
