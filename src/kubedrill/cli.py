@@ -1,4 +1,5 @@
-"""The `kubedrill` command: the lab's life cycle, the ledger, and binary builds."""
+"""The `kubedrill` command: the lab's life cycle, the readiness audit, the ledger, and binary
+builds."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kubedrill import __version__
+from kubedrill.audit.cli import add_audit_command
 from kubedrill.bench_cli import add_bench_command
 from kubedrill.consistency.lincheck_build import ensure_lincheck
 from kubedrill.disaster.cli import add_etcd_commands
@@ -215,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kubedrill",
         description="Failure drills for Kubernetes HA control planes. Drills run with pytest "
-        "(pytest drills/ -m etcd); this command manages the lab and repairs faults.",
+        "(pytest drills/ -m etcd); this command manages the lab, audits a cluster's readiness "
+        "(kubedrill audit) and repairs faults.",
     )
     parser.add_argument("--version", action="version", version=f"kubedrill {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -271,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check_p.set_defaults(func=cmd_ssh_check)
 
-    add_kind_commands(sub)
-    add_etcd_commands(sub)
+    for add_commands in (add_audit_command, add_kind_commands, add_etcd_commands):
+        add_commands(sub)
     add_bench_command(sub)
     sub.add_parser(
         "heal", help="replay outstanding undo records (after a crash/SIGKILL)"

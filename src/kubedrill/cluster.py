@@ -131,6 +131,16 @@ class KubeAccess:
 
 
 @dataclass(frozen=True)
+class CommandLine:
+    """A component's command line as the node runs it, and where it was read (a pid's
+    /proc/PID/cmdline, a static pod manifest, the lab's components.json): evidence for the
+    audit."""
+
+    argv: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
 class FaultSteps:
     """Commands that inject a fault and the commands that undo it (plain data, replayable)."""
 
@@ -152,6 +162,10 @@ class ComponentControl(Protocol):
     def components(self, node: Node) -> Sequence[str]: ...
 
     def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str: ...
+
+    def command_line(self, node: Node, component: str) -> CommandLine | None:
+        """The component's command line on `node` (read only), or None when it cannot be read."""
+        ...
 
 
 LeaderLocator = Callable[[], str | None]

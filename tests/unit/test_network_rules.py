@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, FaultSteps, Node
+from kubedrill.cluster import Cluster, ClusterFacts, CommandLine, EtcdAccess, FaultSteps, Node
 from kubedrill.errors import FaultError
 from kubedrill.faults.base import FaultPlan
 from kubedrill.faults.network import (
@@ -96,6 +96,9 @@ class StubControl:
 
     def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str:
         return ""
+
+    def command_line(self, node: Node, component: str) -> CommandLine | None:
+        return None
 
 
 def spec(name: str) -> TransportSpec:

@@ -41,6 +41,13 @@ CATEGORIES: list[dict[str, Any]] = [
         "messageRegex": r"[\s\S]*cluster unhealthy before the fault[\s\S]*",
     },
     {
+        "name": "Audit warning",
+        "description": "kubedrill audit: an item short of the seed's checklist but not a failure "
+        "(Allure has no warning status: it is shown as broken).",
+        "matchedStatuses": ["broken"],
+        "messageRegex": r"[\s\S]*audit warning[\s\S]*",
+    },
+    {
         "name": "Runner error",
         "description": "kubedrill itself or the drill's code broke (KubedrillError or any other "
         "unexpected exception), not the cluster's behaviour.",

@@ -37,6 +37,9 @@ class TargetOptions:
     accept_new_host_keys: bool = False
     kind_cluster: str = "kind"
     docker_host: str | None = None
+    # A read-only command (e.g. "kubedrill audit") that needs a running lab: it never brings
+    # one up (a dry run neither).
+    needs_running_lab: str | None = None
 
     def validate(self) -> TargetOptions:
         target = target_for(self.target)
@@ -79,9 +82,12 @@ class LabTarget:
     def open(self, options: TargetOptions, progress: Progress) -> Iterator[Cluster]:
         config = load_lab_config(options.lab_config, topology=options.topology)
         brought_up = lab.supervisor_pid(config.state_dir) is None
-        if options.dry_run and brought_up:
+        reader = options.needs_running_lab or ("--dry-run" if options.dry_run else None)
+        if reader and brought_up:
+            flag = f" --config {options.lab_config}" if options.lab_config else ""
             raise TargetError(
-                "--dry-run needs a running lab", "bring it up first: kubedrill lab up"
+                f"{reader} needs a running lab ({config.name!r} is not up); nothing was done",
+                f"bring it up first: kubedrill lab up{flag}",
             )
         cluster = lab.up(config, progress=progress)
         try:

@@ -15,8 +15,11 @@ same crashed run paused the node.
 from __future__ import annotations
 
 import shlex
+from typing import Any
 
-from kubedrill.cluster import FaultSteps, Node
+import yaml
+
+from kubedrill.cluster import CommandLine, FaultSteps, Node
 from kubedrill.errors import FaultError, TargetError
 from kubedrill.polling import poll_until
 from kubedrill.transport import CommandResult, transport_for
@@ -29,6 +32,19 @@ STATIC_PODS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedu
 # kubelet notices the manifest within seconds, then honours the pod's grace period (30 s;
 # kube-apiserver does not exit on SIGTERM, so it takes the whole grace).
 STOP_WAIT_S = 90
+
+
+def manifest_argv(text: str, component: str) -> tuple[str, ...] | None:
+    """The command line of a static pod manifest's container (`command` + `args`): the
+    container named after the component, else the first; None when the text is no pod."""
+    try:
+        doc: Any = yaml.safe_load(text)
+        containers = doc["spec"]["containers"]
+        chosen = next((c for c in containers if c.get("name") == component), containers[0])
+        argv = [*(chosen.get("command") or []), *(chosen.get("args") or [])]
+    except (yaml.YAMLError, KeyError, IndexError, TypeError, AttributeError):
+        return None
+    return tuple(str(a) for a in argv) or None
 
 
 def running_ids_script(component: str) -> str:
@@ -118,3 +134,12 @@ class StaticPodControl:
         )
         result = transport_for(node.transport).run(["sh", "-c", script], timeout=20)
         return result.stdout if result.ok else ""
+
+    def command_line(self, node: Node, component: str) -> CommandLine | None:
+        """From the manifest kubelet runs (read only; a held manifest counts too)."""
+        for path in (f"{MANIFESTS}/{component}.yaml", f"{HELD}/{component}.yaml"):
+            out = transport_for(node.transport).run(["cat", path], timeout=20)
+            argv = manifest_argv(out.stdout, component) if out.ok else None
+            if argv:
+                return CommandLine(argv, f"{node.name}:{path}")
+        return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kubedrill.cluster import FaultSteps, Node
+from kubedrill.cluster import CommandLine, FaultSteps, Node
 from kubedrill.errors import FaultError
 from kubedrill.targets.static_pod import STATIC_PODS, StaticPodControl
 from kubedrill.transport.node_container import OBSERVER
@@ -61,3 +61,8 @@ class KindControl:
 
     def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str:
         return self.pods.logs(node, component, since_wall=since_wall)
+
+    def command_line(self, node: Node, component: str) -> CommandLine | None:
+        if component not in STATIC_PODS:
+            return None
+        return self.pods.command_line(node, component)

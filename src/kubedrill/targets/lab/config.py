@@ -96,6 +96,9 @@ class LabConfig:
     etcd: EtcdSettings = field(default_factory=EtcdSettings)
     supervisor: SupervisorSettings = field(default_factory=SupervisorSettings)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
+    # Validity of the serving and client certificates `lab up` issues (the CAs get ten years):
+    # a short one makes a lab whose certificates expire soon, for `kubedrill audit`.
+    cert_validity_days: int = 365
 
     @property
     def state_dir(self) -> Path:
@@ -124,6 +127,10 @@ class LabConfig:
         if not isinstance(net, ipaddress.IPv4Network) or net.prefixlen > 26:
             raise ConfigError(
                 f"lab.subnet {self.subnet} is too small or not IPv4", "use an IPv4 /24 (up to /26)"
+            )
+        if self.cert_validity_days < 1:
+            raise ConfigError(
+                f"lab.cert_validity_days is {self.cert_validity_days}", "use 1 or more days"
             )
         sup = self.supervisor
         if sup.backoff_initial_s <= 0 or sup.backoff_max_s < sup.backoff_initial_s:

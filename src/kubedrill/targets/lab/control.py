@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from kubedrill.cluster import FaultSteps, Node
+from kubedrill.cluster import CommandLine, FaultSteps, Node
 from kubedrill.errors import FaultError
 from kubedrill.targets.lab.member_disk import MemberDisk
 from kubedrill.transport import TransportSpec
@@ -115,6 +115,35 @@ class LabControl:
         if since_wall is not None:
             lines = [ln for ln in lines if (_wall_of(ln) or since_wall) >= since_wall]
         return "\n".join(lines[-400:])
+
+    def read_text(self, path: str) -> str | None:
+        """A file where the supervisor runs (here; over SSH for a lab host), None if unreadable."""
+        try:
+            return Path(path).read_text(errors="replace")
+        except OSError:
+            return None
+
+    def command_line(self, node: Node, component: str) -> CommandLine | None:
+        """The running process's /proc/PID/cmdline; the supervisor's components.json when it
+        does not run (what it will be started with)."""
+        pid = self.pid(node, component)
+        if pid is not None:
+            raw = self.read_text(f"/proc/{pid}/cmdline")
+            # A pid file can outlive its process and the pid be reused: only a command line
+            # naming this lab's state dir is the component's.
+            if raw and f"{self.state_dir}/" in raw:
+                return CommandLine(tuple(raw.rstrip("\0").split("\0")), f"/proc/{pid}/cmdline")
+        listed = self.read_text(str(self.state_dir / "components.json"))
+        try:
+            specs = json.loads(listed) if listed else []
+        except ValueError:
+            return None
+        host = self._key(node, component).split("__", 1)[0]
+        for spec in specs:
+            if spec.get("host") == host and spec.get("component") == component:
+                argv = tuple(str(a) for a in spec.get("argv", ()))
+                return CommandLine(argv, f"{self.state_dir / 'components.json'} (not running)")
+        return None
 
 
 def _wall_of(line: str) -> float | None:

@@ -8,6 +8,7 @@ apiserver on their own host (as kubeadm's static pods do); people and kwok go th
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ def make_kube_pki(
     controls: Sequence[HostPlan],
     lb: HostPlan,
     settings: KubernetesSettings,
+    validity: dt.timedelta = pki.VALIDITY,
 ) -> None:
     d = paths.pki
     ca = pki.create_ca(d, "ca", "kubernetes")
@@ -77,12 +79,17 @@ def make_kube_pki(
         lb.address,
         *[c.address for c in controls],
     ]
-    pki.issue(ca, d, "apiserver", "kube-apiserver", dns=names, ips=ips, server=True)
-    pki.issue(etcd_ca, d, "apiserver-etcd-client", "kube-apiserver-etcd-client", client=True)
-    pki.issue(ca, d, "admin", "kubernetes-admin", org="system:masters", client=True)
-    pki.issue(ca, d, "controller-manager", "system:kube-controller-manager", client=True)
-    pki.issue(ca, d, "scheduler", "system:kube-scheduler", client=True)
-    pki.issue(ca, d, "kwok", "kwok-controller", org="system:masters", client=True)
+    v = validity
+    pki.issue(ca, d, "apiserver", "kube-apiserver", dns=names, ips=ips, server=True, validity=v)
+    pki.issue(
+        etcd_ca, d, "apiserver-etcd-client", "kube-apiserver-etcd-client", client=True, validity=v
+    )
+    pki.issue(ca, d, "admin", "kubernetes-admin", org="system:masters", client=True, validity=v)
+    pki.issue(
+        ca, d, "controller-manager", "system:kube-controller-manager", client=True, validity=v
+    )
+    pki.issue(ca, d, "scheduler", "system:kube-scheduler", client=True, validity=v)
+    pki.issue(ca, d, "kwok", "kwok-controller", org="system:masters", client=True, validity=v)
     # Serving certs from the cluster CA (kubeadm lets these two sign their own), so that
     # whoever scrapes their /metrics -- kubedrill included -- can verify them.
     for host in controls:
@@ -90,6 +97,7 @@ def make_kube_pki(
             pki.issue(
                 ca, d, f"{component}-serving-{host.name}", f"kube-{component}",
                 dns=[host.name, "localhost"], ips=[host.address, "127.0.0.1"], server=True,
+                validity=v,
             )  # fmt: skip
     pki.create_signing_key(d, "sa")
     server_lb = f"https://{lb.address}:{APISERVER_PORT}"

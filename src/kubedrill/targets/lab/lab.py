@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import json
 import os
 import shutil
@@ -202,9 +203,10 @@ def component_specs(
     paths = KubePaths(state_dir)
     if not (pki_dir / "ca.crt").exists():
         progress("generating PKI")
-        etcd_ca = make_pki(pki_dir, members)
+        validity = dt.timedelta(days=config.cert_validity_days)
+        etcd_ca = make_pki(pki_dir, members, validity)
         if controls:
-            kube.make_kube_pki(paths, etcd_ca, controls, by_name["lb"], config.kubernetes)
+            kube.make_kube_pki(paths, etcd_ca, controls, by_name["lb"], config.kubernetes, validity)
     specs = [
         ComponentSpec(
             host.name,
@@ -285,7 +287,9 @@ def component_specs(
     return specs
 
 
-def make_pki(pki_dir: Path, members: list[network.HostPlan]) -> pki.Authority:
+def make_pki(
+    pki_dir: Path, members: list[network.HostPlan], validity: dt.timedelta = pki.VALIDITY
+) -> pki.Authority:
     ca = pki.create_ca(pki_dir, "ca", "kubedrill-etcd-ca")
     for host in members:
         names = [host.name, "localhost"]
@@ -299,6 +303,7 @@ def make_pki(pki_dir: Path, members: list[network.HostPlan]) -> pki.Authority:
             ips=ips,
             server=True,
             client=True,
+            validity=validity,
         )
         pki.issue(
             ca,
@@ -309,8 +314,9 @@ def make_pki(pki_dir: Path, members: list[network.HostPlan]) -> pki.Authority:
             ips=ips,
             server=True,
             client=True,
+            validity=validity,
         )
-    pki.issue(ca, pki_dir, "kubedrill-client", "kubedrill", client=True)
+    pki.issue(ca, pki_dir, "kubedrill-client", "kubedrill", client=True, validity=validity)
     return ca
 
 

@@ -102,6 +102,7 @@ def issue(
     ips: Sequence[str] = (),
     server: bool = False,
     client: bool = False,
+    validity: dt.timedelta = VALIDITY,
 ) -> CertPair:
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
@@ -115,7 +116,7 @@ def issue(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
+        .not_valid_after(now + validity)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             _key_usage(ca=False),

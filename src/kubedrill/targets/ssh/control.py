@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from kubedrill.cluster import COMPONENT_ROLE, FaultSteps, Node
+from kubedrill.cluster import COMPONENT_ROLE, CommandLine, FaultSteps, Node
 from kubedrill.errors import FaultError
 from kubedrill.targets.lab.control import LabControl, _wall_of
 from kubedrill.targets.static_pod import MANIFESTS, StaticPodControl
@@ -80,6 +80,10 @@ class _LabOverSsh(LabControl):
         if not stat.ok or ")" not in stat.stdout:
             return False
         return stat.stdout.rsplit(")", 1)[1].split()[0] not in ("T", "t", "Z", "X")
+
+    def read_text(self, path: str) -> str | None:
+        out = self.remote.run(["cat", path], timeout=15)
+        return out.stdout if out.ok else None
 
     def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str:
         path = self.state_dir / "logs" / self.lab_host / f"{component}.log"
@@ -245,6 +249,13 @@ class SshControl:
             return ""
         return strategy.logs(node, component, since_wall=since_wall)
 
+    def command_line(self, node: Node, component: str) -> CommandLine | None:
+        try:
+            strategy = self._strategy(node, component)
+        except FaultError:
+            return None
+        return strategy.command_line(node, component)
+
 
 class _Strategy(Protocol):
     def stop(self, node: Node, component: str) -> FaultSteps: ...
@@ -256,6 +267,16 @@ class _Strategy(Protocol):
     def is_running(self, node: Node, component: str) -> bool: ...
 
     def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str: ...
+
+    def command_line(self, node: Node, component: str) -> CommandLine | None: ...
+
+
+def proc_cmdline(node: Node, pid: str) -> CommandLine | None:
+    """/proc/PID/cmdline on the node (NUL-separated argv)."""
+    out = transport_for(node.transport).run(["cat", f"/proc/{pid}/cmdline"], timeout=15)
+    if not out.ok or not out.stdout:
+        return None
+    return CommandLine(tuple(out.stdout.rstrip("\0").split("\0")), f"/proc/{pid}/cmdline")
 
 
 @dataclass(frozen=True)
@@ -286,6 +307,14 @@ class _Systemd:
         argv = ["journalctl", "-u", self.unit, "-n", "400", "--no-pager", *since]
         out = transport_for(node.transport).run(argv, timeout=30)
         return (out.stdout + out.stderr) if out.ok else ""
+
+    def command_line(self, node: Node, component: str) -> CommandLine | None:
+        argv = ["systemctl", "show", "-p", "MainPID", "--value", self.unit]
+        pid = transport_for(node.transport).run(argv, timeout=15).stdout.strip()
+        if not pid.isdigit() or pid == "0":
+            return None
+        found = proc_cmdline(node, pid)
+        return found and CommandLine(found.argv, f"unit {self.unit}, {found.source}")
 
 
 @dataclass(frozen=True)
@@ -318,6 +347,9 @@ class _Process:
 
     def logs(self, node: Node, component: str, *, since_wall: float | None = None) -> str:
         return ""
+
+    def command_line(self, node: Node, component: str) -> CommandLine | None:
+        return proc_cmdline(node, self.pid)
 
 
 def describe(found: Managed) -> str:
