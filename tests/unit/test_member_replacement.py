@@ -12,7 +12,7 @@ from typing import Any, cast
 import pytest
 
 from kubedrill import cli
-from kubedrill.cluster import Cluster, EtcdAccess
+from kubedrill.cluster import Cluster, EtcdAccess, Node
 from kubedrill.disaster.membership import (
     Member,
     MembershipError,
@@ -433,3 +433,24 @@ def test_the_drills_run_where_member_disks_are(tmp_path: Path) -> None:
     assert unavailable(cluster_with(LabControl(tmp_path))) is None
     one = unavailable(cluster_with(LabControl(tmp_path), members=1))
     assert one is not None and "3 or more" in one
+
+
+def test_a_held_members_command_line_is_the_one_it_will_start_with(tmp_path: Path) -> None:
+    """What `kubedrill audit` reads of a member that does not run: components.json with the
+    flag override the supervisor will apply."""
+    state = tmp_path / "state"
+    state.mkdir()
+    argv = ["etcd", "--initial-cluster-state=new", "--name=h1"]
+    spec = {"host": "h1", "component": "etcd", "netns": "x", "argv": argv}
+    (state / "components.json").write_text(json.dumps([spec]))
+    node = Node("h1", frozenset({"etcd"}), "10.0.0.1", TransportSpec("local", "h1"))
+    control = LabControl(state)
+    found = control.command_line(node, "etcd")
+    assert found is not None and found.argv == tuple(argv)
+    overrides.write_flags(state, "h1__etcd", {"--initial-cluster-state": "existing"})
+    found = control.command_line(node, "etcd")
+    joining = ("etcd", "--initial-cluster-state=existing", "--name=h1")
+    assert found is not None and found.argv == joining
+    assert found.source.endswith("h1__etcd.json")
+    overrides.override_path(state, "h1__etcd").write_text("{broken")
+    assert control.command_line(node, "etcd") is None  # not what it will start with: unknown

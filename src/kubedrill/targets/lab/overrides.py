@@ -63,10 +63,19 @@ def read_flags(state_dir: Path, key: str) -> dict[str, str]:
     (starting a member with flags other than the ones asked for is worse than not starting)."""
     path = override_path(state_dir, key)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise ConfigError(f"override {path} is unreadable: {exc}", "fix or remove it") from exc
+    return parse_flags(text, path)
+
+
+def parse_flags(text: str, path: Path) -> dict[str, str]:
+    """An override file's flags (`path` names it in errors)."""
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
         raise ConfigError(f"override {path} is unreadable: {exc}", "fix or remove it") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("flags"), dict):
         raise ConfigError(f"override {path} has no 'flags' mapping", "fix or remove it")
