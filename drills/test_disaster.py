@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from kubedrill.disaster import backup, lab_restore, recovery
+from kubedrill.disaster import (
+    backup,
+    lab_restore,
+    membership,
+    quota,
+    recovery,
+    replacement,
+    wrong_way,
+)
 from kubedrill.drill import Drill
+from kubedrill.faults.base import FaultPlan
 from kubedrill.probes import etcd_checks as check
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import KubeProbes, LeaseState
@@ -237,3 +246,160 @@ def _lease_taken(
     if before is None:
         return lambda: kube.lease(name)
     return lambda: kube.lease_moved(name, before)
+
+
+def _replacement(drill: Drill, etcd: EtcdClient, plan: FaultPlan) -> replacement.Replacement:
+    return replacement.Replacement(etcd, replacement.member_disk(drill.cluster, plan.victims[0]))
+
+
+def _run_runbook(drill: Drill, runbook: replacement.Replacement) -> None:
+    """remove, add, start -- each timed -- then wait for a voting, caught-up member."""
+    drill.timeline.mark("runbook.started")
+    for name, what, do in runbook.plan():
+        step = drill.act(f"runbook: {what}", do, dry=quota.RunbookStep(name, 0.0))
+        drill.timeline.mark(f"runbook.{name}", detail=step.detail)
+        drill.observe(f"runbook_{name}_s", round(step.seconds, 3))
+        drill.observe(f"runbook_{name}", step.detail)
+    disk, expected = runbook.disk, len(drill.cluster.etcd.endpoints)
+    caught = drill.wait_for(
+        "member.caught_up",
+        lambda: membership.caught_up(runbook.etcd, disk.host, disk.peer_url, expected),
+        budget="recovery",
+    )
+    drill.observe("member_caught_up", str(caught))
+    took = drill.within_budget("recovery", "runbook.start", "member.caught_up", name="catch_up")
+    drill.observe("runbook_catch_up_s", round(took.seconds, 3))
+
+
+def _verify_members(drill: Drill, etcd: EtcdClient, before: int) -> None:
+    drill.wait_for("cluster.healthy", lambda: check.all_healthy(etcd), budget="recovery")
+    now = drill.act(
+        "etcdctl member list",
+        lambda: membership.list_members(etcd, etcd.nodes),
+        dry=[membership.Member("0", "dry")],
+    )
+    drill.observe("members_after", ", ".join(f"{m.name}={m.hex_id}" for m in now))
+    drill.expect(
+        len(now) == before and all(m.started and not m.is_learner for m in now),
+        f"{before} started voting members, as before",
+        now,
+    )
+    drill.verify_etcd_data()  # every member's HashKV the same at one revision
+
+
+@pytest.mark.disruptive
+def test_member_replaced(drill: Drill, etcd: EtcdClient) -> None:
+    """A follower's disk is lost: it crashes, is held down, and its data dir is moved aside.
+    The runbook -- member remove, member add (same name and peer URL), start on an empty data
+    dir with --initial-cluster-state=existing and the current --initial-cluster -- brings it
+    back as a new member, each step timed, and `replacement` from the wipe to a voting,
+    caught-up member. The cluster ends with as many members as before, all with the same
+    HashKV, and the consistency workload ran through it all."""
+    reason = replacement.unavailable(drill.cluster)
+    if reason is not None:
+        pytest.skip(reason)
+    drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
+    before = len(drill.cluster.etcd.endpoints)
+    with drill.fault(replacement.LoseMemberDisk()) as plan:
+        drill.observe("victim", plan.victims[0])
+        drill.observe("old_member_id", f"{int(plan.data['member_id']):x}")
+        _run_runbook(drill, _replacement(drill, etcd, plan))
+    took = drill.within_budget("recovery", "fault.injected", "member.caught_up", name="replacement")
+    drill.observe("replacement_s", round(took.seconds, 3))
+    with drill.verify():
+        _verify_members(drill, etcd, before)
+
+
+# How long kubedrill waits for etcd to refuse a wiped member started the wrong way. etcd says so
+# within a second or two of the start; the bound keeps a silent member from hanging the drill.
+WRONG_WAY_S = 20.0
+# The wrong ways, tried one after the other on the same wiped member: (name, how, its flags).
+WRONG_WAYS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    # Started again with the lab's own command line: --initial-cluster-state=new.
+    ("old_flags", "its old flags", {}),
+    # Told to join the existing cluster, but under its old identity, never removed and added.
+    (
+        "existing",
+        "--initial-cluster-state=existing, never removed and added",
+        {"--initial-cluster-state": "existing"},
+    ),
+)
+
+
+def _wrong_way(
+    drill: Drill,
+    etcd: EtcdClient,
+    runbook: replacement.Replacement,
+    old_id: str,
+    cluster_id: str,
+    way: tuple[str, str, dict[str, str]],
+) -> None:
+    """Start the wiped member the wrong way; etcd must refuse it and kubedrill say why, within
+    WRONG_WAY_S; nothing changes in the membership. Then stop it and move what the start left
+    in its data dir aside: the next try starts on an empty data dir again."""
+    name, how, flags = way
+    victim = runbook.disk.host
+    node = drill.cluster.node(victim)
+    since = time.time()
+    drill.act(
+        f"start {victim} as if nothing happened: an empty data dir, {how}",
+        lambda: runbook.disk.start_with(flags),
+        dry=None,
+    )
+    drill.timeline.mark(f"wrong_way.{name}.started")
+    outcome = drill.wait_for(
+        f"wrong_way.{name}.reported",
+        lambda: wrong_way.wrong_way_outcome(
+            etcd,
+            victim,
+            lambda: drill.cluster.control.logs(node, "etcd", since_wall=since),
+            cluster_id,
+        ),
+        timeout=WRONG_WAY_S,
+    )
+    drill.observe(f"wrong_way_{name}", str(outcome))
+    refused = isinstance(outcome, wrong_way.Refusal) and outcome.refused
+    drill.expect(refused, f"etcd refuses {victim} started with {how}, and says why", outcome)
+    dry: membership.Member | None = membership.Member(old_id, "")
+    entry = drill.act("etcdctl member list", runbook.entry, dry=dry)
+    drill.expect(
+        entry is not None and entry.id == old_id,
+        f"{victim}'s old identity is still the member (nothing changed behind the refusal)",
+        entry,
+    )
+
+    def stop() -> None:
+        runbook.disk.stop()
+        runbook.disk.set_junk_aside()
+
+    drill.act(f"stop {victim} again; move what it left in its data dir aside", stop, dry=None)
+
+
+@pytest.mark.disruptive
+def test_member_wrong_way_caught(drill: Drill, etcd: EtcdClient) -> None:
+    """A follower's disk is lost, and it is started again as if nothing happened -- an empty
+    data dir under its old identity -- first with its old flags, then with
+    --initial-cluster-state=existing. Each time etcd must refuse it, and kubedrill must say so,
+    with etcd's reason, within WRONG_WAY_S (a member that serves instead fails the drill, and
+    nothing is waited for without a bound). Then the right runbook repairs it, and the cluster
+    ends as healthy as the replacement drill's."""
+    reason = replacement.unavailable(drill.cluster)
+    if reason is not None:
+        pytest.skip(reason)
+    drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
+    before = len(drill.cluster.etcd.endpoints)
+    with drill.fault(replacement.LoseMemberDisk()) as plan:
+        runbook = _replacement(drill, etcd, plan)
+        cluster_id = drill.act(
+            "read the cluster ID", lambda: wrong_way.cluster_id(etcd, runbook.others), dry=""
+        )
+        for way in WRONG_WAYS:
+            _wrong_way(drill, etcd, runbook, plan.data["member_id"], cluster_id, way)
+        _run_runbook(drill, runbook)
+    for name, _how, _flags in WRONG_WAYS:
+        seen = drill.within_budget(
+            "detect", f"wrong_way.{name}.started", f"wrong_way.{name}.reported", f"wrong_way_{name}"
+        )
+        drill.observe(f"wrong_way_{name}_detect_s", round(seen.seconds, 3))
+    with drill.verify():
+        _verify_members(drill, etcd, before)

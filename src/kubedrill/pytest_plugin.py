@@ -43,7 +43,8 @@ MARKERS = {
     "fixtures/labs/quota-etcd.yaml)",
     "slow": "drills that take more than a minute",
     "disaster": "disaster-recovery drills (backup verified, a lost quorum restored from a "
-    "snapshot with RTO and exact RPO)",
+    "snapshot with RTO and exact RPO, a member's lost disk replaced and the wrong way round "
+    "caught)",
     "budget(**limits)": "override budgets for this drill, e.g. budget(leader_election=5)",
     "no_consistency(reason)": "run this drill without the consistency workload and checks",
     "expect_alerts(*names)": "alert rules this drill's fault must make fire (checked with "

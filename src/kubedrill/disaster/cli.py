@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kubedrill.disaster import lab_restore, quota
+from kubedrill.disaster import lab_restore, member_repair, quota
 from kubedrill.disaster.access_args import access_from_args, add_access_arguments
 from kubedrill.errors import ConfigError
 from kubedrill.probes.etcd import EtcdClient
@@ -42,6 +42,15 @@ def cmd_restore_lab(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replace_member(args: argparse.Namespace) -> int:
+    try:
+        member_repair.repair_lab_member(args.state_dir, args.host, args.old_id, args.aside)
+    except member_repair.RepairError as exc:
+        exc.hint = f"{exc.hint}; then rerun: kubedrill {' '.join(sys.argv[1:])}".lstrip("; ")
+        raise
+    return 0
+
+
 def add_etcd_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     etcd_p = sub.add_parser("etcd", help="etcd runbooks the data drills use (and heal replays)")
     etcd_sub = etcd_p.add_subparsers(dest="etcd_command", required=True)
@@ -66,3 +75,16 @@ def add_etcd_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     restore.add_argument("--run", required=True, help="the drill's DR run id (dr/<run>/)")
     restore.add_argument("--snapshot", type=Path, required=True, help="the snapshot to restore")
     restore.set_defaults(func=cmd_restore_lab)
+    replace = etcd_sub.add_parser(
+        "replace-member",
+        help="bring a lab member whose disk was lost back, from wherever a member replacement "
+        "stopped: its own data put back if it was never removed, else remove, add and start it "
+        "with --initial-cluster-state=existing; then check it is caught up",
+    )
+    replace.add_argument("--state-dir", type=Path, required=True, help="the lab's state dir")
+    replace.add_argument("--host", required=True, help="the etcd member whose disk was lost")
+    replace.add_argument("--old-id", required=True, help="its member ID before (decimal)")
+    replace.add_argument(
+        "--aside", type=Path, required=True, help="where its data dir was moved (etcd.lost-*)"
+    )
+    replace.set_defaults(func=cmd_replace_member)

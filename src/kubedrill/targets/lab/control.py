@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kubedrill.cluster import CommandLine, FaultSteps, Node
-from kubedrill.errors import FaultError
+from kubedrill.errors import ConfigError, FaultError
+from kubedrill.targets.lab import overrides
+from kubedrill.targets.lab.member_disk import MemberDisk
 from kubedrill.transport import TransportSpec
 from kubedrill.transport.step import Step
 
@@ -85,6 +87,11 @@ class LabControl:
             undo=(Step(self.where(node), ("sh", "-c", f"kill -CONT {pid} 2>/dev/null; true")),),
         )
 
+    def member_disk(self, node: Node) -> MemberDisk:
+        """The etcd member on `node`: its data dir, and starts with other flags (member
+        replacement drills)."""
+        return MemberDisk.of(self.state_dir, node.name)
+
     def is_running(self, node: Node, component: str) -> bool:
         pid = self.pid(node, component)
         if pid is None:
@@ -136,8 +143,24 @@ class LabControl:
         for spec in specs:
             if spec.get("host") == host and spec.get("component") == component:
                 argv = tuple(str(a) for a in spec.get("argv", ()))
-                return CommandLine(argv, f"{self.state_dir / 'components.json'} (not running)")
+                return self._with_override(node, component, argv)
         return None
+
+    def _with_override(
+        self, node: Node, component: str, argv: tuple[str, ...]
+    ) -> CommandLine | None:
+        """components.json's command line as the supervisor will start it: with the
+        component's flag overrides (a member being replaced joins with `existing`)."""
+        source = f"{self.state_dir / 'components.json'} (not running)"
+        path = overrides.override_path(self.state_dir, self._key(node, component))
+        text = self.read_text(str(path))
+        if text is None:
+            return CommandLine(argv, source)
+        try:
+            flags = overrides.parse_flags(text, path)
+        except ConfigError:
+            return None
+        return CommandLine(overrides.with_flags(argv, flags), f"{source}, with {path}")
 
 
 def _wall_of(line: str) -> float | None:

@@ -14,6 +14,10 @@ A component may name conditions (`after`) that must hold before its first start,
 at most `after_max_s`: etcd members of a new cluster start one after the other, each once the
 previous one serves its peer port (`tls://address:port`, see `etcd.start_after`), and HAProxy
 once every kube-apiserver is ready (`https://address:port/readyz` answers 200).
+
+Each start reads the component's flag overrides (`overrides/<host>__<component>.json`, see
+`overrides`): an operator's manifest edit, e.g. a replaced etcd member joining with
+`--initial-cluster-state=existing`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+from kubedrill.errors import ConfigError
+from kubedrill.targets.lab import overrides
 
 
 @dataclass(frozen=True)
@@ -216,8 +223,17 @@ class Supervisor:
         log_dir.mkdir(parents=True, exist_ok=True)
         if slot.log is None:
             slot.log = open(log_dir / f"{spec.component}.log", "a", buffering=1)  # noqa: SIM115
+        try:
+            flags = overrides.read_flags(self.state, spec.key)
+        except ConfigError as exc:
+            slot.log.write(f"--- kubedrill supervisor: not started: {exc}\n")
+            slot.restart_at = time.monotonic() + self.backoff.maximum
+            return
+        argv = overrides.with_flags(spec.argv, flags)
+        changed = f" with overrides {' '.join(f'{k}={v}' for k, v in flags.items())}"
         slot.log.write(
-            f"--- kubedrill supervisor: start #{slot.restarts + 1} at {time.time():.3f}\n"
+            f"--- kubedrill supervisor: start #{slot.restarts + 1} at {time.time():.3f}"
+            f"{changed if flags else ''}\n"
         )
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **spec.env}
         # Each lab host gets its own UTS namespace too, so a component's hostname is its host's
@@ -236,7 +252,7 @@ class Supervisor:
                 "-c",
                 'hostname "$0" && exec "$@"',
                 spec.host,
-                *spec.argv,
+                *argv,
             ],
             stdout=slot.log,
             stderr=subprocess.STDOUT,
