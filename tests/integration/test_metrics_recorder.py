@@ -88,13 +88,19 @@ def wait(probe: Any, timeout: float = 30.0) -> None:
     assert ok, f"{probe} did not hold within {timeout} s"
 
 
+# Alerts about the machine, not the fault: this VM's disk gives etcd a steady-state WAL fsync
+# p99 of 11-56 ms, above the rule's 10 ms warning (etcd's guidance for production disks), so
+# the warning is right to fire here, before and during any fault alike.
+MACHINE_ALERTS = frozenset({"EtcdWALFsyncSlow"})
+
+
 def fired_before(report: AlertReport, offset: float) -> list[str]:
     """Alerts that fired on the state recorded before `offset` (the steady state)."""
     return [
         f"{o.name} {dict(i.labels)}"
         for o in report.outcomes.values()
         for i in o.instances
-        if i.first_firing_s < offset or i.held == "steady state"
+        if (i.first_firing_s < offset or i.held == "steady state") and o.name not in MACHINE_ALERTS
     ]
 
 
@@ -224,6 +230,8 @@ def test_stacked_apiserver_down_fires_for_that_instance_only(tmp_path: Path) -> 
         assert report.confirmed
         assert report.fired("APIServerDown")
         for outcome in report.outcomes.values():
+            if outcome.name in MACHINE_ALERTS:
+                continue
             assert {i.labels.get("node") for i in outcome.instances} <= {"control-2"}, outcome
         assert report.outcomes["APIServerDown"].instances[0].held == "fault"
         injecting = timeline.first("fault.injecting")
