@@ -78,8 +78,9 @@ unit: ## unit tests (pure logic, no root)
 KIND_TESTS := tests/integration/test_kind_cluster.py tests/integration/test_ssh_kind.py
 KIND_UP_TEST := tests/integration/test_kind_up_podman.py
 
-integration: ## integration tests against real labs, sshd, podman, chromium (root; kind's in test-kind)
-	@KUBEDRILL_SSH_TOPOLOGY=stacked $(PYTEST) tests/integration -q \
+integration: ## integration tests against real labs, sshd, podman, chromium (root; kind's in test-kind; FULL_MATRIX=1: every fault x exit path)
+	@KUBEDRILL_SSH_TOPOLOGY=stacked KUBEDRILL_FULL_MATRIX=$(if $(FULL_MATRIX),1,0) \
+	  $(PYTEST) tests/integration -q --durations=15 \
 	  $(foreach f,$(KIND_TESTS) $(KIND_UP_TEST),--ignore $(f))
 
 drills: ## every drill against the (stacked) lab, with reports in reports/
@@ -89,7 +90,7 @@ test: lint unit integration drills drill-disk drill-disk-failpoints report repor
 	@echo "make test: done (lab drills, report, real kind cluster: drills through the Docker API and through SSH)"
 
 test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills
-	@$(MAKE) --no-print-directory test KIND_ALL=1
+	@$(MAKE) --no-print-directory test KIND_ALL=1 FULL_MATRIX=1
 	@$(MAKE) --no-print-directory drill-external
 	@$(PYTEST) -q $(KIND_UP_TEST)
 
