@@ -12,7 +12,6 @@ from kubedrill.disaster import (
     backup,
     lab_restore,
     membership,
-    quota,
     recovery,
     replacement,
     wrong_way,
@@ -220,12 +219,7 @@ def _carry_out_runbook(
 ) -> None:
     """Each step timed and marked; the marker says the restore is done (the fault's undo
     then only cleans up)."""
-    drill.timeline.mark("runbook.started")
-    for step in lab_restore.runbook(restore, run, snapshot):
-        started = time.monotonic()
-        detail = drill.act(f"runbook: {step.what}", step.do, dry="")
-        drill.timeline.mark(f"runbook.{step.name}", detail=detail)
-        drill.observe(f"runbook_{step.name}_s", round(time.monotonic() - started, 3))
+    drill.runbook((s.name, s.what, s.do) for s in lab_restore.runbook(restore, run, snapshot))
     if not drill.dry_run:
         restore.mark_restored(run)
 
@@ -254,12 +248,7 @@ def _replacement(drill: Drill, etcd: EtcdClient, plan: FaultPlan) -> replacement
 
 def _run_runbook(drill: Drill, runbook: replacement.Replacement) -> None:
     """remove, add, start -- each timed -- then wait for a voting, caught-up member."""
-    drill.timeline.mark("runbook.started")
-    for name, what, do in runbook.plan():
-        step = drill.act(f"runbook: {what}", do, dry=quota.RunbookStep(name, 0.0))
-        drill.timeline.mark(f"runbook.{name}", detail=step.detail)
-        drill.observe(f"runbook_{name}_s", round(step.seconds, 3))
-        drill.observe(f"runbook_{name}", step.detail)
+    drill.runbook(runbook.plan())
     disk, expected = runbook.disk, len(drill.cluster.etcd.endpoints)
     caught = drill.wait_for(
         "member.caught_up",

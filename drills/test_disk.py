@@ -62,12 +62,7 @@ def test_quota_exhaustion(drill: Drill, etcd: EtcdClient) -> None:
         # Held read-only for a while: the workload and the alert rules see the state.
         drill.hold(3.0, lambda: None if quota.nospace_raised(etcd) else "alarm cleared")
         with drill.verify("runbook: compact, defragment, disarm"):
-            drill.timeline.mark("runbook.started")
-            for name, what, do in runbook.plan():
-                step = drill.act(f"runbook: {what}", do, dry=quota.RunbookStep(name, 0.0))
-                drill.timeline.mark(f"runbook.{name}", detail=step.detail)
-                drill.observe(f"runbook_{name}_s", round(step.seconds, 3))
-                drill.observe(f"runbook_{name}", step.detail)
+            drill.runbook(runbook.plan())
             drill.wait_for(
                 "writes.accepted",
                 lambda: quota.write_accepted(etcd, PREFIX + "probe"),

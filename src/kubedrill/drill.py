@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -393,6 +393,21 @@ class Drill:
             return dry
         with allure_report.step(description):
             return action()
+
+    def runbook(self, steps: Iterable[tuple[str, str, Callable[[], object]]]) -> None:
+        """Carry out a runbook: each (name, what, do) step acted (a dry run writes it down),
+        marked `runbook.<name>` and timed (`runbook_<name>_s`); a step's result (its
+        `detail`, or the text it returned) is observed as `runbook_<name>`. Marks
+        `runbook.started` first, for budgets counted from it."""
+        self.timeline.mark("runbook.started")
+        for name, what, do in steps:
+            started = time.monotonic()
+            result = self.act(f"runbook: {what}", do, dry=None)
+            detail = str(getattr(result, "detail", result) or "")
+            self.timeline.mark(f"runbook.{name}", detail=detail)
+            self.observe(f"runbook_{name}_s", round(time.monotonic() - started, 3))
+            if detail:
+                self.observe(f"runbook_{name}", detail)
 
     # -- observation ---------------------------------------------------------------------------
 

@@ -68,7 +68,8 @@ class HealReport:
         return not self.failures
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in `path` durable (its entry, not just the file)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -108,7 +109,7 @@ class Ledger:
                 fh.flush()
                 os.fsync(fh.fileno())
             tmp.rename(final)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         except OSError as exc:
             raise LedgerError(
                 f"cannot write the undo record in {self.directory}: {exc}",
@@ -119,7 +120,7 @@ class Ledger:
     def remove(self, rec: UndoRecord) -> None:
         with contextlib.suppress(FileNotFoundError):
             (self.directory / f"{rec.id}.json").unlink()
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         self._remove_dir_if_empty()
 
     def _remove_dir_if_empty(self) -> None:

@@ -203,6 +203,17 @@ class RunbookStep:
     detail: str = ""
 
 
+def timed_step(
+    steps: list[RunbookStep], clock: Callable[[], float], name: str, action: Callable[[], str]
+) -> RunbookStep:
+    """Run `action` (it returns what it did), time it, and append the step to `steps`."""
+    started = clock()
+    detail = action()
+    step = RunbookStep(name, clock() - started, detail)
+    steps.append(step)
+    return step
+
+
 @dataclass
 class Runbook:
     """`etcdctl compact <rev>`, `etcdctl defrag --cluster`, `etcdctl alarm disarm`, each timed."""
@@ -212,11 +223,7 @@ class Runbook:
     steps: list[RunbookStep] = field(default_factory=list)
 
     def _timed(self, name: str, action: Callable[[], str]) -> RunbookStep:
-        started = self.clock()
-        detail = action()
-        step = RunbookStep(name, self.clock() - started, detail)
-        self.steps.append(step)
-        return step
+        return timed_step(self.steps, self.clock, name, action)
 
     def compact(self) -> RunbookStep:
         """Compact to the current revision (physical: returns once every member's backend

@@ -31,7 +31,7 @@ from kubedrill.disaster.membership import (
     list_members,
     remove_member,
 )
-from kubedrill.disaster.quota import RunbookStep
+from kubedrill.disaster.quota import RunbookStep, timed_step
 from kubedrill.faults.base import FaultPlan
 from kubedrill.faults.shape import Selector
 from kubedrill.faults.victims import resolve_victims
@@ -155,11 +155,7 @@ class Replacement:
         return [n for n in self.etcd.nodes if n != self.disk.host]
 
     def _timed(self, name: str, action: Callable[[], str]) -> RunbookStep:
-        started = self.clock()
-        detail = action()
-        step = RunbookStep(name, self.clock() - started, detail)
-        self.steps.append(step)
-        return step
+        return timed_step(self.steps, self.clock, name, action)
 
     def entry(self) -> Member | None:
         return by_peer_url(list_members(self.etcd, self.others), self.disk.peer_url)

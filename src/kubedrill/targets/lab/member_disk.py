@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubedrill.errors import ConfigError, FaultError, TargetError
-from kubedrill.ledger import pid_alive
+from kubedrill.ledger import fsync_dir, pid_alive
 from kubedrill.polling import poll_until
 from kubedrill.targets.lab import overrides
 from kubedrill.transport.base import TransportSpec
@@ -114,14 +114,14 @@ class MemberDisk:
         if dest.exists():
             raise FaultError(f"{dest} exists already", "pick another token")
         self.data_dir.rename(dest)
-        _fsync_dir(self.host_dir)
+        fsync_dir(self.host_dir)
 
     def put_back(self, src: Path) -> None:
         """The lost disk found again: renamed back in place of an empty or junk data dir."""
         self.checked_aside(src)
         self.set_junk_aside()
         src.rename(self.data_dir)
-        _fsync_dir(self.host_dir)
+        fsync_dir(self.host_dir)
 
     def set_junk_aside(self) -> Path | None:
         """Move what a start on an empty data dir left there out of the way; None when the
@@ -132,7 +132,7 @@ class MemberDisk:
             return None
         junk = self.host_dir / f"etcd.junk-{time.time_ns()}"
         self.data_dir.rename(junk)
-        _fsync_dir(self.host_dir)
+        fsync_dir(self.host_dir)
         return junk
 
     def asides(self) -> list[Path]:
@@ -239,11 +239,3 @@ class MemberDisk:
 def _gone(pid: int, timeout: float) -> bool:
     _, gone = poll_until(lambda: pid_alive(pid), lambda a: not a, timeout=timeout, interval=0.05)
     return gone
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
