@@ -216,5 +216,5 @@ test-kind: ## kind tier (CI's drill subset; KIND_ALL=1: every drill): up, real-k
 heal: ## undo faults left by a killed run
 	@$(KUBEDRILL) heal
 
-clean: ## remove generated reports (keeps $(REPORTS)/history.jsonl, the report's trends)
+clean: ## remove generated reports (keeps $(REPORTS)/history.jsonl and scorecard-history.jsonl, the trends)
 	@rm -rf $(REPORTS)/allure-results $(REPORTS)/junit.xml $(REPORTS)/summary.json $(REPORTS)/html
