@@ -155,6 +155,30 @@ def _write_module(work: Path, build: GoBuild, local: Mapping[str, str]) -> None:
     (work / "go.mod").write_text("\n".join(lines) + "\n")
 
 
+def go_mod_download(module: str, cwd: Path, env: Mapping[str, str], *, need: str) -> dict[str, str]:
+    """`go mod download -json module@version` outside any module: its answer (`Dir`, `GoMod`,
+    `Info` paths in the module cache), which must name `need`."""
+    proc = subprocess.run(
+        ["go", "mod", "download", "-json", module],
+        cwd=cwd,
+        env={**env, "GOFLAGS": "", "GOWORK": "off"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        info: dict[str, str] = json.loads(proc.stdout)
+    except ValueError:
+        info = {}
+    if proc.returncode != 0 or "Error" in info or need not in info:
+        reason = info.get("Error") or proc.stderr.strip() or proc.stdout.strip()
+        raise MissingBinaryError(
+            f"`go mod download {module}` failed: {reason}",
+            "check that the Go module proxy is reachable and the pinned version exists",
+        )
+    return info
+
+
 def run_go(work: Path, env: Mapping[str, str], cmd: list[str], progress: Progress) -> None:
     """Run go, echoing a line every 25 packages so a long cold build visibly moves."""
     proc = subprocess.Popen(

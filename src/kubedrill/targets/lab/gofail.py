@@ -14,16 +14,14 @@ At run time a member arms and disarms failpoints over HTTP when started with
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from kubedrill.errors import MissingBinaryError
-from kubedrill.targets.lab.build import GoBuild, Progress, etcd_build, run_go
+from kubedrill.targets.lab.build import GoBuild, Progress, etcd_build, go_mod_download, run_go
 
 MODULE = "go.etcd.io/gofail"
 VERSION = "v0.2.0"  # the gofail etcd 3.6 builds its failpoint binaries with (tools/mod)
@@ -76,24 +74,7 @@ def writable_copy(source: Path, target: Path) -> None:
 
 def download_dir(module: str, work: Path, env: Mapping[str, str]) -> Path:
     """`go mod download -json module@version`: the module's directory in the module cache."""
-    proc = subprocess.run(
-        ["go", "mod", "download", "-json", module],
-        cwd=work,
-        env={**env, "GOFLAGS": "", "GOWORK": "off"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        info: dict[str, str] = json.loads(proc.stdout)
-    except ValueError:
-        info = {}
-    if proc.returncode != 0 or "Dir" not in info:
-        raise MissingBinaryError(
-            f"`go mod download {module}` failed: {info.get('Error') or proc.stderr.strip()}",
-            "check that the Go module proxy is reachable and the pinned version exists",
-        )
-    return Path(info["Dir"])
+    return Path(go_mod_download(module, work, env, need="Dir")["Dir"])
 
 
 def enable_sources(

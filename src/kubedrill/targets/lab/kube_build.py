@@ -14,12 +14,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 from kubedrill.errors import MissingBinaryError
-from kubedrill.targets.lab.build import GoBuild, Progress
+from kubedrill.targets.lab.build import GoBuild, Progress, go_mod_download
 
 KUBERNETES_VERSION = "v1.34.4"
 # v0.8.0 is built against k8s.io/client-go v0.36 and lists 1.34 in its supported_releases.txt.
@@ -162,25 +161,7 @@ def kwok_build(version: str) -> GoBuild:
 def _download(module: str, cache_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
     """`go mod download -json module@version` (outside any module): paths of its go.mod, .info."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        ["go", "mod", "download", "-json", module],
-        cwd=cache_dir,
-        env={**env, "GOFLAGS": "", "GOWORK": "off"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        info: dict[str, str] = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        info = {}
-    if proc.returncode != 0 or "Error" in info or "GoMod" not in info:
-        reason = info.get("Error") or proc.stderr.strip() or proc.stdout.strip()
-        raise MissingBinaryError(
-            f"`go mod download {module}` failed: {reason}",
-            "check that the Go module proxy is reachable and the pinned version exists",
-        )
-    return info
+    return go_mod_download(module, cache_dir, env, need="GoMod")
 
 
 # kwok does nothing without Stage definitions; its release ships them in the module. These
