@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -233,6 +234,12 @@ def test_lab_command_line_from_the_process_or_components_json(tmp_path: Path) ->
     # The running process's own command line.
     proc = subprocess.Popen(argv)
     try:
+        # Until the child has exec'd, /proc shows the forked parent's command line (pytest's).
+        cmdline = Path(f"/proc/{proc.pid}/cmdline")
+        deadline = time.monotonic() + 10
+        while f"{state}/data".encode() not in cmdline.read_bytes():
+            assert time.monotonic() < deadline, "the child never exec'd"
+            time.sleep(0.01)
         (state / "run" / "h1__etcd.pid").write_text(str(proc.pid))
         found = control.command_line(node, "etcd")
         assert found is not None and found.argv == tuple(argv)
