@@ -21,7 +21,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,8 @@ from pathlib import Path
 from kubedrill.disaster.backup import BackupError, tool_environment
 from kubedrill.errors import TargetError
 from kubedrill.ledger import pid_alive
+from kubedrill.targets.lab import layout
+from kubedrill.targets.lab.member_disk import gone
 
 # etcd's and Kubernetes' guides: far more than the revisions written since the snapshot, so
 # every revision after the restore is greater than any a client saw before it.
@@ -90,13 +91,10 @@ class LabRestore:
         return self.state_dir / "dr" / run
 
     def hold_file(self, host: str, component: str) -> Path:
-        return self.state_dir / "holds" / f"{host}__{component}"
+        return layout.hold_file(self.state_dir, host, component)
 
     def pid(self, host: str, component: str) -> int | None:
-        try:
-            return int((self.state_dir / "run" / f"{host}__{component}.pid").read_text())
-        except (OSError, ValueError):
-            return None
+        return layout.read_pid(self.state_dir, host, component)
 
     def initial_cluster(self) -> str:
         return ",".join(f"{m.name}=https://{m.address}:{self.peer_port}" for m in self.members)
@@ -117,12 +115,9 @@ class LabRestore:
             if pid is not None and pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
                 killed.append((pid, f"{component} on {host}"))
-        deadline = time.monotonic() + timeout
-        while any(pid_alive(pid) for pid, _ in killed):
-            if time.monotonic() > deadline:
-                left = [what for pid, what in killed if pid_alive(pid)]
-                raise TargetError(f"still running after SIGKILL: {', '.join(left)}", "")
-            time.sleep(0.02)
+        left = [what for pid, what in killed if not gone(pid, timeout)]
+        if left:
+            raise TargetError(f"still running after SIGKILL: {', '.join(left)}", "")
         return f"stopped {len(killed)} of {len(targets)}"
 
     def release(self, targets: list[tuple[str, str]]) -> str:

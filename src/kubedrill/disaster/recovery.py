@@ -23,6 +23,7 @@ from kubedrill.checks.verdict import Verdict
 from kubedrill.consistency.checks import is_applied_write, verdict
 from kubedrill.faults.base import FaultPlan
 from kubedrill.faults.shape import quorum
+from kubedrill.targets.lab import layout
 from kubedrill.transport.base import TransportSpec
 from kubedrill.transport.step import Step
 from kubedrill.workload.history import Operation
@@ -228,8 +229,8 @@ class LoseEtcdMajority:
         lost = state_dir / "dr" / self.run / "lost"
         inject: list[Step] = []
         for node in victims:
-            hold = state_dir / "holds" / f"{node}__etcd"
-            pid_file = state_dir / "run" / f"{node}__etcd.pid"
+            hold = layout.hold_file(state_dir, node, "etcd")
+            pid_file = layout.pid_file(state_dir, node, "etcd")
             data = state_dir / "data" / node / "etcd"
             inject += [
                 Step(LOCAL, ("touch", str(hold))),

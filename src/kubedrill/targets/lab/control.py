@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kubedrill.cluster import CommandLine, FaultSteps, Node
 from kubedrill.errors import ConfigError, FaultError
-from kubedrill.targets.lab import overrides
+from kubedrill.targets.lab import layout, overrides
 from kubedrill.targets.lab.member_disk import MemberDisk
 from kubedrill.transport import TransportSpec
 from kubedrill.transport.step import Step
@@ -38,13 +38,10 @@ class LabControl:
         return LOCAL
 
     def _key(self, node: Node, component: str) -> str:
-        return f"{node.name}__{component}"
+        return layout.component_key(node.name, component)
 
     def pid(self, node: Node, component: str) -> int | None:
-        try:
-            return int((self.state_dir / "run" / f"{self._key(node, component)}.pid").read_text())
-        except (OSError, ValueError):
-            return None
+        return layout.read_pid(self.state_dir, node.name, component)
 
     def _live_pid(self, node: Node, component: str) -> int:
         pid = self.pid(node, component)
@@ -56,7 +53,7 @@ class LabControl:
         return pid
 
     def _hold(self, node: Node, component: str) -> str:
-        return str(self.state_dir / "holds" / self._key(node, component))
+        return str(layout.hold_file(self.state_dir, node.name, component))
 
     def stop(self, node: Node, component: str) -> FaultSteps:
         pid = self._live_pid(node, component)

@@ -22,7 +22,7 @@ from pathlib import Path
 from kubedrill.errors import ConfigError, FaultError, TargetError
 from kubedrill.ledger import fsync_dir, pid_alive
 from kubedrill.polling import poll_until
-from kubedrill.targets.lab import overrides
+from kubedrill.targets.lab import layout, overrides
 from kubedrill.transport.base import TransportSpec
 from kubedrill.transport.step import Step
 
@@ -56,7 +56,7 @@ class MemberDisk:
 
     @property
     def key(self) -> str:
-        return f"{self.host}__{COMPONENT}"
+        return layout.component_key(self.host, COMPONENT)
 
     @property
     def peer_url(self) -> str:
@@ -72,11 +72,11 @@ class MemberDisk:
 
     @property
     def hold_file(self) -> Path:
-        return self.state_dir / "holds" / self.key
+        return layout.hold_file(self.state_dir, self.host, COMPONENT)
 
     @property
     def pid_file(self) -> Path:
-        return self.state_dir / "run" / f"{self.key}.pid"
+        return layout.pid_file(self.state_dir, self.host, COMPONENT)
 
     # -- the data dir ---------------------------------------------------------------------------
 
@@ -182,7 +182,7 @@ class MemberDisk:
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            if not _gone(pid, 10.0):
+            if not gone(pid, 10.0):
                 raise TargetError(f"etcd on {self.host} (pid {pid}) survived SIGKILL", "")
         _, seen = poll_until(self.supervisor_holds, bool, timeout=5.0, interval=0.05)
         if not seen:
@@ -236,6 +236,7 @@ class MemberDisk:
         return self.state_dir / "logs" / self.host / f"{COMPONENT}.log"
 
 
-def _gone(pid: int, timeout: float) -> bool:
+def gone(pid: int, timeout: float) -> bool:
+    """Whether `pid` has exited (a zombie counts) within `timeout`."""
     _, gone = poll_until(lambda: pid_alive(pid), lambda a: not a, timeout=timeout, interval=0.05)
     return gone

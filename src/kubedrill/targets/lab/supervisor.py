@@ -39,6 +39,7 @@ from typing import Any, TextIO
 
 from kubedrill.errors import ConfigError
 from kubedrill.targets.lab import overrides
+from kubedrill.targets.lab.layout import component_key
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class ComponentSpec:
 
     @property
     def key(self) -> str:
-        return f"{self.host}__{self.component}"
+        return component_key(self.host, self.component)
 
     def to_dict(self) -> dict[str, Any]:
         return {
