@@ -10,11 +10,14 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import ConfigDict
+
 from kubedrill.errors import ConfigError
+from kubedrill.validation import LocalPath, Text, validate_document
 from kubedrill.yaml_file import load_yaml_file
 
 # Pinned: newest patch of the etcd 3.6 line, the line kubeadm pairs with Kubernetes 1.34.
@@ -24,6 +27,8 @@ ETCD_VERSION = "v3.6.16"
 # (etcd on hosts of its own).
 TOPOLOGIES = ("etcd", "stacked", "external")
 _NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+# Read by kubedrill.validation: a field the class does not declare is an error, never ignored.
+_STRICT = ConfigDict(extra="forbid")
 
 
 def default_cache_dir() -> Path:
@@ -39,6 +44,8 @@ def default_cache_dir() -> Path:
 class EtcdSettings:
     """etcd flags (the seed's section 3: heartbeat 100 ms, election 1 s, snapshot 10k...)."""
 
+    __pydantic_config__ = _STRICT
+
     version: str = ETCD_VERSION
     heartbeat_interval_ms: int = 100
     election_timeout_ms: int = 1000
@@ -46,7 +53,7 @@ class EtcdSettings:
     quota_backend_bytes: int = 8 * 1024**3
     max_request_bytes: int = 10 * 1024**2
     max_txn_ops: int = 10000
-    auto_compaction_retention: str = "1h"
+    auto_compaction_retention: Text = "1h"
     client_port: int = 2379
     peer_port: int = 2380
     metrics_port: int = 2381
@@ -61,6 +68,8 @@ class EtcdSettings:
 @dataclass(frozen=True)
 class KubernetesSettings:
     """The Kubernetes control plane (topologies stacked and external)."""
+
+    __pydantic_config__ = _STRICT
 
     version: str = "v1.34.4"  # pinned; etcd v3.6 is the line kubeadm pairs with 1.34
     kwok_version: str = "v0.8.0"
@@ -79,6 +88,8 @@ class KubernetesSettings:
 class SupervisorSettings:
     """Restart like kubelet does for static pods, with a shorter back-off suited to drills."""
 
+    __pydantic_config__ = _STRICT
+
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 10.0
     reset_after_s: float = 30.0  # a process that ran this long gets its back-off reset
@@ -86,13 +97,14 @@ class SupervisorSettings:
 
 @dataclass(frozen=True)
 class LabConfig:
+    __pydantic_config__ = _STRICT
     name: str = "lab"
     topology: str = "stacked"
     members: int = 3
     subnet: str = "10.213.7.0/24"
-    state_root: Path = Path("/var/lib/kubedrill/labs")
-    bin_dir: Path | None = None  # user-supplied binaries instead of building them
-    cache_dir: Path = field(default_factory=default_cache_dir)
+    state_root: LocalPath = Path("/var/lib/kubedrill/labs")
+    bin_dir: LocalPath | None = None  # user-supplied binaries instead of building them
+    cache_dir: LocalPath = field(default_factory=default_cache_dir)
     etcd: EtcdSettings = field(default_factory=EtcdSettings)
     supervisor: SupervisorSettings = field(default_factory=SupervisorSettings)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
@@ -151,64 +163,7 @@ class LabConfig:
         return self
 
 
-def _build(cls: type[Any], raw: Mapping[str, Any], path: str) -> Any:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{path} must be a mapping, got {type(raw).__name__}", _FIELD_HINT)
-    known = {f.name: f for f in fields(cls)}
-    values: dict[str, Any] = {}
-    defaults = cls()
-    for key, value in raw.items():
-        if key not in known:
-            raise ConfigError(
-                f"unknown field {path}.{key}", f"known fields of {path}: {', '.join(sorted(known))}"
-            )
-        current = getattr(defaults, key)
-        where = f"{path}.{key}"
-        if isinstance(current, EtcdSettings | SupervisorSettings | KubernetesSettings):
-            values[key] = _build(type(current), value, where)
-        elif key in ("state_root", "cache_dir", "bin_dir"):
-            if value is None and key == "bin_dir":
-                values[key] = None
-            elif not isinstance(value, str) or not value:
-                raise ConfigError(
-                    f"{where} must be a path (a non-empty string), got {value!r}", _FIELD_HINT
-                )
-            else:
-                values[key] = Path(value).expanduser()
-        elif key == "extra_flags":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(
-                    f"{where} must be a list of strings like '--flag=value'", _FIELD_HINT
-                )
-            values[key] = tuple(value)
-        else:
-            values[key] = _coerce(value, current, where)
-    return replace(defaults, **values)
-
-
 _FIELD_HINT = "fix that field in the lab config (README: The lab)"
-
-
-def _coerce(value: Any, current: Any, where: str) -> Any:
-    if isinstance(current, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}", _FIELD_HINT)
-        return value
-    if current is None:
-        return value
-    if isinstance(current, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}", _FIELD_HINT)
-        return value
-    if isinstance(current, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where} must be a number, got {value!r}", _FIELD_HINT)
-        return float(value)
-    if isinstance(current, str):
-        if not isinstance(value, str | int):
-            raise ConfigError(f"{where} must be a string, got {value!r}", _FIELD_HINT)
-        return str(value)
-    return value
 
 
 def load_lab_config(path: Path | None = None, **overrides: Any) -> LabConfig:
@@ -222,7 +177,9 @@ def load_lab_config(path: Path | None = None, **overrides: Any) -> LabConfig:
                 "see kind-configs/ and README for an example",
             )
         section = raw.get("lab")
-        config = _build(LabConfig, {} if section is None else section, "lab")
+        config = validate_document(
+            LabConfig, {} if section is None else section, root="lab", hint=_FIELD_HINT
+        )
     env_bin = os.environ.get("KUBEDRILL_BIN_DIR")
     if env_bin and "bin_dir" not in overrides:
         overrides["bin_dir"] = Path(env_bin)

@@ -26,6 +26,7 @@ from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.lb import HaproxySocket
 from kubedrill.probes.leaders import add_leader_locators
 from kubedrill.targets.lab import kube, kube_lab, network, pki, topology
+from kubedrill.targets.lab import state as lab_state
 from kubedrill.targets.lab.build import ensure_built, find_binaries
 from kubedrill.targets.lab.config import LabConfig
 from kubedrill.targets.lab.control import LOCAL, LabControl
@@ -33,6 +34,7 @@ from kubedrill.targets.lab.etcd import etcd_argv, etcd_env, failpoint_url, start
 from kubedrill.targets.lab.gofail import etcd_build_for
 from kubedrill.targets.lab.kube import KubePaths
 from kubedrill.targets.lab.kube_build import kubernetes_build, kwok_build, kwok_stages
+from kubedrill.targets.lab.state import LabState
 from kubedrill.targets.lab.supervisor import ComponentSpec
 from kubedrill.transport import TransportSpec
 from kubedrill.transport.kernel import local_delay_method
@@ -109,12 +111,8 @@ def supervisor_pid(state_dir: Path) -> int | None:
     return pid if ours and pid_alive(pid) else None
 
 
-def read_state(state_dir: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads((state_dir / "lab.json").read_text())
-    except FileNotFoundError:
-        return None
-    return data
+def read_state(state_dir: Path) -> LabState | None:
+    return lab_state.read_state(state_dir)
 
 
 def up(config: LabConfig, progress: Progress = print) -> Cluster:
@@ -338,7 +336,7 @@ def write_state(
             "kubernetes": config.kubernetes.version,
             "kwok": config.kubernetes.kwok_version,
         }
-    state = {
+    state: LabState = {
         "name": config.name,
         "topology": config.topology,
         "subnet": config.subnet,
@@ -376,7 +374,7 @@ def write_state(
             "haproxy_socket": str(KubePaths(state_dir).haproxy_socket),
             "workers": config.kubernetes.workers,
         }
-    (state_dir / "lab.json").write_text(json.dumps(state, indent=1))
+    lab_state.write_state(state_dir, state)
 
 
 def start_supervisor(state_dir: Path) -> None:
@@ -475,7 +473,7 @@ def load_cluster(state_dir: Path) -> Cluster:
     return cluster
 
 
-def add_kubernetes(cluster: Cluster, state: dict[str, Any]) -> None:
+def add_kubernetes(cluster: Cluster, state: LabState) -> None:
     k = state["kubernetes"]
     pki_dir = Path(k["kubeconfig"]).parent.parent / "pki" / "kubernetes"
     cluster.kube = KubeAccess(
