@@ -182,6 +182,9 @@ class RequestAccounting:
     drill: Drill
     clients: int = 2
     interval: float = 0.1  # per client: about 20 requests a second with two
+    # A client's patience for one request (kubectl waits far longer); a slower answer is a
+    # failure, "timeout (stage)".
+    timeout: float = 5.0
     _clients: list[AccountedClient] = field(default_factory=list)
     started_wall: float = 0.0
 
@@ -201,6 +204,7 @@ class RequestAccounting:
                 timeline=self.drill.timeline,
                 interval=self.interval,
                 max_duration=900,
+                timeout=self.timeout,
                 name=f"lb-client-{i + 1}",
             )
             self._clients.append(client.start())
