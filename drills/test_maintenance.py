@@ -10,7 +10,13 @@ import pytest
 
 from kubedrill.drill import Drill
 from kubedrill.maintenance.etcd_leadership import move_leader, successor
-from kubedrill.maintenance.rolling import RequestAccounting, RollingRestart, report, rolling_order
+from kubedrill.maintenance.rolling import (
+    RequestAccounting,
+    RollingRestart,
+    during,
+    report,
+    rolling_order,
+)
 from kubedrill.probes import etcd_checks
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import KubeProbes
@@ -31,13 +37,15 @@ def test_rolling_restart_control_plane(drill: Drill, kube: KubeProbes) -> None:
         pytest.skip("a rolling restart needs 2 or more control-plane hosts")
     accounting = RequestAccounting(drill).start()
     rolling = RollingRestart(drill)
+    failed: list[str] = []
     try:
         rolling.run(hosts)
         drill.hold(SETTLE_S, lambda: None)
     finally:
         accounting.stop()
-    with drill.verify():
+        # Reported on every way out: a restart that never got ready still lists what failed.
         failed = [] if drill.dry_run else report(drill, accounting, rolling)
+    with drill.verify():
         drill.expect(
             not failed,
             "no request through the load balancer failed during the rolling restart",
@@ -74,14 +82,18 @@ def test_rolling_restart_etcd(drill: Drill, etcd: EtcdClient) -> None:
         ops = drill.consistency.etcd_ops() if drill.consistency else []
         failed = [op for op in ops if is_failed_write(op)]
         drill.observe("etcd_writes", sum(op.kind in ("put", "cas") for op in ops))
-        drill.observe("etcd_failed_writes", [vars(op) for op in failed])
+        drill.observe(
+            "etcd_failed_writes",
+            [{**vars(op), "during": during(op.invoke, rolling.phases)} for op in failed],
+        )
         drill.observe("hosts", [h.to_dict() for h in rolling.hosts])
         drill.observe("per_host_restart_s", {h.host: round(h.total_s, 3) for h in rolling.hosts})
         drill.expect(
             not failed,
             "no etcd write failed during the rolling restart",
             "\n".join(
-                f"+{op.invoke:.3f} s {op.client} {op.kind} {op.key}: {op.outcome} {op.error}"
+                f"+{op.invoke:.3f} s {op.client} {op.kind} {op.key}: {op.outcome} {op.error} -- "
+                f"{during(op.invoke, rolling.phases)}"
                 for op in failed
             ),
         )
