@@ -152,7 +152,9 @@ class RollingRestart:
         drill, now = self.drill, self.drill.timeline.now
         node = self.cluster.node(host)
         if self.before_stop is not None:
+            before = now()
             self.before_stop(host, component)
+            self._phase(host, component, "before the stop (e.g. moving leadership)", before)
         result = ComponentRestart(component)
         stopping, stopping_wall = now(), time.time()
         with drill.fault(StopComponent(component, Selector.named(host)), concurrent=True):
@@ -167,8 +169,12 @@ class RollingRestart:
         started = now()
         result.down_s = started - stopping
         ready = readiness.probe(drill, node, component, stopping_wall)
-        drill.wait_for(f"maintenance.ready.{host}.{component}", ready, budget="recovery")
-        result.ready_s = self._phase(host, component, "start until ready", started)
+        try:
+            drill.wait_for(f"maintenance.ready.{host}.{component}", ready, budget="recovery")
+        finally:
+            # Recorded on every way out: a request failing while it never got ready is
+            # reported against this phase.
+            result.ready_s = self._phase(host, component, "start until ready", started)
         result.total_s = now() - stopping
         return result
 
