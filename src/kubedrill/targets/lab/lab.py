@@ -453,7 +453,7 @@ def load_cluster(state_dir: Path) -> Cluster:
         target="lab",
         nodes=nodes,
         etcd=access,
-        control=LabControl(state_dir, grace_s=int(state.get("stop_grace_s", 10))),
+        control=LabControl(state_dir, grace_s=int(state.get("stop_grace_s", 10.0))),
         observer=LOCAL,
         facts=ClusterFacts(
             target="lab",

@@ -71,6 +71,7 @@ class LabState(TypedDict):
     hosts: list[HostState]
     etcd: EtcdState
     kubernetes: NotRequired[KubeState]
+    stop_grace_s: NotRequired[float]  # the supervisor's SIGTERM-to-SIGKILL grace (maintenance)
 
 
 def read_state(state_dir: Path) -> LabState | None:
