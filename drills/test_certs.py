@@ -1,0 +1,115 @@
+"""Certificate drills (lab target: kubedrill holds the lab's CA): rotate every control-plane
+certificate one host at a time under steady traffic with no failed request, and let one
+certificate expire under the drill to see what breaks, what notices, and what heals it."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import functools
+
+import pytest
+import requests
+
+from kubedrill.cluster import Cluster, Node
+from kubedrill.drill import Drill
+from kubedrill.faults import Selector, StopComponent
+from kubedrill.probes import etcd_checks, served
+from kubedrill.probes.etcd import EtcdClient
+from kubedrill.probes.kube import KubeProbes
+from kubedrill.targets.lab import certs
+from kubedrill.targets.lab.control import LabControl
+
+pytestmark = [pytest.mark.certs]
+
+# Reload their files without a restart (measured: the new serial is served to the next
+# handshake, < 0.1 s): kube-apiserver watches its serving cert, etcd reads its certs on every
+# handshake.
+RELOADED = ("etcd-peer", "etcd-server", "apiserver")
+# client-go reloads a kubeconfig's client cert files only every 5 minutes
+# (transport.CertCallbackRefreshDuration): a graceful restart, one host at a time, takes them.
+RESTARTED = ("controller-manager", "scheduler")
+COMPONENT_PORT = {"kube-controller-manager": 10257, "kube-scheduler": 10259}
+
+
+def lab_state(cluster: Cluster) -> dt.timedelta:
+    if not isinstance(cluster.control, LabControl):
+        pytest.skip(f"the {cluster.target} target's CA is not kubedrill's to issue with")
+    if cluster.kube is None:
+        pytest.skip(f"{cluster.name} has no Kubernetes control plane (topology stacked)")
+    return certs.lab_validity(cluster.control.state_dir)
+
+
+def healthy(cluster: Cluster, node: Node, component: str) -> bool:
+    """The component's /healthz on its secure port answers ok (served with a cluster-CA
+    cert on the lab)."""
+    assert cluster.kube is not None
+    url = f"https://{node.address}:{COMPONENT_PORT[component]}/healthz"
+    try:
+        resp = requests.get(url, verify=str(cluster.kube.component_ca), timeout=1.0)
+    except requests.RequestException:
+        return False
+    return resp.status_code == 200 and resp.text == "ok"
+
+
+def serves(cluster: Cluster, port: served.ServedPort, serial: int) -> bool:
+    return served.read(cluster, port).serial == serial
+
+
+def failures(drill: Drill) -> dict[str, int]:
+    """Failed requests of every client by client and reason."""
+    return dict(
+        collections.Counter(f"{op.client}: {op.error or op.outcome}" for op in drill.operations()
+                            if not op.ok)
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_rotate_certs_one_host_at_a_time(drill: Drill, kube: KubeProbes, etcd: EtcdClient) -> None:
+    """Renew, host by host, the etcd peer and server certs, the apiserver's serving cert and
+    the controller-manager's and scheduler's client certs, while clients go through the load
+    balancer and to etcd: not one request fails, and every port serves its new serial."""
+    validity = lab_state(drill.cluster)
+    assert isinstance(drill.cluster.control, LabControl)
+    state_dir = drill.cluster.control.state_dir
+    drill.steady_state(
+        "etcd is healthy, the API ready through the load balancer, every backend UP",
+        lambda: etcd_checks.all_healthy(etcd) and kube.ready() and kube.all_backends_up(),
+    )
+    drill.api_reader()
+    drill.writer()
+    for node in drill.cluster.with_role("control-plane"):
+        started = drill.timeline.mark("host.rotating", node=node.name)
+        for kind in RELOADED:
+            new = certs.renew(certs.lab_cert(state_dir, node.name, kind), validity)
+            port = served.served_port(drill.cluster, node, kind)
+            drill.wait_for(
+                f"{kind}.served.{node.name}",
+                functools.partial(serves, drill.cluster, port, new.serial_number),
+                timeout=30,
+            )
+        for kind in RESTARTED:
+            certs.renew(certs.lab_cert(state_dir, node.name, kind), validity)
+            component = certs.KINDS[kind][2]
+            before = drill.cluster.control.pid(node, component)
+            with drill.fault(StopComponent(component, Selector.named(node.name))):
+                pass  # stopped gracefully (SIGTERM); the heal starts it on the new file
+            drill.wait_for(
+                f"{kind}.restarted.{node.name}",
+                functools.partial(healthy, drill.cluster, node, component),
+                budget="recovery",
+            )
+            after = drill.cluster.control.pid(node, component)
+            drill.expect(
+                after is not None and after != before,
+                f"{component} on {node.name} runs in a new process, started on the new cert",
+                f"pid {before} before, {after} after",
+            )
+        done = drill.timeline.mark("host.rotated", node=node.name)
+        drill.observe(f"rotation_s.{node.name}", round(done.offset - started.offset, 2))
+    with drill.verify():
+        drill.wait_for("api.healthy", lambda: kube.ready() and kube.all_backends_up(), timeout=30)
+        drill.assert_api_available()
+        failed = failures(drill)
+        drill.observe("failed_requests", failed)
+        drill.expect(not failed, "no request failed during the rotation", failed)
