@@ -11,14 +11,17 @@ import functools
 import pytest
 import requests
 
+from kubedrill.audit.certs import ServedCert
 from kubedrill.cluster import Cluster, Node
 from kubedrill.drill import Drill
 from kubedrill.faults import Selector, StopComponent
+from kubedrill.faults.certs import ExpireCert
 from kubedrill.probes import etcd_checks, served
 from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.kube import KubeProbes
 from kubedrill.targets.lab import certs
 from kubedrill.targets.lab.control import LabControl
+from kubedrill.workload.api_configmaps import api_session
 
 pytestmark = [pytest.mark.certs]
 
@@ -52,6 +55,22 @@ def healthy(cluster: Cluster, node: Node, component: str) -> bool:
     return resp.status_code == 200 and resp.text == "ok"
 
 
+API_HEALTHY = "the API is ready through the load balancer and every backend is UP"
+
+
+def far() -> dt.datetime:
+    """A day from now: a served cert that ends before it is the short-lived one."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+
+
+def short_lived(cert: ServedCert) -> bool:
+    return cert.not_after is not None and cert.not_after < far()
+
+
+def expired(cert: ServedCert) -> bool:
+    return cert.not_after is not None and cert.not_after <= dt.datetime.now(dt.UTC)
+
+
 def serves(cluster: Cluster, port: served.ServedPort, serial: int) -> bool:
     return served.read(cluster, port).serial == serial
 
@@ -73,7 +92,7 @@ def test_rotate_certs_one_host_at_a_time(drill: Drill, kube: KubeProbes, etcd: E
     assert isinstance(drill.cluster.control, LabControl)
     state_dir = drill.cluster.control.state_dir
     drill.steady_state(
-        "etcd is healthy, the API ready through the load balancer, every backend UP",
+        f"etcd is healthy, {API_HEALTHY}",
         lambda: etcd_checks.all_healthy(etcd) and kube.ready() and kube.all_backends_up(),
     )
     drill.api_reader()
@@ -113,3 +132,72 @@ def test_rotate_certs_one_host_at_a_time(drill: Drill, kube: KubeProbes, etcd: E
         failed = failures(drill)
         drill.observe("failed_requests", failed)
         drill.expect(not failed, "no request failed during the rotation", failed)
+
+
+VALID_S = 60.0  # the short-lived certificate's validity from the inject
+
+
+def direct_refused(drill: Drill, node: Node) -> str | None:
+    """Why a new client connecting straight to `node`'s apiserver fails, None if it does
+    not (a new connection each time: a handshake made before the expiry keeps working)."""
+    assert drill.cluster.kube is not None
+    session = api_session(drill.cluster.kube)
+    try:
+        session.get(f"https://{node.address}:{served.APISERVER_PORT}/readyz", timeout=2.0)
+    except requests.RequestException as exc:
+        return f"{type(exc).__name__}: {exc}"[-160:]
+    finally:
+        session.close()
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.expect_alerts("TLSCertificateExpiryCritical")
+def test_apiserver_cert_expires_under_the_drill(drill: Drill, kube: KubeProbes) -> None:
+    """One apiserver's serving cert is re-issued valid for a minute and expires: measured is
+    what fails (new clients straight to it; through the load balancer, the requests routed
+    to it), whether HAProxy's health check notices, which alert fires and when; the undo
+    re-issues a valid cert and the apiserver serves it without a restart."""
+    lab_state(drill.cluster)
+    drill.steady_state(API_HEALTHY, lambda: kube.ready() and kube.all_backends_up())
+    victim = drill.cluster.node(drill.cluster.nth("control-plane", 0))
+    port = served.served_port(drill.cluster, victim, "apiserver")
+    drill.api_reader()
+    with drill.fault(ExpireCert("apiserver", Selector.named(victim.name), VALID_S)):
+        drill.wait_for(
+            "cert.short_lived_served",
+            lambda: short_lived(served.read(drill.cluster, port)),
+            timeout=30,
+        )
+        drill.wait_for(
+            "cert.expired",
+            lambda: expired(served.read(drill.cluster, port)),
+            timeout=VALID_S + 30,
+        )
+        drill.wait_for(
+            "direct.refused", lambda: direct_refused(drill, victim) is not None, timeout=30
+        )
+        drill.observe("direct_error", direct_refused(drill, victim))
+        # What the load balancer makes of it: its check does not verify the backend's cert
+        # (check-ssl verify none, as kubeadm-style HAProxy configs do).
+        drill.hold(10.0, lambda: None)
+        drill.observe("lb_backend_state_expired", kube.backends().get(victim.name, "?"))
+    with drill.verify():
+        drill.wait_for(
+            "direct.ok", lambda: direct_refused(drill, victim) is None, budget="recovery"
+        )
+        drill.within_budget("recovery", "fault.healing", "direct.ok")
+        expired_at = drill.offset("cert.expired")
+        window = [
+            op
+            for op in drill.api_reader_ops()
+            if expired_at <= op.invoke < drill.offset("fault.healing")
+        ]
+        drill.observe("lb_requests_while_expired", len(window))
+        drill.observe("lb_failed_while_expired", sum(not op.ok for op in window))
+        drill.observe("failed_requests", failures(drill))
+        drill.expect(
+            any(not op.ok for op in window),
+            "clients through the load balancer saw the expired certificate",
+            f"{len(window)} requests, none failed",
+        )

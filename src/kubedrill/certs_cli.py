@@ -1,13 +1,19 @@
 """`kubedrill certs ...`: renew one of the lab's certificates in place (a drill's rotation
-step and the expiry fault's undo run it, so `kubedrill heal` does too)."""
+step and the expiry fault's undo run it, so `kubedrill heal` does too).
+
+The fault's steps run this module itself (`python -m kubedrill.certs_cli renew ...`), not the
+whole CLI: importing every command takes tens of seconds on a loaded 2-core machine, longer
+than a step may take."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from kubedrill.errors import ConfigError
+from kubedrill.errors import ConfigError, KubedrillError
 from kubedrill.targets.lab import certs
 
 
@@ -52,3 +58,19 @@ def add_certs_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         help="validity from now (default: the lab's lab.cert_validity_days)",
     )
     renew.set_defaults(func=cmd_certs_renew)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kubedrill")
+    add_certs_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["certs", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        code: int = args.func(args)
+    except KubedrillError as exc:
+        print(f"kubedrill: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,7 @@
 """A certificate that expires during the drill: one host's cert re-issued valid for a minute or
 two (lab target: kubedrill holds the lab's CA). The undo re-issues it with the lab's validity,
-through `kubedrill certs renew`, so `kubedrill heal` repairs it after a SIGKILL too."""
+through `kubedrill certs renew` (its module, run by itself), so `kubedrill heal` repairs it
+after a SIGKILL too."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from kubedrill.transport.step import Step
 
 if TYPE_CHECKING:
     from kubedrill.cluster import Cluster
+
+
+# A Python start and an ECDSA signature: a second or two, more on a loaded machine.
+STEP_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -57,11 +62,12 @@ class ExpireCert:
         for name in chosen:
             certs.lab_cert(state_dir, name, self.kind)  # the file is there, before anything
             renew = (
-                sys.executable, "-m", "kubedrill", "certs", "renew", "--state-dir",
+                sys.executable, "-m", "kubedrill.certs_cli", "renew", "--state-dir",
                 str(state_dir), "--host", name, "--kind", self.kind,
             )  # fmt: skip
-            inject.append(Step(LOCAL, (*renew, "--valid-for", f"{self.valid_for_s:g}")))
-            undo.append(Step(LOCAL, renew))
+            short = (*renew, "--valid-for", f"{self.valid_for_s:g}")
+            inject.append(Step(LOCAL, short, timeout=STEP_TIMEOUT_S))
+            undo.append(Step(LOCAL, renew, timeout=STEP_TIMEOUT_S))
         return FaultPlan(
             name=self.name,
             victims=chosen,
