@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import functools
+from pathlib import Path
 
 import pytest
 import requests
@@ -71,6 +72,11 @@ def expired(cert: ServedCert) -> bool:
     return cert.not_after is not None and cert.not_after <= dt.datetime.now(dt.UTC)
 
 
+def renew(state_dir: Path, host: str, kind: str, validity: dt.timedelta) -> int:
+    """Renew in place (same key, one rename); the new serial."""
+    return certs.renew(certs.lab_cert(state_dir, host, kind), validity).serial_number
+
+
 def serves(cluster: Cluster, port: served.ServedPort, serial: int) -> bool:
     return served.read(cluster, port).serial == serial
 
@@ -100,15 +106,23 @@ def test_rotate_certs_one_host_at_a_time(drill: Drill, kube: KubeProbes, etcd: E
     for node in drill.cluster.with_role("control-plane"):
         started = drill.timeline.mark("host.rotating", node=node.name)
         for kind in RELOADED:
-            new = certs.renew(certs.lab_cert(state_dir, node.name, kind), validity)
+            serial = drill.act(
+                f"renew the {kind} cert of {node.name}",
+                functools.partial(renew, state_dir, node.name, kind, validity),
+                dry=0,
+            )
             port = served.served_port(drill.cluster, node, kind)
             drill.wait_for(
                 f"{kind}.served.{node.name}",
-                functools.partial(serves, drill.cluster, port, new.serial_number),
+                functools.partial(serves, drill.cluster, port, serial),
                 timeout=30,
             )
         for kind in RESTARTED:
-            certs.renew(certs.lab_cert(state_dir, node.name, kind), validity)
+            drill.act(
+                f"renew the {kind} client cert of {node.name} (its kubeconfig's file)",
+                functools.partial(renew, state_dir, node.name, kind, validity),
+                dry=0,
+            )
             component = certs.KINDS[kind][2]
             before = drill.cluster.control.pid(node, component)
             with drill.fault(StopComponent(component, Selector.named(node.name))):
