@@ -13,7 +13,7 @@ APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev g
 APT_NO_RECOMMENDS := prometheus
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
-        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-maintenance drill-partition drill-control-plane drill-external gameday gameday-dry-run ci bench bench-lab heal clean \
+        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-maintenance drill-partition drill-control-plane drill-external gameday gameday-dry-run ci bench bench-lab heal clean drill-certs \
         report report-tool report-check kind-image kind-up kind-down drill-kind drill-kind-ssh test-kind \
         test-all
 
@@ -122,6 +122,10 @@ drill-maintenance: ## rolling restarts (control plane, then etcd leader last) wi
 
 drill-control-plane: ## apiserver, controller-manager, scheduler and node drills
 	@$(PYTEST) drills/ -m "apiserver or controller or scheduler or node" -v
+
+drill-certs: ## certificate drills: rotate every control-plane cert one host at a time (no failed request), one that expires (~15 min on 2 loaded cores, most of it promtool)
+	@$(PYTEST) drills/test_certs.py -m certs -v --kubedrill-reports $(REPORTS)/certs \
+	  --alluredir $(REPORTS)/certs/allure-results --junitxml $(REPORTS)/certs/junit.xml
 
 gameday: setup ## set up, bring the stacked lab up, run every drill (the seed's script too), write reports/ (then: make report)
 	@$(KUBEDRILL) lab up --topology stacked

@@ -12,6 +12,7 @@ from pathlib import Path
 from kubedrill import __version__
 from kubedrill.audit.cli import add_audit_command
 from kubedrill.bench_cli import add_bench_command
+from kubedrill.certs_cli import add_certs_commands
 from kubedrill.consistency.lincheck_build import ensure_lincheck
 from kubedrill.disaster.cli import add_etcd_commands
 from kubedrill.errors import ConfigError, KubedrillError
@@ -274,7 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check_p.set_defaults(func=cmd_ssh_check)
 
-    for add_commands in (add_audit_command, add_kind_commands, add_etcd_commands):
+    for add_commands in (
+        add_audit_command,
+        add_kind_commands,
+        add_etcd_commands,
+        add_certs_commands,
+    ):
         add_commands(sub)
     add_bench_command(sub)
     sub.add_parser(

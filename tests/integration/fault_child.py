@@ -17,6 +17,7 @@ from kubedrill.faults import (
     Selector,
     StopComponent,
 )
+from kubedrill.faults.certs import ExpireCert
 from kubedrill.faults.runner import FaultSession, install_sigterm_handler
 from kubedrill.ledger import Ledger
 from kubedrill.targets.lab import lab
@@ -30,6 +31,8 @@ FAULTS: dict[str, Fault] = {
     "blackhole": Isolate(Selector.follower(), port=2380),
     "partition": Partition(),
     "delay": NetemDelay(200, Selector.follower()),
+    # Long enough not to expire during the test: what is checked is that the undo re-issues.
+    "expire-cert": ExpireCert("etcd-peer", Selector.follower(), valid_for_s=600),
 }
 
 

@@ -80,15 +80,23 @@ def make_kube_pki(
         *[c.address for c in controls],
     ]
     v = validity
-    pki.issue(ca, d, "apiserver", "kube-apiserver", dns=names, ips=ips, server=True, validity=v)
+    # Every control-plane host has its own serving cert and its own controller-manager and
+    # scheduler client certs, as kubeadm nodes do: one host's can be renewed (or expire)
+    # while the others' do not change.
+    for host in controls:
+        pki.issue(
+            ca, d, f"apiserver-{host.name}", "kube-apiserver", dns=names, ips=ips, server=True,
+            validity=v,
+        )  # fmt: skip
+        pki.issue(
+            ca, d, f"controller-manager-{host.name}", "system:kube-controller-manager",
+            client=True, validity=v,
+        )  # fmt: skip
+        pki.issue(ca, d, f"scheduler-{host.name}", "system:kube-scheduler", client=True, validity=v)
     pki.issue(
         etcd_ca, d, "apiserver-etcd-client", "kube-apiserver-etcd-client", client=True, validity=v
     )
     pki.issue(ca, d, "admin", "kubernetes-admin", org="system:masters", client=True, validity=v)
-    pki.issue(
-        ca, d, "controller-manager", "system:kube-controller-manager", client=True, validity=v
-    )
-    pki.issue(ca, d, "scheduler", "system:kube-scheduler", client=True, validity=v)
     pki.issue(ca, d, "kwok", "kwok-controller", org="system:masters", client=True, validity=v)
     # Serving certs from the cluster CA (kubeadm lets these two sign their own), so that
     # whoever scrapes their /metrics -- kubedrill included -- can verify them.
@@ -112,8 +120,8 @@ def make_kube_pki(
                 paths.kubeconfig(f"{user}-{host.name}"),
                 local,
                 d / "ca.crt",
-                d / f"{user}.crt",
-                d / f"{user}.key",
+                d / f"{user}-{host.name}.crt",
+                d / f"{user}-{host.name}.key",
             )
 
 
@@ -154,8 +162,8 @@ def apiserver_argv(
         f"--etcd-certfile={d / 'apiserver-etcd-client.crt'}",
         f"--etcd-keyfile={d / 'apiserver-etcd-client.key'}",
         f"--client-ca-file={d / 'ca.crt'}",
-        f"--tls-cert-file={d / 'apiserver.crt'}",
-        f"--tls-private-key-file={d / 'apiserver.key'}",
+        f"--tls-cert-file={d / f'apiserver-{host.name}.crt'}",
+        f"--tls-private-key-file={d / f'apiserver-{host.name}.key'}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={d / 'sa.pub'}",
         f"--service-account-signing-key-file={d / 'sa.key'}",
