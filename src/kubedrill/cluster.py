@@ -92,6 +92,9 @@ class Node:
     roles: frozenset[str]
     address: str
     transport: TransportSpec
+    # The region the node stands in, where the target has regions (the lab's `regions`
+    # topology); None elsewhere, and for nodes that stand for the clients (the lab's LB).
+    region: str | None = None
 
 
 @dataclass(frozen=True)

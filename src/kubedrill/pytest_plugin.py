@@ -29,6 +29,7 @@ from kubedrill.report import allure_report
 from kubedrill.report.chart import timeline_svg
 from kubedrill.report.live import LiveProgress
 from kubedrill.report.results_meta import write_results_metadata
+from kubedrill.targets.lab.config import TOPOLOGIES
 from kubedrill.targets.select import TARGETS, TargetOptions, open_target, target_name
 
 MARKERS = {
@@ -82,9 +83,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--topology",
-        choices=["etcd", "stacked", "external"],
+        choices=list(TOPOLOGIES),
         default=None,
-        help="lab topology (overrides the lab config): etcd, stacked or external",
+        help="lab topology (overrides the lab config): etcd, stacked, external or regions",
     )
     group.addoption(
         "--lab-keep",

@@ -21,8 +21,9 @@ from kubedrill.yaml_file import load_yaml_file
 ETCD_VERSION = "v3.6.16"
 # etcd: an etcd cluster only. stacked: the seed's mode 1 (etcd, apiserver, controller-manager
 # and scheduler on each control-plane host, HAProxy in front). external: the seed's mode 2
-# (etcd on hosts of its own).
-TOPOLOGIES = ("etcd", "stacked", "external")
+# (etcd on hosts of its own). regions: stacked, one control-plane host per region, the regions
+# joined by WAN links (kubedrill's WanLinks fault puts the distance on them).
+TOPOLOGIES = ("etcd", "stacked", "external", "regions")
 _NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 
 
@@ -113,6 +114,11 @@ class LabConfig:
         if self.topology not in TOPOLOGIES:
             raise ConfigError(
                 f"lab.topology {self.topology!r} is unknown", f"use one of: {', '.join(TOPOLOGIES)}"
+            )
+        if self.topology == "regions" and self.kubernetes.control_planes < 2:
+            raise ConfigError(
+                "lab.topology regions needs at least 2 regions (one per control plane)",
+                "set lab.kubernetes.control_planes to 3 (the default)",
             )
         if self.members not in (1, 3, 5, 7):
             raise ConfigError(

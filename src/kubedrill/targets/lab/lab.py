@@ -331,6 +331,7 @@ def write_state(
     e = config.etcd
     pki_dir = state_dir / "pki" / "etcd"
     roles = {h.name: sorted(h.roles) for h in layout}
+    regions = {h.name: h.region for h in layout}
     members = [h for h in plan.hosts if "etcd" in roles[h.name]]
     versions = {"etcd": e.version + ("-failpoints" if e.failpoints else "")}
     if topology.has_kubernetes(config):
@@ -348,7 +349,13 @@ def write_state(
         "versions": versions,
         "delay_method": delay,
         "hosts": [
-            {"name": h.name, "roles": roles[h.name], "address": h.address, "netns": h.netns}
+            {
+                "name": h.name,
+                "roles": roles[h.name],
+                "address": h.address,
+                "netns": h.netns,
+                "region": regions[h.name],
+            }
             for h in plan.hosts
         ],
         "etcd": {
@@ -435,6 +442,7 @@ def load_cluster(state_dir: Path) -> Cluster:
             frozenset(h["roles"]),
             h["address"],
             TransportSpec("netns", h["name"], {"netns": h["netns"]}),
+            region=h.get("region"),
         )
         for h in state["hosts"]
     )
