@@ -46,6 +46,8 @@ MARKERS = {
     "disaster": "disaster-recovery drills (backup verified, a lost quorum restored from a "
     "snapshot with RTO and exact RPO, a member's lost disk replaced and the wrong way round "
     "caught)",
+    "wan": "multi-region drills over WAN links (need a regions lab: --topology regions): etcd's "
+    "time flags at distance, a region going dark",
     "budget(**limits)": "override budgets for this drill, e.g. budget(leader_election=5)",
     "no_consistency(reason)": "run this drill without the consistency workload and checks",
     "expect_alerts(*names)": "alert rules this drill's fault must make fire (checked with "
