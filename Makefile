@@ -13,7 +13,7 @@ APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev g
 APT_NO_RECOMMENDS := prometheus
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
-        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-partition drill-control-plane drill-external gameday gameday-dry-run ci bench bench-lab heal clean \
+        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-partition drill-control-plane drill-external drill-wan drill-wan-all gameday gameday-dry-run ci bench bench-lab heal clean \
         report report-tool report-check kind-image kind-up kind-down drill-kind drill-kind-ssh test-kind \
         test-all
 
@@ -86,12 +86,13 @@ integration: ## integration tests against real labs, sshd, podman, chromium (roo
 drills: ## every drill against the (stacked) lab, with reports in reports/
 	@$(PYTEST) drills/ -v
 
-test: lint unit integration drills drill-disk drill-disk-failpoints report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
+test: lint unit integration drills drill-disk drill-disk-failpoints drill-wan report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
 	@echo "make test: done (lab drills, report, real kind cluster: drills through the Docker API and through SSH)"
 
 test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills
 	@$(MAKE) --no-print-directory test KIND_ALL=1 FULL_MATRIX=1
 	@$(MAKE) --no-print-directory drill-external
+	@$(MAKE) --no-print-directory drill-wan-all
 	@$(PYTEST) -q $(KIND_UP_TEST)
 
 drill-etcd: ## etcd drills (pytest drills/ -m etcd)
@@ -104,6 +105,16 @@ drill-external: ## etcd drills on the external topology with 5 etcd members
 	@$(PYTEST) drills/ -m etcd -v --lab-config fixtures/labs/external-5.yaml \
 	  --kubedrill-reports $(REPORTS)/external --alluredir $(REPORTS)/external/allure-results \
 	  --junitxml $(REPORTS)/external/junit.xml
+
+drill-wan: ## multi-region drills at one WAN delay (25 ms one way): etcd flags seed vs advised, a region dark (fixtures/labs/regions.yaml)
+	@KUBEDRILL_WAN_DELAYS=25 $(PYTEST) drills/test_wan.py -m wan -v --lab-config fixtures/labs/regions.yaml \
+	  --kubedrill-reports $(REPORTS)/wan --alluredir $(REPORTS)/wan/allure-results \
+	  --junitxml $(REPORTS)/wan/junit.xml
+
+drill-wan-all: ## the multi-region drills at every WAN delay (25, 50, 75 ms one way): the README's tuning table
+	@KUBEDRILL_WAN_DELAYS=25,50,75 $(PYTEST) drills/test_wan.py -m wan -v --lab-config fixtures/labs/regions.yaml \
+	  --kubedrill-reports $(REPORTS)/wan --alluredir $(REPORTS)/wan/allure-results \
+	  --junitxml $(REPORTS)/wan/junit.xml
 
 drill-disk: ## the quota drill on its own small-quota etcd lab (fixtures/labs/quota-etcd.yaml)
 	@$(PYTEST) drills/ -m disk -v --lab-config fixtures/labs/quota-etcd.yaml \

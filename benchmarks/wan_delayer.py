@@ -9,10 +9,12 @@ TCP stream adds steady background traffic at --tcp-pps packets per second, the k
 heartbeats, raft appends and the apiserver's watches make between regions. The delayers' CPU
 is read from /proc (utime + stime) over the measured window.
 
-    sudo .venv/bin/python benchmarks/wan_delayer.py --delays 25,50,75 --jitter-pct 10 --loss 1
+    sudo .venv/bin/python benchmarks/wan_delayer.py --delays 0,25,50,75 --jitter-pct 10 --loss 1
 
-Prints per delay: configured vs measured RTT (median, p99, stdev), loss configured vs
-measured, and the delayers' CPU (% of one core, and microseconds per packet).
+Delay 0 is the baseline: the same echo with no delayer and no rule, so the machine's own noise
+(other processes' load) is seen next to the delayer's. Prints per delay: configured vs
+measured RTT (median, p99, stdev), loss configured vs measured, and the delayers' CPU (% of
+one core, and microseconds per packet).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 NS_A, NS_B = "kd-wan3-a", "kd-wan3-b"
@@ -243,7 +245,11 @@ def measure(delay: float, jitter: float, loss: float, args: argparse.Namespace) 
     try:
         assert server.stdout is not None
         server.stdout.readline()
-        with wan(delay, jitter, loss) as pids:
+        # Delay 0: no delayer, no rules: the baseline (the echo's own time on a loaded machine).
+        shaped: AbstractContextManager[list[int]] = (
+            wan(delay, jitter, loss) if delay else nullcontext([])
+        )
+        with shaped as pids:
             hz = os.sysconf("SC_CLK_TCK")
             t0, c0 = time.monotonic(), cpu_ticks(pids)
             out = sh(
@@ -267,7 +273,7 @@ def measure(delay: float, jitter: float, loss: float, args: argparse.Namespace) 
     cpu_s = (c1 - c0) / hz
     # Packets through the delayers: each probe twice, each TCP segment and its ACK (roughly).
     packets = 2 * result["sent"] + 2 * args.tcp_pps * args.probes * args.interval
-    expected_loss = 100 * (1 - (1 - loss / 100) ** 2)
+    expected_loss = 100 * (1 - (1 - loss / 100) ** 2) if delay else 0.0
     return {
         "rtt_configured_ms": 2 * delay,
         "rtt_median_ms": statistics.median(rtts),
@@ -278,7 +284,7 @@ def measure(delay: float, jitter: float, loss: float, args: argparse.Namespace) 
         "loss_configured_pct": expected_loss,
         "loss_measured_pct": 100 * (1 - len(rtts) / result["sent"]),
         "cpu_pct_one_core": 100 * cpu_s / seconds,
-        "cpu_us_per_packet": 1e6 * cpu_s / packets,
+        "cpu_us_per_packet": 1e6 * cpu_s / packets if pids else 0.0,
         "packets_per_s": packets / seconds,
     }
 
@@ -291,7 +297,9 @@ def main() -> int:
         probe(int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--delays", default="25,50,75", help="one-way ms, comma-separated")
+    parser.add_argument(
+        "--delays", default="0,25,50,75", help="one-way ms, comma-separated (0: no delayer)"
+    )
     parser.add_argument("--jitter-pct", type=float, default=10.0, help="of the delay")
     parser.add_argument("--loss", type=float, default=1.0, help="one-way %%")
     parser.add_argument("--probes", type=int, default=1000)

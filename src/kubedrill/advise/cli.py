@@ -1,5 +1,6 @@
-"""`kubedrill advise etcd`: measure the round trip between members, print the flags etcd's
-tuning guide asks for. Bad input is one line and exit 2 before the cluster is read."""
+"""`kubedrill advise etcd`: measure the round trip between members (TCP handshakes from each
+member's host; etcd's own prober beside it), print the flags etcd's tuning guide asks for.
+Bad input is one line and exit 2 before the cluster is read."""
 
 from __future__ import annotations
 
@@ -31,17 +32,26 @@ def cmd_advise_etcd(args: argparse.Namespace) -> int:
         needs_running_lab="kubedrill advise etcd",
     ).validate()
     with open_target(options, progress=_progress) as cluster:
-        _progress(f"measuring the round trip between members for {args.window:.0f} s")
-        pairs = peer_rtt.measure(cluster, args.window)
+        _progress(f"etcd's own prober over {args.window:.0f} s (about 3 round trips a sample)")
+        etcd_view = peer_rtt.measure(cluster, args.window)
+        _progress("TCP handshakes from each member to its peers")
+        pairs = peer_rtt.probe(cluster)
         current = (cluster.facts.heartbeat_interval_ms, cluster.facts.election_timeout_ms)
     try:
         advice = advise(pairs)
     except ValueError as exc:
         raise TargetError(str(exc), "measure for longer: --window 60") from exc
+    etcd_mean = {(p.member, p.peer): p for p in etcd_view}
     for p in pairs:
+        theirs = etcd_mean.get((p.member, p.peer))
+        seen = (
+            f"; etcd's prober {theirs.mean_s * 1000:.1f} ms ({theirs.samples})"
+            if theirs is not None and theirs.samples
+            else ""
+        )
         print(
-            f"{p.member} -> {p.peer}: mean {p.mean_s * 1000:.1f} ms, p99 {p.p99_s * 1000:.0f} ms "
-            f"({p.samples} probes)"
+            f"{p.member} -> {p.peer}: round trip mean {p.mean_s * 1000:.1f} ms, "
+            f"p99 {p.p99_s * 1000:.1f} ms ({p.samples} handshakes){seen}"
         )
     print(f"now:    --heartbeat-interval={current[0]} --election-timeout={current[1]}")
     print(f"advice: {' '.join(advice.flags())}")
@@ -50,6 +60,7 @@ def cmd_advise_etcd(args: argparse.Namespace) -> int:
     if args.json is not None:
         out = {
             "pairs": [p.__dict__ for p in pairs],
+            "etcd_prober": [p.__dict__ for p in etcd_view],
             "heartbeat_ms": advice.heartbeat_ms,
             "election_ms": advice.election_ms,
             "rtt_mean_ms": advice.rtt_mean_ms,

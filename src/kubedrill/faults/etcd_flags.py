@@ -21,7 +21,6 @@ from kubedrill.faults.base import FaultPlan
 from kubedrill.targets.lab import layout
 from kubedrill.targets.lab.control import LOCAL, LabControl
 from kubedrill.targets.lab.overrides import override_path
-
 from kubedrill.transport.step import Step
 
 if TYPE_CHECKING:
