@@ -3,9 +3,12 @@ region outage's shape, the WanLinks plan, the regions topology and etcd's tuning
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import random
 import struct
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -14,10 +17,13 @@ from kubedrill.advise.peer_rtt import parse
 from kubedrill.cluster import Cluster, ClusterFacts, EtcdAccess, Node
 from kubedrill.errors import ConfigError, FaultError
 from kubedrill.faults.delay_schedule import LinkDelay, Schedule, destination
+from kubedrill.faults.etcd_flags import EtcdTimeFlags
 from kubedrill.faults.shape import Selector
 from kubedrill.faults.wan import RegionOutage, WanLinks, outage_grudge
 from kubedrill.faults.wan_shape import LinkSpec, parse_link, wan_links, wan_routes
 from kubedrill.targets.lab.config import LabConfig, load_lab_config
+from kubedrill.targets.lab.control import LabControl
+from kubedrill.targets.lab.overrides import read_flags
 from kubedrill.targets.lab.topology import hosts
 from kubedrill.transport import TransportSpec
 from tests.unit.test_network_rules import StubControl
@@ -269,3 +275,34 @@ def test_peer_histograms_between_two_scrapes() -> None:
         "control-1", second.buckets, second.buckets, (second.sums,) * 2, (second.counts,) * 2
     )
     assert idle.samples == 0
+
+
+# -- etcd's flags restarted with an override -------------------------------------------------
+
+
+def lab_cluster(state_dir: Path) -> Cluster:
+    cluster = regions_cluster()
+    return dataclasses.replace(cluster, control=LabControl(state_dir))
+
+
+def test_etcd_flags_refuses_a_ratio_etcd_refuses(tmp_path: Path) -> None:
+    with pytest.raises(FaultError, match="5x"):
+        EtcdTimeFlags(200, 900).plan(lab_cluster(tmp_path))
+    assert EtcdTimeFlags(100, 1000).available(regions_cluster()) is not None  # not a lab
+
+
+def test_etcd_flags_override_and_undo_run(tmp_path: Path) -> None:
+    """The inject writes each member's override (no member runs here: nothing to restart);
+    the undo removes them and its own check passes; run again, it is a no-op that passes."""
+    plan = EtcdTimeFlags(150, 1500).plan(lab_cluster(tmp_path))
+    for step in plan.inject:
+        subprocess.run(step.argv, check=True)
+    for member in ("control-1", "control-2", "control-3"):
+        flags = read_flags(tmp_path, f"{member}__etcd")
+        assert flags == {"--heartbeat-interval": "150", "--election-timeout": "1500"}
+    with pytest.raises(FaultError, match="already has a flag override"):
+        EtcdTimeFlags(150, 1500).plan(lab_cluster(tmp_path))
+    for _ in range(2):
+        [undo] = plan.undo
+        assert subprocess.run(undo.argv, check=False).returncode == 0
+    assert not (tmp_path / "overrides").exists() or not any((tmp_path / "overrides").iterdir())
