@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import select
+import signal
 import socket
 import statistics
 import struct
@@ -32,6 +33,8 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+
+from kubedrill.polling import poll_until
 
 NS_A, NS_B = "kd-wan3-a", "kd-wan3-b"
 VETH_A, VETH_B = "kdv-wan3-a", "kdv-wan3-b"
@@ -114,11 +117,10 @@ def wan(delay_ms: float, jitter_ms: float, loss_pct: float) -> Iterator[list[int
                     )
                 )
             )
-            deadline = time.monotonic() + 10
-            while not ready.exists():
-                if time.monotonic() > deadline:
-                    raise RuntimeError("delayer did not bind its queue")
-                time.sleep(0.02)
+            # 30 s: on a loaded machine (load average 60) Python's start alone took over 10 s.
+            _, bound = poll_until(ready.exists, bool, timeout=30, interval=0.05)
+            if not bound:
+                raise RuntimeError("delayer did not bind its queue within 30 s")
             ready.unlink()
             ipt = in_ns(ns, "iptables", "-w")
             sh(*ipt, "-N", CHAIN)
@@ -306,6 +308,8 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.02, help="s between probes")
     parser.add_argument("--tcp-pps", type=float, default=200.0, help="background segments/s")
     args = parser.parse_args()
+    # SIGTERM unwinds like ^C, so the namespaces, rules and delayers are removed on the way out.
+    signal.signal(signal.SIGTERM, lambda _s, _f: sys.exit(143))
     if os.geteuid() != 0:
         print("wan_delayer: error: needs root (network namespaces)", file=sys.stderr)
         return 2
