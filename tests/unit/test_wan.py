@@ -210,7 +210,7 @@ def test_regions_topology_places_one_control_plane_per_region() -> None:
     assert all(h.region is None for h in hosts(LabConfig(topology="stacked")))
 
 
-def test_regions_topology_is_accepted(tmp_path: object) -> None:
+def test_regions_topology_is_accepted() -> None:
     assert load_lab_config(topology="regions").topology == "regions"
 
 
