@@ -92,6 +92,9 @@ class Node:
     roles: frozenset[str]
     address: str
     transport: TransportSpec
+    # The host's fault domain (the lab's lab.zones; None where the target has none or does not
+    # say): a zone outage takes every node of one zone at once.
+    zone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,14 @@ class Cluster:
                 "run this drill on a cluster with more of them",
             )
         return found[index].name
+
+    def zones(self) -> list[str]:
+        """The zones the nodes are in, sorted; [] on a target without zones."""
+        return sorted({n.zone for n in self.nodes if n.zone is not None})
+
+    def in_zone(self, zone: str) -> list[Node]:
+        """Every node of `zone`, in natural order."""
+        return sorted((n for n in self.nodes if n.zone == zone), key=lambda n: natural_key(n.name))
 
     def transport(self, node: str | Node) -> Transport:
         found = node if isinstance(node, Node) else self.node(node)

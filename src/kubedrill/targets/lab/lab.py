@@ -270,20 +270,24 @@ def component_specs(
             after_max_s=API_WAIT_MAX_S,
         )
     )
-    workers = by_name["workers"]
-    specs.append(
-        ComponentSpec(
-            workers.name,
-            "kwok",
-            workers.netns,
-            kube.kwok_argv(
-                bins["kwok"], paths, kwok_stages(config.kubernetes.kwok_version, config.cache_dir)
-            ),
-            # kwok talks to the API through the load balancer.
-            after=(readyz(lb),),
-            after_max_s=API_WAIT_MAX_S,
+    stages = kwok_stages(config.kubernetes.kwok_version, config.cache_dir)
+    sites = [h for h in layout if "worker" in h.roles]
+    for index, site in enumerate(sites):
+        host = by_name[site.name]
+        specs.append(
+            ComponentSpec(
+                host.name,
+                "kwok",
+                host.netns,
+                # Each site's pods get addresses of their own (a /20 of 10.244.0.0/16).
+                kube.kwok_argv(
+                    bins["kwok"], paths, stages, site.name, k, cidr=f"10.244.{16 * index}.0/20"
+                ),
+                # kwok talks to the API through the load balancer.
+                after=(readyz(lb),),
+                after_max_s=API_WAIT_MAX_S,
+            )
         )
-    )
     return specs
 
 
@@ -331,6 +335,7 @@ def write_state(
     e = config.etcd
     pki_dir = state_dir / "pki" / "etcd"
     roles = {h.name: sorted(h.roles) for h in layout}
+    zones = {h.name: h.zone for h in layout}
     members = [h for h in plan.hosts if "etcd" in roles[h.name]]
     versions = {"etcd": e.version + ("-failpoints" if e.failpoints else "")}
     if topology.has_kubernetes(config):
@@ -348,7 +353,13 @@ def write_state(
         "versions": versions,
         "delay_method": delay,
         "hosts": [
-            {"name": h.name, "roles": roles[h.name], "address": h.address, "netns": h.netns}
+            {
+                "name": h.name,
+                "roles": roles[h.name],
+                "address": h.address,
+                "netns": h.netns,
+                "zone": zones[h.name],
+            }
             for h in plan.hosts
         ],
         "etcd": {
@@ -435,6 +446,7 @@ def load_cluster(state_dir: Path) -> Cluster:
             frozenset(h["roles"]),
             h["address"],
             TransportSpec("netns", h["name"], {"netns": h["netns"]}),
+            zone=h.get("zone"),
         )
         for h in state["hosts"]
     )
