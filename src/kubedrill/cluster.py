@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from kubedrill.errors import UnknownNodeError
 from kubedrill.transport import Transport, TransportSpec, transport_for
@@ -169,6 +169,14 @@ class ComponentControl(Protocol):
     def command_line(self, node: Node, component: str) -> CommandLine | None:
         """The component's command line on `node` (read only), or None when it cannot be read."""
         ...
+
+
+@runtime_checkable
+class PowerControl(Protocol):
+    """A target that can take a host's power away, component by component (the lab's
+    supervisor: SIGKILL and held down until the power returns)."""
+
+    def power_off(self, node: Node, component: str) -> FaultSteps: ...
 
 
 LeaderLocator = Callable[[], str | None]

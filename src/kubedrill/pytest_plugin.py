@@ -45,6 +45,10 @@ MARKERS = {
     "disaster": "disaster-recovery drills (backup verified, a lost quorum restored from a "
     "snapshot with RTO and exact RPO, a member's lost disk replaced and the wrong way round "
     "caught)",
+    "zone": "zone outage drills: every host of one zone down at once, by power or network "
+    "(need a lab with zones: fixtures/labs/zones.yaml)",
+    "edge": "edge partition drills: an edge site of workers cut off from the control plane "
+    "(need a lab with an edge site: fixtures/labs/edge.yaml)",
     "budget(**limits)": "override budgets for this drill, e.g. budget(leader_election=5)",
     "no_consistency(reason)": "run this drill without the consistency workload and checks",
     "expect_alerts(*names)": "alert rules this drill's fault must make fire (checked with "
