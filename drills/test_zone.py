@@ -133,6 +133,11 @@ def follow_eviction(
     )
 
 
+# A zone coming back starts a whole control-plane host cold -- etcd, kube-apiserver,
+# controller-manager and scheduler at once -- and its apiserver is UP in the LB only after
+# `rise` good checks: 44-60 s measured here under a load average of 20-50, over the seed's 60 s
+# for one component; the drill's own budget says so rather than hiding it.
+@pytest.mark.budget(recovery=90)
 @pytest.mark.parametrize("mode", ["power", "network"])
 def test_zone_outage(
     drill: Drill, kube: KubeProbes, etcd: EtcdClient, namespace: str, mode: str

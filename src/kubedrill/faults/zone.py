@@ -48,7 +48,7 @@ class ZoneOutage:
         return f"zone outage ({self.mode})"
 
     def available(self, cluster: Cluster) -> str | None:
-        if len(cluster.zones()) < 2:
+        if not cluster.zones():
             return f"{cluster.name} has no zones (lab: set lab.zones, fixtures/labs/zones.yaml)"
         if self.mode == "power" and not isinstance(cluster.control, PowerControl):
             return f"the {cluster.target} target cannot take a host's power away"

@@ -11,6 +11,7 @@ from kubernetes.client.rest import ApiException
 
 from kubedrill.cluster import Cluster
 from kubedrill.errors import TargetError
+from kubedrill.ledger import run_steps
 from kubedrill.polling import poll_until
 from kubedrill.probes.kube import KubeProbes, lease_holder
 from kubedrill.targets.lab.config import LabConfig
@@ -80,8 +81,37 @@ def bootstrap(cluster: Cluster, config: LabConfig, progress: Progress) -> None:
         for lease in ("kube-controller-manager", "kube-scheduler"):
             holder = wait_for_lease(probes.api, lease)
             progress(f"{lease} leader: {holder}")
+        if config.zones or config.kubernetes.edge_workers:
+            restart_node_lifecycle(cluster, probes, progress)
     finally:
         probes.close()
+
+
+def restart_node_lifecycle(cluster: Cluster, probes: KubeProbes, progress: Progress) -> None:
+    """Hand the controller-manager's Lease to another one once every Node is Ready.
+
+    The leader's node lifecycle controller started while the Nodes were being registered, all
+    NotReady: it entered "master disruption mode" and, observed here (v1.34.4), never again
+    tainted a lost zone's Nodes `unreachable:NoExecute` afterwards (only NoSchedule), so
+    nothing was ever evicted from it; a leader that starts with the Nodes Ready does. Zone and
+    edge drills depend on that eviction, so a lab with zones or an edge site pays one Lease
+    takeover (~15-20 s) at `lab up`."""
+    lease = "kube-controller-manager"
+    before = probes.lease(lease)
+    if before is None or before.node is None:
+        raise TargetError(f"cannot read the {lease} Lease", "see the apiserver logs")
+    progress(f"restarting the {lease} leader on {before.node} (its node lifecycle controller "
+             "started while the Nodes were NotReady)")  # fmt: skip
+    failures = run_steps(cluster.control.kill(cluster.node(before.node), lease).inject)
+    if failures:
+        raise TargetError(
+            f"could not restart {lease} on {before.node}: {failures[0]}", "see `kubedrill lab logs`"
+        )
+    _, moved = poll_until(
+        lambda: probes.lease_moved(lease, before), bool, timeout=120, interval=POLL_S
+    )
+    if not moved:
+        raise TargetError(f"no new {lease} leader within 120 s", "see its logs")
 
 
 def register(core: k8s.CoreV1Api, node: KubeNode) -> bool:

@@ -652,6 +652,7 @@ def status(config: LabConfig) -> dict[str, Any]:
             {
                 "host": node.name,
                 "address": node.address,
+                "zone": node.zone,
                 "roles": sorted(node.roles),
                 "components": components,
                 "running": all(c["running"] for c in components.values()),
@@ -692,7 +693,8 @@ def render_status(report: dict[str, Any]) -> str:
         f"{'up' if report['up'] else 'DEGRADED'}  supervisor={report['supervisor_pid']}  "
         f"versions={report['versions']}",
         f"  {leaders}  etcd term={report['term']}",
-        f"  {'host':10s} {'address':14s} {'component':24s} {'pid':>8s} {'restarts':>8s}  state",
+        f"  {'host':10s} {'address':14s} {'component':24s} {'pid':>8s} {'restarts':>8s}  state"
+        + ("  zone" if any(h.get("zone") for h in report["hosts"]) else ""),
     ]
     for h in report["hosts"]:
         for name, c in h["components"].items():
@@ -704,9 +706,10 @@ def render_status(report: dict[str, Any]) -> str:
                 state = "held down"
             else:
                 state = "running" if c["running"] else ("paused" if c["pid"] else "down")
+            zone = f"  {h['zone']}" if h.get("zone") else ""
             lines.append(
                 f"  {h['host']:10s} {h['address']:14s} {name:24s} {c['pid'] or '-'!s:>8s} "
-                f"{c['restarts']:>8d}  {state}"
+                f"{c['restarts']:>8d}  {state:18s}{zone}".rstrip()
             )
     if report.get("kubeconfig"):
         lines.append(f"  kubeconfig: {report['kubeconfig']}")
