@@ -13,7 +13,7 @@ APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev g
 APT_NO_RECOMMENDS := prometheus
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
-        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-partition drill-control-plane drill-external drill-wan drill-wan-all gameday gameday-dry-run ci bench bench-lab heal clean \
+        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-partition drill-control-plane drill-external drill-wan drill-wan-all drill-zone drill-edge gameday gameday-dry-run ci bench bench-lab heal clean \
         report report-tool report-check kind-image kind-up kind-down drill-kind drill-kind-ssh test-kind \
         test-all
 
@@ -89,10 +89,12 @@ drills: ## every drill against the (stacked) lab, with reports in reports/
 test: lint unit integration drills drill-disk drill-disk-failpoints drill-wan report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
 	@echo "make test: done (lab drills, report, real kind cluster: drills through the Docker API and through SSH)"
 
-test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills
+test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills, the zone and edge drills, the WAN drills at every delay
 	@$(MAKE) --no-print-directory test KIND_ALL=1 FULL_MATRIX=1
 	@$(MAKE) --no-print-directory drill-external
 	@$(MAKE) --no-print-directory drill-wan-all
+	@$(MAKE) --no-print-directory drill-zone
+	@$(MAKE) --no-print-directory drill-edge
 	@$(PYTEST) -q $(KIND_UP_TEST)
 
 drill-etcd: ## etcd drills (pytest drills/ -m etcd)
@@ -125,6 +127,16 @@ drill-disk-failpoints: ## slow and crashing disks on an etcd built with gofail f
 	@$(PYTEST) drills/test_disk_failpoints.py -m disk -v --lab-config fixtures/labs/failpoints-etcd.yaml \
 	  --kubedrill-reports $(REPORTS)/disk-failpoints --alluredir $(REPORTS)/disk-failpoints/allure-results \
 	  --junitxml $(REPORTS)/disk-failpoints/junit.xml
+
+drill-zone: ## zone outage drills (power and network) on a lab in 3 zones (fixtures/labs/zones.yaml; ~6 min)
+	@$(PYTEST) drills/test_zone.py -m zone -v --lab-config fixtures/labs/zones.yaml \
+	  --kubedrill-reports $(REPORTS)/zone --alluredir $(REPORTS)/zone/allure-results \
+	  --junitxml $(REPORTS)/zone/junit.xml
+
+drill-edge: ## edge partition drills (past and short of the toleration) on a lab with an edge site (fixtures/labs/edge.yaml; ~4 min)
+	@$(PYTEST) drills/test_edge.py -m edge -v --lab-config fixtures/labs/edge.yaml \
+	  --kubedrill-reports $(REPORTS)/edge --alluredir $(REPORTS)/edge/allure-results \
+	  --junitxml $(REPORTS)/edge/junit.xml
 
 drill-control-plane: ## apiserver, controller-manager, scheduler and node drills
 	@$(PYTEST) drills/ -m "apiserver or controller or scheduler or node" -v

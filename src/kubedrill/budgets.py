@@ -20,6 +20,11 @@ DEFAULT_BUDGETS: Mapping[str, float] = {
     "lease_takeover": 30.0,  # controller/scheduler Lease has a new holder
     "recovery": 60.0,  # the cluster is fully back after heal
     "api_recovery": 60.0,  # /readyz through the load balancer is OK again
+    # A lost zone's pods run in the surviving zones again: the node lifecycle's grace period
+    # plus the pods' unreachable toleration plus scheduling. Sized for the zone drill's lab
+    # (10 s + 10 s, fixtures/labs/zones.yaml), after a lost controller-manager leader's Lease
+    # takeover (15 s + 2 s); upstream defaults (50 s + 300 s) need ~400 s.
+    "reschedule": 90.0,
     # Disaster recovery (RTO): a lost quorum restored from a snapshot until writes are
     # accepted again; the seed's RTO target for its multi-region mode is < 5 min.
     "disaster_recovery": 300.0,

@@ -48,6 +48,10 @@ MARKERS = {
     "caught)",
     "wan": "multi-region drills over WAN links (need a regions lab: --topology regions): etcd's "
     "time flags at distance, a region going dark",
+    "zone": "zone outage drills: every host of one zone down at once, by power or network "
+    "(need a lab with zones: fixtures/labs/zones.yaml)",
+    "edge": "edge partition drills: an edge site of workers cut off from the control plane "
+    "(need a lab with an edge site: fixtures/labs/edge.yaml)",
     "budget(**limits)": "override budgets for this drill, e.g. budget(leader_election=5)",
     "no_consistency(reason)": "run this drill without the consistency workload and checks",
     "expect_alerts(*names)": "alert rules this drill's fault must make fire (checked with "

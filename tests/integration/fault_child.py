@@ -16,6 +16,7 @@ from kubedrill.faults import (
     PauseComponent,
     Selector,
     StopComponent,
+    ZoneOutage,
 )
 from kubedrill.faults.runner import FaultSession, install_sigterm_handler
 from kubedrill.ledger import Ledger
@@ -30,6 +31,9 @@ FAULTS: dict[str, Fault] = {
     "blackhole": Isolate(Selector.follower(), port=2380),
     "partition": Partition(),
     "delay": NetemDelay(200, Selector.follower()),
+    # On a lab with zones (test_zone_heal.py): the etcd leader's zone, by power or network.
+    "zone-power": ZoneOutage("power"),
+    "zone-network": ZoneOutage("network"),
 }
 
 
