@@ -13,7 +13,7 @@ APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev g
 APT_NO_RECOMMENDS := prometheus
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
-        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-maintenance drill-partition drill-control-plane drill-external gameday gameday-dry-run ci bench bench-lab heal clean drill-certs \
+        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-maintenance drill-partition drill-control-plane drill-external gameday gameday-dry-run ci bench bench-lab heal clean drill-certs drill-wan drill-wan-all drill-zone drill-edge \
         report report-tool report-check kind-image kind-up kind-down drill-kind drill-kind-ssh test-kind \
         test-all
 
@@ -86,12 +86,15 @@ integration: ## integration tests against real labs, sshd, podman, chromium (roo
 drills: ## every drill against the (stacked) lab, with reports in reports/ (the maintenance drills: drill-maintenance)
 	@$(PYTEST) drills/ -v -m "not maintenance"
 
-test: lint unit integration drills drill-disk drill-disk-failpoints drill-maintenance report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
+        test: lint unit integration drills drill-disk drill-disk-failpoints drill-maintenance report report-check test-kind ## the representative tier (what CI runs): every target, drill family drill-wan \
 	@echo "make test: done (lab drills, report, real kind cluster: drills through the Docker API and through SSH)"
 
-test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills
+test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills, the zone and edge drills, the WAN drills at every delay
 	@$(MAKE) --no-print-directory test KIND_ALL=1 FULL_MATRIX=1
 	@$(MAKE) --no-print-directory drill-external
+	@$(MAKE) --no-print-directory drill-wan-all
+	@$(MAKE) --no-print-directory drill-zone
+	@$(MAKE) --no-print-directory drill-edge
 	@$(PYTEST) -q $(KIND_UP_TEST)
 
 drill-etcd: ## etcd drills (pytest drills/ -m etcd)
@@ -104,6 +107,16 @@ drill-external: ## etcd drills on the external topology with 5 etcd members
 	@$(PYTEST) drills/ -m etcd -v --lab-config fixtures/labs/external-5.yaml \
 	  --kubedrill-reports $(REPORTS)/external --alluredir $(REPORTS)/external/allure-results \
 	  --junitxml $(REPORTS)/external/junit.xml
+
+drill-wan: ## multi-region drills at one WAN delay (25 ms one way): etcd flags seed vs advised, a region dark (fixtures/labs/regions.yaml)
+	@KUBEDRILL_WAN_DELAYS=25 $(PYTEST) drills/test_wan.py -m wan -v --lab-config fixtures/labs/regions.yaml \
+	  --kubedrill-reports $(REPORTS)/wan --alluredir $(REPORTS)/wan/allure-results \
+	  --junitxml $(REPORTS)/wan/junit.xml
+
+drill-wan-all: ## the multi-region drills at every WAN delay (25, 50, 75 ms one way): the README's tuning table
+	@KUBEDRILL_WAN_DELAYS=25,50,75 $(PYTEST) drills/test_wan.py -m wan -v --lab-config fixtures/labs/regions.yaml \
+	  --kubedrill-reports $(REPORTS)/wan --alluredir $(REPORTS)/wan/allure-results \
+	  --junitxml $(REPORTS)/wan/junit.xml
 
 drill-disk: ## the quota drill on its own small-quota etcd lab (fixtures/labs/quota-etcd.yaml)
 	@$(PYTEST) drills/ -m disk -v --lab-config fixtures/labs/quota-etcd.yaml \
@@ -119,6 +132,16 @@ drill-maintenance: ## rolling restarts (control plane, then etcd leader last) wi
 	@$(PYTEST) drills/test_maintenance.py -m maintenance -v --lab-config fixtures/labs/maintenance-fixed.yaml \
 	  --kubedrill-reports $(REPORTS)/maintenance --alluredir $(REPORTS)/maintenance/allure-results \
 	  --junitxml $(REPORTS)/maintenance/junit.xml
+
+drill-zone: ## zone outage drills (power and network) on a lab in 3 zones (fixtures/labs/zones.yaml; ~6 min)
+	@$(PYTEST) drills/test_zone.py -m zone -v --lab-config fixtures/labs/zones.yaml \
+	  --kubedrill-reports $(REPORTS)/zone --alluredir $(REPORTS)/zone/allure-results \
+	  --junitxml $(REPORTS)/zone/junit.xml
+
+drill-edge: ## edge partition drills (past and short of the toleration) on a lab with an edge site (fixtures/labs/edge.yaml; ~4 min)
+	@$(PYTEST) drills/test_edge.py -m edge -v --lab-config fixtures/labs/edge.yaml \
+	  --kubedrill-reports $(REPORTS)/edge --alluredir $(REPORTS)/edge/allure-results \
+	  --junitxml $(REPORTS)/edge/junit.xml
 
 drill-control-plane: ## apiserver, controller-manager, scheduler and node drills
 	@$(PYTEST) drills/ -m "apiserver or controller or scheduler or node" -v

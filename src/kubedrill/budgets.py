@@ -20,9 +20,18 @@ DEFAULT_BUDGETS: Mapping[str, float] = {
     "lease_takeover": 30.0,  # controller/scheduler Lease has a new holder
     "recovery": 60.0,  # the cluster is fully back after heal
     "api_recovery": 60.0,  # /readyz through the load balancer is OK again
+    # A lost zone's pods run in the surviving zones again: the node lifecycle's grace period
+    # plus the pods' unreachable toleration plus scheduling. Sized for the zone drill's lab
+    # (10 s + 10 s, fixtures/labs/zones.yaml), after a lost controller-manager leader's Lease
+    # takeover (15 s + 2 s); upstream defaults (50 s + 300 s) need ~400 s.
+    "reschedule": 90.0,
     # Disaster recovery (RTO): a lost quorum restored from a snapshot until writes are
     # accepted again; the seed's RTO target for its multi-region mode is < 5 min.
     "disaster_recovery": 300.0,
+    # A whole region dark: API writes through the surviving regions accepted again (the
+    # seed's multi-region RTO, < 5 min), and the returning region's members caught up.
+    "region_rto": 300.0,
+    "region_catch_up": 300.0,
     # Not a failover figure: how long a drill waits for a healthy cluster before its fault
     # (the previous drill's aftermath may still be settling); past it the drill is skipped.
     "settle": 30.0,

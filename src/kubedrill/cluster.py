@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from kubedrill.errors import UnknownNodeError
 from kubedrill.transport import Transport, TransportSpec, transport_for
@@ -92,6 +92,12 @@ class Node:
     roles: frozenset[str]
     address: str
     transport: TransportSpec
+    # The host's fault domain (the lab's lab.zones; None where the target has none or does not
+    # say): a zone outage takes every node of one zone at once.
+    zone: str | None = None
+    # The region the node stands in, where the target has regions (the lab's `regions`
+    # topology); None elsewhere, and for nodes that stand for the clients (the lab's LB).
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,14 @@ class ComponentControl(Protocol):
         ...
 
 
+@runtime_checkable
+class PowerControl(Protocol):
+    """A target that can take a host's power away, component by component (the lab's
+    supervisor: SIGKILL and held down until the power returns)."""
+
+    def power_off(self, node: Node, component: str) -> FaultSteps: ...
+
+
 LeaderLocator = Callable[[], str | None]
 
 
@@ -207,6 +221,14 @@ class Cluster:
                 "run this drill on a cluster with more of them",
             )
         return found[index].name
+
+    def zones(self) -> list[str]:
+        """The zones the nodes are in, sorted; [] on a target without zones."""
+        return sorted({n.zone for n in self.nodes if n.zone is not None})
+
+    def in_zone(self, zone: str) -> list[Node]:
+        """Every node of `zone`, in natural order."""
+        return sorted((n for n in self.nodes if n.zone == zone), key=lambda n: natural_key(n.name))
 
     def transport(self, node: str | Node) -> Transport:
         found = node if isinstance(node, Node) else self.node(node)

@@ -29,6 +29,7 @@ from kubedrill.report import allure_report
 from kubedrill.report.chart import timeline_svg
 from kubedrill.report.live import LiveProgress
 from kubedrill.report.results_meta import write_results_metadata
+from kubedrill.targets.lab.config import TOPOLOGIES
 from kubedrill.targets.select import TARGETS, TargetOptions, open_target, target_name
 
 MARKERS = {
@@ -49,6 +50,12 @@ MARKERS = {
     "caught)",
     "certs": "certificate drills: control-plane certs rotated one host at a time with no "
     "failed request, and a certificate that expires during the drill (lab target)",
+    "wan": "multi-region drills over WAN links (need a regions lab: --topology regions): etcd's "
+    "time flags at distance, a region going dark",
+    "zone": "zone outage drills: every host of one zone down at once, by power or network "
+    "(need a lab with zones: fixtures/labs/zones.yaml)",
+    "edge": "edge partition drills: an edge site of workers cut off from the control plane "
+    "(need a lab with an edge site: fixtures/labs/edge.yaml)",
     "budget(**limits)": "override budgets for this drill, e.g. budget(leader_election=5)",
     "no_consistency(reason)": "run this drill without the consistency workload and checks",
     "expect_alerts(*names)": "alert rules this drill's fault must make fire (checked with "
@@ -86,9 +93,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--topology",
-        choices=["etcd", "stacked", "external"],
+        choices=list(TOPOLOGIES),
         default=None,
-        help="lab topology (overrides the lab config): etcd, stacked or external",
+        help="lab topology (overrides the lab config): etcd, stacked, external or regions",
     )
     group.addoption(
         "--lab-keep",

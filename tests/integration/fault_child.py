@@ -16,6 +16,7 @@ from kubedrill.faults import (
     PauseComponent,
     Selector,
     StopComponent,
+    ZoneOutage,
 )
 from kubedrill.faults.certs import ExpireCert
 from kubedrill.faults.runner import FaultSession, install_sigterm_handler
@@ -33,6 +34,9 @@ FAULTS: dict[str, Fault] = {
     "delay": NetemDelay(200, Selector.follower()),
     # Long enough not to expire during the test: what is checked is that the undo re-issues.
     "expire-cert": ExpireCert("etcd-peer", Selector.follower(), valid_for_s=600),
+    # On a lab with zones (test_zone_heal.py): the etcd leader's zone, by power or network.
+    "zone-power": ZoneOutage("power"),
+    "zone-network": ZoneOutage("network"),
 }
 
 

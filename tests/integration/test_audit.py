@@ -137,7 +137,7 @@ class TestSeedLab:
         assert code == 0, stdout
         expected = dict.fromkeys(ITEMS, "pass") | {"failure-domains": "warn", "cert-files": "skip"}
         assert statuses(report) == expected, stdout
-        assert "the lab has no zones yet" in evidence(report, "failure-domains")
+        assert "a lab without lab.zones has none" in evidence(report, "failure-domains")
         assert "--heartbeat-interval=100" in evidence(report, "etcd-flags")
         assert "http check /readyz, inter 2 s fall 3 rise 2" in evidence(report, "lb-health-checks")
         assert "10 endpoints" in evidence(report, "certificates")

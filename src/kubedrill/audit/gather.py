@@ -63,7 +63,7 @@ def check_zones(cluster: Cluster) -> Judgement:
         name: ((n.get("metadata") or {}).get("labels") or {}).get(topology.ZONE_LABEL)
         for name, n in nodes.items()
     }
-    note = " (the lab has no zones yet)" if cluster.target == "lab" else ""
+    note = " (a lab without lab.zones has none)" if cluster.target == "lab" else ""
     return topology.judge_zones(zones, note=note)
 
 

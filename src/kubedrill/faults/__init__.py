@@ -6,6 +6,7 @@ from kubedrill.faults.node import Drain
 from kubedrill.faults.node_container import KillNode, PauseNode, StopNode
 from kubedrill.faults.process import KillComponent, PauseComponent, StopComponent
 from kubedrill.faults.shape import Selector
+from kubedrill.faults.zone import ZoneOutage
 from kubedrill.transport.step import Step
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "Step",
     "StopComponent",
     "StopNode",
+    "ZoneOutage",
 ]

@@ -118,7 +118,7 @@ def can_filter(node: Node) -> bool:
     return not (node.roles == frozenset({"lb"}) and node.transport.kind == "docker")
 
 
-def _grudge_plan(
+def grudge_plan(
     cluster: Cluster,
     name: str,
     description: str,
@@ -172,7 +172,7 @@ class Isolate:
         grudge = isolate_grudge(victims, [n.name for n in cluster.nodes])
         what = "all traffic" if self.port is None else f"tcp port {self.port}"
         role = " (leader)" if chosen.include_leader else ""
-        return _grudge_plan(
+        return grudge_plan(
             cluster,
             self.name,
             f"isolate {', '.join(victims)}{role} from the other nodes ({what})",
@@ -203,7 +203,7 @@ class Partition:
             raise FaultError(f"{', '.join(small)} is not a minority of {', '.join(candidates)}")
         rest = [n.name for n in cluster.nodes if n.name not in small]
         grudge = complete_grudge([list(small), rest])
-        return _grudge_plan(
+        return grudge_plan(
             cluster,
             self.name,
             f"partition {{{', '.join(small)}}} from {{{', '.join(rest)}}}",

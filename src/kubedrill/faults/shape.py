@@ -139,3 +139,49 @@ def majority_side(grudge: Mapping[str, frozenset[str]], members: Sequence[str]) 
         if len(side) > len(best):
             best = side
     return best
+
+
+def zone_members(zones: Mapping[str, str | None], zone: str) -> tuple[str, ...]:
+    """The nodes of `zone` (zones: node -> its zone, None when it has none), sorted."""
+    inside = tuple(sorted(n for n, z in zones.items() if z == zone))
+    if not inside:
+        known = sorted({z for z in zones.values() if z is not None})
+        raise UnknownNodeError(
+            f"no node in zone {zone!r}",
+            f"zones here: {', '.join(known)}" if known else "this cluster has no zones",
+        )
+    return inside
+
+
+def pick_zone(
+    zones: Mapping[str, str | None], *, leader: str | None, named: str | None = None
+) -> str:
+    """The zone a zone outage takes: `named`, else the zone of `leader`'s node (the
+    interesting case: the leader goes with its zone)."""
+    if named is not None:
+        zone_members(zones, named)
+        return named
+    if leader is None:
+        raise FaultError("there is no leader whose zone to take", "name the zone instead")
+    zone = zones.get(leader)
+    if zone is None:
+        raise FaultError(f"the leader {leader} is in no zone", "name the zone instead")
+    return zone
+
+
+def zone_grudge(zones: Mapping[str, str | None], zone: str) -> dict[str, frozenset[str]]:
+    """A zone cut off: its nodes reach each other, nobody outside it (a node without a zone,
+    a shared load balancer, is outside every zone)."""
+    inside = zone_members(zones, zone)
+    rest = sorted(n for n in zones if n not in inside)
+    return complete_grudge([list(inside), rest]) if rest else {n: frozenset() for n in inside}
+
+
+def edge_zones(zones: Mapping[str, str | None], roles: Mapping[str, frozenset[str]]) -> list[str]:
+    """Zones that hold workers only (no control plane, no etcd, no load balancer): edge
+    sites, whose partition leaves the control plane whole."""
+    found: dict[str, bool] = {}
+    for node, zone in zones.items():
+        if zone is not None:
+            found[zone] = found.get(zone, True) and roles.get(node, frozenset()) == {"worker"}
+    return sorted(z for z, workers_only in found.items() if workers_only)

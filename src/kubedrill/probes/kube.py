@@ -188,12 +188,41 @@ class KubeProbes:
 
     # -- workloads the drills create ------------------------------------------------------------
 
-    def create_deployment(self, namespace: str, name: str, replicas: int) -> None:
+    def create_deployment(
+        self,
+        namespace: str,
+        name: str,
+        replicas: int,
+        *,
+        spread_over: str | None = None,
+        node_selector: dict[str, str] | None = None,
+    ) -> None:
+        """`spread_over` a Node label (a zone): a topology spread constraint, max skew 1, that
+        must hold (DoNotSchedule) over the Nodes a pod could go to: tainted Nodes are left out
+        (nodeTaintsPolicy Honor), so a lost zone, tainted unreachable, does not hold the
+        survivors' replacements back (with the default, Ignore, its empty domain would)."""
         if self.instead_of_writing is not None:
-            self.instead_of_writing(f"create Deployment {namespace}/{name}, {replicas} replicas")
+            where = f", spread over {spread_over}" if spread_over else ""
+            where += f", on Nodes {node_selector}" if node_selector else ""
+            self.instead_of_writing(
+                f"create Deployment {namespace}/{name}, {replicas} replicas{where}"
+            )
             return
         labels = {"app": name}
         container = k8s.V1Container(name=name, image=self.workload_image)
+        spread = (
+            [
+                k8s.V1TopologySpreadConstraint(
+                    max_skew=1,
+                    topology_key=spread_over,
+                    when_unsatisfiable="DoNotSchedule",
+                    label_selector=k8s.V1LabelSelector(match_labels=labels),
+                    node_taints_policy="Honor",
+                )
+            ]
+            if spread_over
+            else None
+        )
         body = k8s.V1Deployment(
             metadata=k8s.V1ObjectMeta(name=name, labels=labels),
             spec=k8s.V1DeploymentSpec(
@@ -201,7 +230,11 @@ class KubeProbes:
                 selector=k8s.V1LabelSelector(match_labels=labels),
                 template=k8s.V1PodTemplateSpec(
                     metadata=k8s.V1ObjectMeta(labels=labels),
-                    spec=k8s.V1PodSpec(containers=[container]),
+                    spec=k8s.V1PodSpec(
+                        containers=[container],
+                        topology_spread_constraints=spread,
+                        node_selector=node_selector,
+                    ),
                 ),
             ),
         )

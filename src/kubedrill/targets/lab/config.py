@@ -24,8 +24,9 @@ from kubedrill.yaml_file import load_yaml_file
 ETCD_VERSION = "v3.6.16"
 # etcd: an etcd cluster only. stacked: the seed's mode 1 (etcd, apiserver, controller-manager
 # and scheduler on each control-plane host, HAProxy in front). external: the seed's mode 2
-# (etcd on hosts of its own).
-TOPOLOGIES = ("etcd", "stacked", "external")
+# (etcd on hosts of its own). regions: stacked, one control-plane host per region, the regions
+# joined by WAN links (kubedrill's WanLinks fault puts the distance on them).
+TOPOLOGIES = ("etcd", "stacked", "external", "regions")
 _NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 # Read by kubedrill.validation: a field the class does not declare is an error, never ignored.
 _STRICT = ConfigDict(extra="forbid")
@@ -97,6 +98,21 @@ class KubernetesSettings:
     # termination state): the rolling-restart drills name the backend of a failed request.
     lb_log_connections: bool = False
 
+    # Workers at an edge site: Nodes edge-1..N on a host of their own (`edge`, zone `edge`),
+    # no control plane there; the edge partition drill cuts it off.
+    edge_workers: int = 0
+    # How fast a lost Node is noticed and its pods evicted (upstream defaults; the zone and
+    # edge drills' labs shorten them so a drill is bounded, fixtures/labs/zones.yaml):
+    # kube-controller-manager's --node-monitor-grace-period, --node-monitor-period and
+    # --node-eviction-rate (Nodes tainted per second in a zone), the apiserver's
+    # --default-{not-ready,unreachable}-toleration-seconds (added to pods without their own),
+    # and kwok's Node lease (renewed every quarter of it: keep it well under the grace period).
+    node_monitor_grace_period_s: int = 50
+    node_monitor_period_s: int = 5
+    node_eviction_rate: float = 0.1
+    default_toleration_s: int = 300
+    kwok_node_lease_s: int = 40
+
     def validate(self, stop_grace_s: int) -> None:
         if not 0 <= self.apiserver_shutdown_delay_s < stop_grace_s:
             raise ConfigError(
@@ -143,6 +159,10 @@ class LabConfig:
     # Validity of the serving and client certificates `lab up` issues (the CAs get ten years):
     # a short one makes a lab whose certificates expire soon, for `kubedrill audit`.
     cert_validity_days: int = 365
+    # Fault domains (the seed's section 1.3): 0 = none (one worker host, no zone labels);
+    # N = control-plane (and external etcd) hosts one per zone, round robin, a worker host per
+    # zone, and every Node labelled topology.kubernetes.io/zone (topology.py).
+    zones: int = 0
 
     @property
     def state_dir(self) -> Path:
@@ -157,6 +177,11 @@ class LabConfig:
         if self.topology not in TOPOLOGIES:
             raise ConfigError(
                 f"lab.topology {self.topology!r} is unknown", f"use one of: {', '.join(TOPOLOGIES)}"
+            )
+        if self.topology == "regions" and self.kubernetes.control_planes < 2:
+            raise ConfigError(
+                "lab.topology regions needs at least 2 regions (one per control plane)",
+                "set lab.kubernetes.control_planes to 3 (the default)",
             )
         if self.members not in (1, 3, 5, 7):
             raise ConfigError(
@@ -176,6 +201,7 @@ class LabConfig:
             raise ConfigError(
                 f"lab.cert_validity_days is {self.cert_validity_days}", "use 1 or more days"
             )
+        self._validate_zones()
         sup = self.supervisor
         if sup.backoff_initial_s <= 0 or sup.backoff_max_s < sup.backoff_initial_s:
             raise ConfigError(
@@ -198,6 +224,34 @@ class LabConfig:
                 "etcd refuses smaller ratios; the seed uses 100 ms / 1000 ms",
             )
         return self
+
+    def _validate_zones(self) -> None:
+        k = self.kubernetes
+        spread = self.members if self.topology == "etcd" else k.control_planes
+        if not 0 <= self.zones <= min(spread, 5):
+            raise ConfigError(
+                f"lab.zones is {self.zones} for {spread} control-plane (or etcd) hosts",
+                f"use 0 (no zones) up to {min(spread, 5)}: one host per zone at least",
+            )
+        if k.edge_workers < 0 or k.workers < 0:
+            raise ConfigError(
+                "lab.kubernetes.workers and edge_workers must be 0 or more", "set a count >= 0"
+            )
+        timings = (k.node_monitor_grace_period_s, k.node_monitor_period_s, k.kwok_node_lease_s)
+        if min(timings) < 1 or k.default_toleration_s < 0 or k.node_eviction_rate <= 0:
+            raise ConfigError(
+                "lab.kubernetes node timings must be positive",
+                "e.g. node_monitor_grace_period_s: 10, node_monitor_period_s: 1, "
+                "kwok_node_lease_s: 8, node_eviction_rate: 1, default_toleration_s: 10",
+            )
+        # kwok renews every lease_duration/4: a renewal must land well inside the grace period
+        # or healthy Nodes flap NotReady.
+        if k.kwok_node_lease_s / 4 * 2 > k.node_monitor_grace_period_s:
+            raise ConfigError(
+                f"lab.kubernetes.kwok_node_lease_s {k.kwok_node_lease_s} is too long for "
+                f"node_monitor_grace_period_s {k.node_monitor_grace_period_s}",
+                "kwok renews every quarter of its lease: keep two renewals inside the grace period",
+            )
 
 
 _FIELD_HINT = "fix that field in the lab config (README: The lab)"

@@ -73,6 +73,24 @@ class LabControl:
             undo=(Step(self.where(node), ("rm", "-f", hold)),),
         )
 
+    def power_off(self, node: Node, component: str) -> FaultSteps:
+        """The host lost power: SIGKILL (no grace, no shutdown), and it stays down until the
+        power comes back (the hold file, removed by the undo; the supervisor then starts it
+        as kubelet would after a reboot)."""
+        pid = self._live_pid(node, component)
+        wait_gone = f"timeout 10 tail -s 0.05 --pid={pid} -f /dev/null"
+        return FaultSteps(
+            inject=(
+                Step(self.where(node), ("touch", self._hold(node, component))),
+                Step(
+                    self.where(node),
+                    ("sh", "-c", f"kill -KILL {pid} 2>/dev/null; {wait_gone}"),
+                    timeout=15,
+                ),
+            ),
+            undo=(Step(self.where(node), ("rm", "-f", self._hold(node, component))),),
+        )
+
     def kill(self, node: Node, component: str) -> FaultSteps:
         pid = self._live_pid(node, component)
         return FaultSteps(inject=(Step(self.where(node), ("kill", "-KILL", str(pid))),), undo=())

@@ -19,6 +19,7 @@ import yaml
 from kubedrill.targets.lab import pki
 from kubedrill.targets.lab.config import KubernetesSettings
 from kubedrill.targets.lab.network import HostPlan
+from kubedrill.targets.lab.topology import SITE_LABEL
 
 APISERVER_PORT = 6443
 CLUSTER_NAME = "kubedrill"
@@ -174,6 +175,10 @@ def apiserver_argv(
         "--endpoint-reconciler-type=lease",
         "--profiling=false",
         *_shutdown_flags(settings),
+        # The tolerations DefaultTolerationSeconds adds to pods that bring none: how long a pod
+        # stays bound to a NotReady/unreachable Node before the taint evicts it.
+        f"--default-not-ready-toleration-seconds={settings.default_toleration_s}",
+        f"--default-unreachable-toleration-seconds={settings.default_toleration_s}",
     )
 
 
@@ -230,6 +235,12 @@ def controller_manager_argv(
         f"--service-cluster-ip-range={settings.service_cidr}",
         "--use-service-account-credentials=true",
         "--controllers=*,bootstrapsigner,tokencleaner",
+        # Node lifecycle: a Node whose lease is not renewed for the grace period is NotReady
+        # (Unknown) and tainted unreachable, at most `node_eviction_rate` Nodes a second per
+        # zone (zones from topology.kubernetes.io/zone).
+        f"--node-monitor-grace-period={settings.node_monitor_grace_period_s}s",
+        f"--node-monitor-period={settings.node_monitor_period_s}s",
+        f"--node-eviction-rate={settings.node_eviction_rate:g}",
     )
 
 
@@ -239,15 +250,25 @@ def scheduler_argv(
     return (str(binary), *_client_flags("scheduler", host, paths, settings))
 
 
-def kwok_argv(binary: Path, paths: KubePaths, stages: Sequence[Path]) -> tuple[str, ...]:
+def kwok_argv(
+    binary: Path,
+    paths: KubePaths,
+    stages: Sequence[Path],
+    site: str,
+    settings: KubernetesSettings,
+    cidr: str = "10.244.0.0/16",
+) -> tuple[str, ...]:
+    """kwok on worker host `site` plays kubelet for the Nodes labelled with that site only, so
+    a site's outage (its host down or cut off) stops exactly its Nodes' heartbeats."""
     return (
         str(binary),
         *[f"--config={stage}" for stage in stages],
         f"--kubeconfig={paths.kubeconfig('kwok')}",
         "--manage-all-nodes=false",
         "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-        "--node-lease-duration-seconds=40",
-        "--cidr=10.244.0.0/16",
+        f"--manage-nodes-with-label-selector={SITE_LABEL}={site}",
+        f"--node-lease-duration-seconds={settings.kwok_node_lease_s}",
+        f"--cidr={cidr}",
     )
 
 

@@ -11,9 +11,11 @@ from kubernetes.client.rest import ApiException
 
 from kubedrill.cluster import Cluster
 from kubedrill.errors import TargetError
+from kubedrill.ledger import run_steps
 from kubedrill.polling import poll_until
 from kubedrill.probes.kube import KubeProbes, lease_holder
 from kubedrill.targets.lab.config import LabConfig
+from kubedrill.targets.lab.topology import KubeNode, kube_nodes
 
 Progress = Callable[[str], None]
 # Each step below is ready within a second or two; a 1 s poll added up to a second to each.
@@ -22,12 +24,15 @@ KWOK_ANNOTATION = {"kwok.x-k8s.io/node": "fake"}
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 
 
-def node_manifest(name: str, control_plane: bool) -> k8s.V1Node:
+def node_manifest(node: KubeNode) -> k8s.V1Node:
+    """The Node as kubelet would register it, plus its zone and the site whose kwok runs it."""
+    name, control_plane = node.name, node.control_plane
     labels = {
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64",
         "type": "kwok",
+        **node.labels,
     }
     taints = None
     if control_plane:
@@ -57,18 +62,17 @@ def bootstrap(cluster: Cluster, config: LabConfig, progress: Progress) -> None:
                 f"kube-apiserver not ready behind HAProxy within 240 s ({probes.backends()})",
                 "see `kubedrill lab logs control-1 --component kube-apiserver`",
             )
-        names = [(n.name, True) for n in cluster.with_role("control-plane")]
-        names += [(f"worker-{i}", False) for i in range(1, config.kubernetes.workers + 1)]
-        for name, control in names:
+        nodes = kube_nodes(config)
+        for node in nodes:
             _, created = poll_until(
-                functools.partial(register, probes.core, name, control),
+                functools.partial(register, probes.core, node),
                 bool,
                 timeout=60,
                 interval=POLL_S,
             )
             if not created:
-                raise TargetError(f"could not register Node {name}", "see the apiserver logs")
-        progress(f"registered {len(names)} Nodes; waiting for kwok to mark them Ready")
+                raise TargetError(f"could not register Node {node.name}", "see the apiserver logs")
+        progress(f"registered {len(nodes)} Nodes; waiting for kwok to mark them Ready")
         _, ok = poll_until(probes.nodes_ready, bool, timeout=120, interval=POLL_S)
         if not ok:
             raise TargetError(
@@ -77,14 +81,43 @@ def bootstrap(cluster: Cluster, config: LabConfig, progress: Progress) -> None:
         for lease in ("kube-controller-manager", "kube-scheduler"):
             holder = wait_for_lease(probes.api, lease)
             progress(f"{lease} leader: {holder}")
+        if config.zones or config.kubernetes.edge_workers:
+            restart_node_lifecycle(cluster, probes, progress)
     finally:
         probes.close()
 
 
-def register(core: k8s.CoreV1Api, name: str, control_plane: bool) -> bool:
+def restart_node_lifecycle(cluster: Cluster, probes: KubeProbes, progress: Progress) -> None:
+    """Hand the controller-manager's Lease to another one once every Node is Ready.
+
+    The leader's node lifecycle controller started while the Nodes were being registered, all
+    NotReady: it entered "master disruption mode" and, observed here (v1.34.4), never again
+    tainted a lost zone's Nodes `unreachable:NoExecute` afterwards (only NoSchedule), so
+    nothing was ever evicted from it; a leader that starts with the Nodes Ready does. Zone and
+    edge drills depend on that eviction, so a lab with zones or an edge site pays one Lease
+    takeover (~15-20 s) at `lab up`."""
+    lease = "kube-controller-manager"
+    before = probes.lease(lease)
+    if before is None or before.node is None:
+        raise TargetError(f"cannot read the {lease} Lease", "see the apiserver logs")
+    progress(f"restarting the {lease} leader on {before.node} (its node lifecycle controller "
+             "started while the Nodes were NotReady)")  # fmt: skip
+    failures = run_steps(cluster.control.kill(cluster.node(before.node), lease).inject)
+    if failures:
+        raise TargetError(
+            f"could not restart {lease} on {before.node}: {failures[0]}", "see `kubedrill lab logs`"
+        )
+    _, moved = poll_until(
+        lambda: probes.lease_moved(lease, before), bool, timeout=120, interval=POLL_S
+    )
+    if not moved:
+        raise TargetError(f"no new {lease} leader within 120 s", "see its logs")
+
+
+def register(core: k8s.CoreV1Api, node: KubeNode) -> bool:
     """Create the Node; True once it exists (a transient API error is retried by the caller)."""
     try:
-        core.create_node(node_manifest(name, control_plane), _request_timeout=5)
+        core.create_node(node_manifest(node), _request_timeout=5)
     except ApiException as exc:
         return bool(exc.status == 409)  # already registered (idempotent up)
     except Exception:

@@ -268,20 +268,24 @@ def component_specs(
             after_max_s=API_WAIT_MAX_S,
         )
     )
-    workers = by_name["workers"]
-    specs.append(
-        ComponentSpec(
-            workers.name,
-            "kwok",
-            workers.netns,
-            kube.kwok_argv(
-                bins["kwok"], paths, kwok_stages(config.kubernetes.kwok_version, config.cache_dir)
-            ),
-            # kwok talks to the API through the load balancer.
-            after=(readyz(lb),),
-            after_max_s=API_WAIT_MAX_S,
+    stages = kwok_stages(config.kubernetes.kwok_version, config.cache_dir)
+    sites = [h for h in layout if "worker" in h.roles]
+    for index, site in enumerate(sites):
+        host = by_name[site.name]
+        specs.append(
+            ComponentSpec(
+                host.name,
+                "kwok",
+                host.netns,
+                # Each site's pods get addresses of their own (a /20 of 10.244.0.0/16).
+                kube.kwok_argv(
+                    bins["kwok"], paths, stages, site.name, k, cidr=f"10.244.{16 * index}.0/20"
+                ),
+                # kwok talks to the API through the load balancer.
+                after=(readyz(lb),),
+                after_max_s=API_WAIT_MAX_S,
+            )
         )
-    )
     return specs
 
 
@@ -329,6 +333,8 @@ def write_state(
     e = config.etcd
     pki_dir = state_dir / "pki" / "etcd"
     roles = {h.name: sorted(h.roles) for h in layout}
+    regions = {h.name: h.region for h in layout}
+    zones = {h.name: h.zone for h in layout}
     members = [h for h in plan.hosts if "etcd" in roles[h.name]]
     versions = {"etcd": e.version + ("-failpoints" if e.failpoints else "")}
     if topology.has_kubernetes(config):
@@ -348,7 +354,14 @@ def write_state(
         "versions": versions,
         "delay_method": delay,
         "hosts": [
-            {"name": h.name, "roles": roles[h.name], "address": h.address, "netns": h.netns}
+            {
+                "name": h.name,
+                "roles": roles[h.name],
+                "address": h.address,
+                "netns": h.netns,
+                "region": regions[h.name],
+                "zone": zones[h.name],
+            }
             for h in plan.hosts
         ],
         "etcd": {
@@ -435,6 +448,8 @@ def load_cluster(state_dir: Path) -> Cluster:
             frozenset(h["roles"]),
             h["address"],
             TransportSpec("netns", h["name"], {"netns": h["netns"]}),
+            region=h.get("region"),
+            zone=h.get("zone"),
         )
         for h in state["hosts"]
     )
@@ -640,6 +655,7 @@ def status(config: LabConfig) -> dict[str, Any]:
             {
                 "host": node.name,
                 "address": node.address,
+                "zone": node.zone,
                 "roles": sorted(node.roles),
                 "components": components,
                 "running": all(c["running"] for c in components.values()),
@@ -680,7 +696,8 @@ def render_status(report: dict[str, Any]) -> str:
         f"{'up' if report['up'] else 'DEGRADED'}  supervisor={report['supervisor_pid']}  "
         f"versions={report['versions']}",
         f"  {leaders}  etcd term={report['term']}",
-        f"  {'host':10s} {'address':14s} {'component':24s} {'pid':>8s} {'restarts':>8s}  state",
+        f"  {'host':10s} {'address':14s} {'component':24s} {'pid':>8s} {'restarts':>8s}  state"
+        + ("  zone" if any(h.get("zone") for h in report["hosts"]) else ""),
     ]
     for h in report["hosts"]:
         for name, c in h["components"].items():
@@ -692,9 +709,10 @@ def render_status(report: dict[str, Any]) -> str:
                 state = "held down"
             else:
                 state = "running" if c["running"] else ("paused" if c["pid"] else "down")
+            zone = f"  {h['zone']}" if h.get("zone") else ""
             lines.append(
                 f"  {h['host']:10s} {h['address']:14s} {name:24s} {c['pid'] or '-'!s:>8s} "
-                f"{c['restarts']:>8d}  {state}"
+                f"{c['restarts']:>8d}  {state:18s}{zone}".rstrip()
             )
     if report.get("kubeconfig"):
         lines.append(f"  kubeconfig: {report['kubeconfig']}")

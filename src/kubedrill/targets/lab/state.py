@@ -29,6 +29,8 @@ class HostState(TypedDict):
     roles: list[str]
     address: str
     netns: str
+    region: NotRequired[str | None]  # the regions topology's region, else None
+    zone: NotRequired[str | None]  # the lab's fault domain (lab.zones), else None
 
 
 @with_config(_KEEP_EXTRA)
