@@ -153,16 +153,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.install_only:
         print(f"allure {html_report.ALLURE_VERSION}: {cli}")
         return 0
-    if not args.summary.exists():  # before the long Allure step
-        raise ConfigError(
-            f"no run summary at {args.summary}",
-            "run the drills first (make gameday), or give --summary",
-        )
+    for summary in (args.summary, *args.versus):  # before the long Allure step
+        if not summary.exists():
+            raise ConfigError(
+                f"no run summary at {summary}",
+                "run the drills first (make gameday), or give --summary/--versus",
+            )
     # The scorecard is the page the report opens on; Allure's report with every detail sits
     # beside it, linked from it.
     files = html_report.ReportFiles(args.results, args.output / "allure", args.history)
     allure_index = html_report.generate(files, name=args.name, progress=_progress)
-    index = scorecard.write(args.summary, args.output, args.scorecard_history, title=args.name)
+    index = scorecard.write(
+        args.summary, args.output, args.scorecard_history, title=args.name, versus=args.versus
+    )
     print(f"report: {index}  (scorecard; details: {allure_index}; history: {files.history})")
     return 0
 
@@ -203,6 +206,15 @@ def add_report_command(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         default=Path("reports/scorecard-history.jsonl"),
         help="earlier runs' figures, for the scorecard's trend (default "
         "reports/scorecard-history.jsonl; this run is appended)",
+    )
+    report_p.add_argument(
+        "--versus",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="SUMMARY",
+        help="summary.json of the same drills on another Kubernetes minor, shown side by side "
+        "on the scorecard (repeatable; the scheduled game day passes the previous minor's)",
     )
     report_p.add_argument("--name", default=html_report.REPORT_NAME, help="report title")
     report_p.add_argument(

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from kubedrill.errors import ConfigError
+from kubedrill.targets.lab import versions
 from kubedrill.yaml_file import load_yaml_file
 
-# Pinned: newest patch of the etcd 3.6 line, the line kubeadm pairs with Kubernetes 1.34.
-ETCD_VERSION = "v3.6.16"
+# Pinned: the etcd paired with the default Kubernetes release (versions.py says how).
+ETCD_VERSION = versions.DEFAULT.etcd
 # etcd: an etcd cluster only. stacked: the seed's mode 1 (etcd, apiserver, controller-manager
 # and scheduler on each control-plane host, HAProxy in front). external: the seed's mode 2
 # (etcd on hosts of its own).
@@ -39,7 +40,9 @@ def default_cache_dir() -> Path:
 class EtcdSettings:
     """etcd flags (the seed's section 3: heartbeat 100 ms, election 1 s, snapshot 10k...)."""
 
-    version: str = ETCD_VERSION
+    # Empty: the etcd paired with lab.kubernetes.version (versions.RELEASES), filled in by
+    # LabConfig, so that choosing an older Kubernetes brings its own etcd along.
+    version: str = ""
     heartbeat_interval_ms: int = 100
     election_timeout_ms: int = 1000
     snapshot_count: int = 10000
@@ -62,7 +65,7 @@ class EtcdSettings:
 class KubernetesSettings:
     """The Kubernetes control plane (topologies stacked and external)."""
 
-    version: str = "v1.34.4"  # pinned; etcd v3.6 is the line kubeadm pairs with 1.34
+    version: str = versions.DEFAULT.kubernetes  # pinned: the newest minor in upstream support
     kwok_version: str = "v0.8.0"
     control_planes: int = 3
     workers: int = 3  # kwok-managed worker Nodes
@@ -99,6 +102,11 @@ class LabConfig:
     # Validity of the serving and client certificates `lab up` issues (the CAs get ten years):
     # a short one makes a lab whose certificates expire soon, for `kubedrill audit`.
     cert_validity_days: int = 365
+
+    def __post_init__(self) -> None:
+        if not self.etcd.version:
+            paired = replace(self.etcd, version=versions.paired_etcd(self.kubernetes.version))
+            object.__setattr__(self, "etcd", paired)
 
     @property
     def state_dir(self) -> Path:
@@ -183,6 +191,10 @@ def _build(cls: type[Any], raw: Mapping[str, Any], path: str) -> Any:
             values[key] = tuple(value)
         else:
             values[key] = _coerce(value, current, where)
+    if cls is LabConfig and "etcd" not in values:
+        # Left out of the file, etcd starts from its class's defaults (version unset), not from
+        # the filled-in default config: its version must follow the file's kubernetes.version.
+        values["etcd"] = EtcdSettings()
     return replace(defaults, **values)
 
 
