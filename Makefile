@@ -13,7 +13,7 @@ APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev g
 APT_NO_RECOMMENDS := prometheus
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
-        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-partition drill-control-plane drill-external gameday gameday-dry-run ci bench bench-lab heal clean \
+        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-partition drill-control-plane drill-external gameday gameday-minors gameday-dry-run ci bench bench-lab heal clean \
         report report-tool report-check kind-image kind-up kind-down drill-kind drill-kind-ssh test-kind \
         test-all
 
@@ -123,6 +123,10 @@ gameday: setup ## set up, bring the stacked lab up, run every drill (the seed's 
 	@$(PYTEST) drills/ -v --lab-keep; status=$$?; \
 	  echo "reports: $(REPORTS)/allure-results, $(REPORTS)/junit.xml, $(REPORTS)/summary.json"; \
 	  exit $$status
+
+gameday-minors: setup ## the scheduled game day: every drill on the default and the previous Kubernetes minor, one report side by side (deploy/gameday.sh)
+	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" REPORTS_ROOT="$(CURDIR)/$(REPORTS)/gameday" \
+	  KUBEDRILL_HOME="$(CURDIR)" deploy/gameday.sh
 
 gameday-dry-run: setup ## what the game day would do, drill by drill, step by step; injects and writes nothing
 	@$(KUBEDRILL) lab up --topology stacked

@@ -20,7 +20,7 @@ from kubedrill.ledger import Ledger
 from kubedrill.report import html as html_report
 from kubedrill.report import scorecard
 from kubedrill.targets.kind.cli import add_kind_commands
-from kubedrill.targets.lab import lab
+from kubedrill.targets.lab import lab, versions
 from kubedrill.targets.lab.config import TOPOLOGIES, load_lab_config
 from kubedrill.targets.ssh.check import check, render
 from kubedrill.targets.ssh.inventory import load_inventory
@@ -134,6 +134,16 @@ def cmd_ledger(args: argparse.Namespace) -> int:
             print(f"    undo: {step.render()}")
     if not records:
         print("no outstanding undo records")
+    return 0
+
+
+def cmd_lab_versions(args: argparse.Namespace) -> int:
+    if args.gameday:
+        print(versions.DEFAULT.kubernetes, versions.PREVIOUS.kubernetes)
+        return 0
+    for release in reversed(versions.RELEASES):
+        role = {versions.DEFAULT: "default", versions.PREVIOUS: "previous"}.get(release, "")
+        print(f"{release.kubernetes:10s} etcd {release.etcd:10s} {role}".rstrip())
     return 0
 
 
@@ -272,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="start sshd on every lab host and write an SSH inventory for --target ssh",
     )
     inv_p.set_defaults(func=cmd_lab_inventory)
+    ver_p = lab_sub.add_parser(
+        "versions", help="the pinned Kubernetes releases and the etcd each is paired with"
+    )
+    ver_p.add_argument(
+        "--gameday",
+        action="store_true",
+        help="print only what the scheduled game day runs: the default, then the previous minor",
+    )
+    ver_p.set_defaults(func=cmd_lab_versions)
 
     ssh_p = sub.add_parser("ssh", help="the SSH target: your own cluster's nodes over SSH")
     ssh_sub = ssh_p.add_subparsers(dest="ssh_command", required=True)
