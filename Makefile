@@ -13,7 +13,7 @@ APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev g
 APT_NO_RECOMMENDS := prometheus
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
-        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-partition drill-control-plane drill-external gameday gameday-minors gameday-dry-run ci bench bench-lab heal clean \
+        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-maintenance drill-upgrade drill-partition drill-control-plane drill-external gameday gameday-minors gameday-dry-run ci bench bench-lab heal clean \
         report report-tool report-check kind-image kind-up kind-down drill-kind drill-kind-ssh test-kind \
         test-all
 
@@ -83,10 +83,10 @@ integration: ## integration tests against real labs, sshd, podman, chromium (roo
 	  $(PYTEST) tests/integration -q --durations=15 \
 	  $(foreach f,$(KIND_TESTS) $(KIND_UP_TEST),--ignore $(f))
 
-drills: ## every drill against the (stacked) lab, with reports in reports/
-	@$(PYTEST) drills/ -v
+drills: ## every drill against the (stacked) lab, with reports in reports/ (the maintenance drills: drill-maintenance)
+	@$(PYTEST) drills/ -v -m "not maintenance"
 
-test: lint unit integration drills drill-disk drill-disk-failpoints report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
+test: lint unit integration drills drill-disk drill-disk-failpoints drill-maintenance report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
 	@echo "make test: done (lab drills, report, real kind cluster: drills through the Docker API and through SSH)"
 
 test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills
@@ -115,12 +115,17 @@ drill-disk-failpoints: ## slow and crashing disks on an etcd built with gofail f
 	  --kubedrill-reports $(REPORTS)/disk-failpoints --alluredir $(REPORTS)/disk-failpoints/allure-results \
 	  --junitxml $(REPORTS)/disk-failpoints/junit.xml
 
+drill-maintenance: ## rolling restarts (control plane, then etcd leader last) with zero failed requests, on fixtures/labs/maintenance-fixed.yaml
+	@$(PYTEST) drills/test_maintenance.py -m maintenance -v --lab-config fixtures/labs/maintenance-fixed.yaml \
+	  --kubedrill-reports $(REPORTS)/maintenance --alluredir $(REPORTS)/maintenance/allure-results \
+	  --junitxml $(REPORTS)/maintenance/junit.xml
+
 drill-control-plane: ## apiserver, controller-manager, scheduler and node drills
 	@$(PYTEST) drills/ -m "apiserver or controller or scheduler or node" -v
 
 gameday: setup ## set up, bring the stacked lab up, run every drill (the seed's script too), write reports/ (then: make report)
 	@$(KUBEDRILL) lab up --topology stacked
-	@$(PYTEST) drills/ -v --lab-keep; status=$$?; \
+	@$(PYTEST) drills/ -v -m "not maintenance" --lab-keep; status=$$?; \
 	  echo "reports: $(REPORTS)/allure-results, $(REPORTS)/junit.xml, $(REPORTS)/summary.json"; \
 	  exit $$status
 
@@ -178,7 +183,8 @@ KIND_SSH_DIR := /var/lib/kubedrill/kind/$(KIND_NAME)/ssh
 # means every drill: `make test-all` runs them all, on kind and through SSH.
 KIND_CI_DRILLS := -k "test_etcd or stop_apiserver or kill_scheduler or drain or gameday \
   or pause_etcd_leader_node"
-KIND_DRILLS ?=
+# The maintenance drills run on labs of their own (make drill-maintenance).
+KIND_DRILLS ?= -m "not maintenance"
 # Drills through SSH on the kind nodes: the static-pod path for etcd and the control plane.
 KIND_SSH_CI_DRILLS := -k "test_kill_leader or stop_apiserver"
 KIND_SSH_DRILLS ?= -m "(etcd or apiserver or controller or scheduler) and not node"

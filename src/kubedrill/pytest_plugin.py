@@ -42,6 +42,8 @@ MARKERS = {
     "disk": "drills that exhaust etcd's disk quota (need a small-quota lab: "
     "fixtures/labs/quota-etcd.yaml)",
     "slow": "drills that take more than a minute",
+    "maintenance": "planned maintenance: rolling restarts one host at a time with every failed "
+    "request through the load balancer accounted for (make drill-maintenance, its own labs)",
     "disaster": "disaster-recovery drills (backup verified, a lost quorum restored from a "
     "snapshot with RTO and exact RPO, a member's lost disk replaced and the wrong way round "
     "caught)",

@@ -76,6 +76,35 @@ class KubernetesSettings:
     lease_duration_s: int = 15  # controller-manager/scheduler leader election (seed: 15/10)
     renew_deadline_s: int = 10
     retry_period_s: int = 2
+    # Graceful apiserver shutdown (the rolling-restart drills, drills/test_maintenance.py).
+    # On SIGTERM kube-apiserver fails /readyz at once but keeps serving for this long, so a
+    # load balancer can mark it DOWN before its listener closes (0: upstream's default).
+    apiserver_shutdown_delay_s: int = 0
+    # --shutdown-send-retry-after: while draining, answer 429 + Retry-After + Connection:
+    # close instead of closing the listener (upstream default off).
+    apiserver_shutdown_send_retry_after: bool = False
+    # HAProxy `option redispatch 1`: every retry of a refused connection goes to another
+    # server (the seed's plain `option redispatch` moves only the last of `retries`, after
+    # a 1 s turn-around per retry).
+    lb_redispatch_every_retry: bool = False
+    # HAProxy logs every connection (client address:port, the server it went to, retries,
+    # termination state): the rolling-restart drills name the backend of a failed request.
+    lb_log_connections: bool = False
+
+    def validate(self, stop_grace_s: int) -> None:
+        if not 0 <= self.apiserver_shutdown_delay_s < stop_grace_s:
+            raise ConfigError(
+                f"lab.kubernetes.apiserver_shutdown_delay_s is {self.apiserver_shutdown_delay_s}, "
+                f"lab.supervisor.stop_grace_s {stop_grace_s}: a stop would SIGKILL the "
+                "apiserver before it drained",
+                "use 0 <= apiserver_shutdown_delay_s < stop_grace_s (e.g. 10 and 30)",
+            )
+        if self.lb_check_inter_ms < 100 or self.lb_check_fall < 1 or self.lb_check_rise < 1:
+            raise ConfigError(
+                "lab.kubernetes.lb_check_inter_ms must be >= 100 and lb_check_fall and "
+                "lb_check_rise >= 1",
+                "the seed's values: inter 2000, fall 3, rise 2",
+            )
 
 
 @dataclass(frozen=True)
@@ -85,6 +114,9 @@ class SupervisorSettings:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 10.0
     reset_after_s: float = 30.0  # a process that ran this long gets its back-off reset
+    # A stop fault's SIGTERM-to-SIGKILL grace, like a pod's terminationGracePeriodSeconds
+    # (kubelet's default is 30 s): it must outlast the apiserver's shutdown delay and drain.
+    stop_grace_s: int = 10
 
 
 @dataclass(frozen=True)
@@ -146,6 +178,11 @@ class LabConfig:
                 "lab.supervisor back-off must satisfy 0 < backoff_initial_s <= backoff_max_s",
                 "e.g. backoff_initial_s: 0.5, backoff_max_s: 10",
             )
+        if not 1 <= sup.stop_grace_s <= 300:
+            raise ConfigError(
+                f"lab.supervisor.stop_grace_s is {sup.stop_grace_s}", "use 1-300 seconds"
+            )
+        self.kubernetes.validate(sup.stop_grace_s)
         e = self.etcd
         for port_name in ("client_port", "peer_port", "metrics_port", "failpoints_port"):
             port = getattr(e, port_name)

@@ -165,7 +165,18 @@ def apiserver_argv(
         "--allow-privileged=true",
         "--endpoint-reconciler-type=lease",
         "--profiling=false",
+        *_shutdown_flags(settings),
     )
+
+
+def _shutdown_flags(settings: KubernetesSettings) -> tuple[str, ...]:
+    """Graceful shutdown; left out at their defaults, so the seed's command line is unchanged."""
+    flags: list[str] = []
+    if settings.apiserver_shutdown_delay_s:
+        flags.append(f"--shutdown-delay-duration={settings.apiserver_shutdown_delay_s}s")
+    if settings.apiserver_shutdown_send_retry_after:
+        flags.append("--shutdown-send-retry-after=true")
+    return tuple(flags)
 
 
 def _leader_election(settings: KubernetesSettings) -> tuple[str, ...]:
@@ -241,6 +252,14 @@ def haproxy_config(
         f"rise {settings.lb_check_rise}"
     )
     servers = "\n".join(f"    server {c.name} {c.address}:{APISERVER_PORT}" for c in controls)
+    redispatch = "option redispatch" + (" 1" if settings.lb_redispatch_every_retry else "")
+    # Each connection's client address:port, the server it went to, its retries (+ when
+    # redispatched) and termination state: which backend a failed request met.
+    connections = (
+        '\n    log global\n    log-format "conn %ci:%cp %b/%s %Tw/%Tc/%Tt %B %ts %rc"'
+        if settings.lb_log_connections
+        else ""
+    )
     # State changes are logged to stdout (the supervisor's log file) with an ISO 8601 header
     # to the microsecond: the load balancer's own record of when it marked a backend DOWN/UP.
     # Only the backend logs, so the API's connections add no lines.
@@ -254,13 +273,13 @@ defaults
     option dontlognull
     # A connection refused by a dead backend is retried on another one.
     retries 3
-    option redispatch
+    {redispatch}
     timeout connect 5s
     timeout client 60s
     timeout server 60s
 
 frontend kube-apiserver
-    bind {lb.address}:{APISERVER_PORT}
+    bind {lb.address}:{APISERVER_PORT}{connections}
     default_backend kube-apiserver
 
 backend kube-apiserver

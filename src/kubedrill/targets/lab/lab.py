@@ -343,6 +343,8 @@ def write_state(
         "topology": config.topology,
         "subnet": config.subnet,
         "bridge": plan.bridge,
+        # A stop fault's SIGTERM-to-SIGKILL grace (LabControl), like terminationGracePeriod.
+        "stop_grace_s": config.supervisor.stop_grace_s,
         "gateway": plan.gateway,
         "binaries": {k: str(v) for k, v in bins.items()},
         "versions": versions,
@@ -453,7 +455,7 @@ def load_cluster(state_dir: Path) -> Cluster:
         target="lab",
         nodes=nodes,
         etcd=access,
-        control=LabControl(state_dir),
+        control=LabControl(state_dir, grace_s=int(state.get("stop_grace_s", 10))),
         observer=LOCAL,
         facts=ClusterFacts(
             target="lab",
