@@ -115,6 +115,11 @@ drill-disk-failpoints: ## slow and crashing disks on an etcd built with gofail f
 	  --kubedrill-reports $(REPORTS)/disk-failpoints --alluredir $(REPORTS)/disk-failpoints/allure-results \
 	  --junitxml $(REPORTS)/disk-failpoints/junit.xml
 
+drill-upgrade: ## in-place upgrade to the next minor (v1.36.3 -> v1.37.2) host by host, every failed request listed (fixtures/labs/upgrade.yaml)
+	@$(PYTEST) drills/test_upgrade.py -m maintenance -v --lab-config fixtures/labs/upgrade.yaml \
+	  --kubedrill-reports $(REPORTS)/upgrade --alluredir $(REPORTS)/upgrade/allure-results \
+	  --junitxml $(REPORTS)/upgrade/junit.xml
+
 drill-maintenance: ## rolling restarts (control plane, then etcd leader last) with zero failed requests, on fixtures/labs/maintenance-fixed.yaml
 	@$(PYTEST) drills/test_maintenance.py -m maintenance -v --lab-config fixtures/labs/maintenance-fixed.yaml \
 	  --kubedrill-reports $(REPORTS)/maintenance --alluredir $(REPORTS)/maintenance/allure-results \

@@ -79,7 +79,8 @@ def test_kubedrill_commands_parse(source: str) -> None:
 def test_pytest_options_exist(source: str) -> None:
     lines = workflow_commands() if source == "workflow" else shell_lines(SCRIPT.read_text())
     plugin = (ROOT / "src/kubedrill/pytest_plugin.py").read_text()
-    known = set(re.findall(r'"(--[a-z-]+)"', plugin)) | {"--alluredir", "--junitxml", "-p", "-v"}
+    known = set(re.findall(r'"(--[a-z-]+)"', plugin))
+    known |= {"--alluredir", "--junitxml", "-p", "-v", "-m"}
     used = {w for argv in invocations(lines, "pytest") for w in argv if w.startswith("-")}
     assert {"--target", "--kind-cluster", "--allow-target"} <= used
     assert used <= known, used - known
