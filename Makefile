@@ -13,7 +13,7 @@ APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev g
 APT_NO_RECOMMENDS := prometheus
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
-        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-maintenance drill-partition drill-control-plane drill-external gameday gameday-dry-run ci bench bench-lab heal clean drill-certs drill-wan drill-wan-all drill-zone drill-edge \
+        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-maintenance drill-partition drill-control-plane drill-external gameday gameday-dry-run ci bench bench-lab heal clean drill-certs drill-wan drill-wan-all drill-zone drill-edge drill-upgrade gameday-minors \
         report report-tool report-check kind-image kind-up kind-down drill-kind drill-kind-ssh test-kind \
         test-all
 
@@ -128,6 +128,11 @@ drill-disk-failpoints: ## slow and crashing disks on an etcd built with gofail f
 	  --kubedrill-reports $(REPORTS)/disk-failpoints --alluredir $(REPORTS)/disk-failpoints/allure-results \
 	  --junitxml $(REPORTS)/disk-failpoints/junit.xml
 
+drill-upgrade: ## in-place upgrade to the next minor (v1.36.3 -> v1.37.2) host by host, every failed request listed (fixtures/labs/upgrade.yaml)
+	@$(PYTEST) drills/test_upgrade.py -m maintenance -v --lab-config fixtures/labs/upgrade.yaml \
+	  --kubedrill-reports $(REPORTS)/upgrade --alluredir $(REPORTS)/upgrade/allure-results \
+	  --junitxml $(REPORTS)/upgrade/junit.xml
+
 drill-maintenance: ## rolling restarts (control plane, then etcd leader last) with zero failed requests, on fixtures/labs/maintenance-fixed.yaml
 	@$(PYTEST) drills/test_maintenance.py -m maintenance -v --lab-config fixtures/labs/maintenance-fixed.yaml \
 	  --kubedrill-reports $(REPORTS)/maintenance --alluredir $(REPORTS)/maintenance/allure-results \
@@ -155,6 +160,10 @@ gameday: setup ## set up, bring the stacked lab up, run every drill (the seed's 
 	@$(PYTEST) drills/ -v -m "not maintenance" --lab-keep; status=$$?; \
 	  echo "reports: $(REPORTS)/allure-results, $(REPORTS)/junit.xml, $(REPORTS)/summary.json"; \
 	  exit $$status
+
+gameday-minors: setup ## the scheduled game day: every drill on the default and the previous Kubernetes minor, one report side by side (deploy/gameday.sh)
+	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" REPORTS_ROOT="$(CURDIR)/$(REPORTS)/gameday" \
+	  KUBEDRILL_HOME="$(CURDIR)" deploy/gameday.sh
 
 gameday-dry-run: setup ## what the game day would do, drill by drill, step by step; injects and writes nothing
 	@$(KUBEDRILL) lab up --topology stacked

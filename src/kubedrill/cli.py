@@ -22,7 +22,7 @@ from kubedrill.ledger import Ledger
 from kubedrill.report import html as html_report
 from kubedrill.report import scorecard
 from kubedrill.targets.kind.cli import add_kind_commands
-from kubedrill.targets.lab import lab
+from kubedrill.targets.lab import lab, versions
 from kubedrill.targets.lab.config import TOPOLOGIES, load_lab_config
 from kubedrill.targets.ssh.check import check, render
 from kubedrill.targets.ssh.inventory import load_inventory
@@ -139,6 +139,16 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab_versions(args: argparse.Namespace) -> int:
+    if args.gameday:
+        print(versions.DEFAULT.kubernetes, versions.PREVIOUS.kubernetes)
+        return 0
+    for release in reversed(versions.RELEASES):
+        role = {versions.DEFAULT: "default", versions.PREVIOUS: "previous"}.get(release, "")
+        print(f"{release.kubernetes:10s} etcd {release.etcd:10s} {role}".rstrip())
+    return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     config = load_lab_config(args.config, topology=args.topology)
     if not args.lincheck_only:
@@ -155,16 +165,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.install_only:
         print(f"allure {html_report.ALLURE_VERSION}: {cli}")
         return 0
-    if not args.summary.exists():  # before the long Allure step
-        raise ConfigError(
-            f"no run summary at {args.summary}",
-            "run the drills first (make gameday), or give --summary",
-        )
+    for summary in (args.summary, *args.versus):  # before the long Allure step
+        if not summary.exists():
+            raise ConfigError(
+                f"no run summary at {summary}",
+                "run the drills first (make gameday), or give --summary/--versus",
+            )
     # The scorecard is the page the report opens on; Allure's report with every detail sits
     # beside it, linked from it.
     files = html_report.ReportFiles(args.results, args.output / "allure", args.history)
     allure_index = html_report.generate(files, name=args.name, progress=_progress)
-    index = scorecard.write(args.summary, args.output, args.scorecard_history, title=args.name)
+    index = scorecard.write(
+        args.summary, args.output, args.scorecard_history, title=args.name, versus=args.versus
+    )
     print(f"report: {index}  (scorecard; details: {allure_index}; history: {files.history})")
     return 0
 
@@ -205,6 +218,15 @@ def add_report_command(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         default=Path("reports/scorecard-history.jsonl"),
         help="earlier runs' figures, for the scorecard's trend (default "
         "reports/scorecard-history.jsonl; this run is appended)",
+    )
+    report_p.add_argument(
+        "--versus",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="SUMMARY",
+        help="summary.json of the same drills on another Kubernetes minor, shown side by side "
+        "on the scorecard (repeatable; the scheduled game day passes the previous minor's)",
     )
     report_p.add_argument("--name", default=html_report.REPORT_NAME, help="report title")
     report_p.add_argument(
@@ -263,6 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="start sshd on every lab host and write an SSH inventory for --target ssh",
     )
     inv_p.set_defaults(func=cmd_lab_inventory)
+    ver_p = lab_sub.add_parser(
+        "versions", help="the pinned Kubernetes releases and the etcd each is paired with"
+    )
+    ver_p.add_argument(
+        "--gameday",
+        action="store_true",
+        help="print only what the scheduled game day runs: the default, then the previous minor",
+    )
+    ver_p.set_defaults(func=cmd_lab_versions)
 
     ssh_p = sub.add_parser("ssh", help="the SSH target: your own cluster's nodes over SSH")
     ssh_sub = ssh_p.add_subparsers(dest="ssh_command", required=True)

@@ -26,7 +26,7 @@ from kubedrill.targets.kind.image import (
     spec,
 )
 from kubedrill.targets.kind.image.cli import add_image_commands
-from kubedrill.targets.lab import kube_build
+from kubedrill.targets.lab import kube_build, versions
 
 DEB822 = """\
 Types: deb
@@ -333,7 +333,9 @@ def test_merged_usr_paths() -> None:
 
 def test_versions_agree_with_the_rest_of_kubedrill() -> None:
     assert spec.KIND_VERSION == kind_cli.KIND_VERSION
-    assert spec.KUBERNETES_VERSION == kube_build.KUBERNETES_VERSION
+    # The node image keeps its own (older) minor; its etcd is the one that minor is paired with.
+    assert spec.KUBERNETES_VERSION in {r.kubernetes for r in versions.RELEASES}
+    assert versions.paired_etcd(spec.KUBERNETES_VERSION) == spec.ETCD_VERSION
     for package in ("systemd", "containerd", "runc", "iptables", "openssh-server", "conntrack"):
         assert package in spec.PACKAGES
     assert "nano" not in spec.PACKAGES

@@ -30,6 +30,7 @@ from kubedrill.targets.lab import overrides
 from kubedrill.targets.lab.control import LabControl
 from kubedrill.targets.lab.member_disk import MemberDisk
 from kubedrill.transport.base import TransportSpec
+from tests.unit import lab_states
 
 URL1, URL2, URL3 = (f"https://10.0.0.1{i}:2380" for i in (1, 2, 3))
 # A member/list answer as etcd's gateway gives it: uint64 IDs as decimal strings; an added,
@@ -290,10 +291,12 @@ def lab_state(tmp_path: Path) -> Path:
     state = tmp_path / "labs" / "kdunit"
     (state / "data" / "etcd-2" / "etcd" / "member" / "wal").mkdir(parents=True)
     (state / "data" / "etcd-2" / "etcd" / "member" / "wal" / "0-0.wal").write_text("wal")
-    hosts = [{"name": f"etcd-{i}", "roles": ["etcd"], "address": f"10.0.0.1{i}"} for i in (1, 2, 3)]
-    hosts.append({"name": "lb", "roles": ["lb"], "address": "10.0.0.2"})
-    lab = {"name": "kdunit", "hosts": hosts, "etcd": {"peer_port": 2380}}
-    (state / "lab.json").write_text(json.dumps(lab))
+    hosts = [
+        {"name": f"etcd-{i}", "roles": ["etcd"], "address": f"10.0.0.1{i}", "netns": f"n{i}"}
+        for i in (1, 2, 3)
+    ]
+    hosts.append({"name": "lb", "roles": ["lb"], "address": "10.0.0.2", "netns": "lb"})
+    (state / "lab.json").write_text(json.dumps(lab_states.state(name="kdunit", hosts=hosts)))
     return state
 
 

@@ -36,6 +36,12 @@ def invocations(lines: list[str], program: str) -> list[list[str]]:
         for part in re.split(r"&&|\|\||;", line):
             words = shlex.split(part.replace('"$KIND_CLUSTER"', "kubedrill"), comments=True)
             words = [w.replace("${cluster}", "c").replace("${out}", "/r") for w in words]
+            # The script's array of `--versus SUMMARY` pairs, one per further minor.
+            words = [
+                x
+                for w in words
+                for x in (["--versus", "/r/s.json"] if w == "${versus[@]}" else [w])
+            ]
             while words and (words[0] == "sudo" or words[0].startswith("--preserve-env")):
                 words = words[1:]  # the command comes after sudo and its options
             if words and words[0].split("/")[-1] == program:
@@ -73,7 +79,35 @@ def test_kubedrill_commands_parse(source: str) -> None:
 def test_pytest_options_exist(source: str) -> None:
     lines = workflow_commands() if source == "workflow" else shell_lines(SCRIPT.read_text())
     plugin = (ROOT / "src/kubedrill/pytest_plugin.py").read_text()
-    known = set(re.findall(r'"(--[a-z-]+)"', plugin)) | {"--alluredir", "--junitxml", "-p", "-v"}
+    known = set(re.findall(r'"(--[a-z-]+)"', plugin))
+    known |= {"--alluredir", "--junitxml", "-p", "-v", "-m"}
     used = {w for argv in invocations(lines, "pytest") for w in argv if w.startswith("-")}
     assert {"--target", "--kind-cluster", "--allow-target"} <= used
     assert used <= known, used - known
+
+
+def test_cronjob_script_runs_two_minors_side_by_side() -> None:
+    text = SCRIPT.read_text()
+    lines = shell_lines(text)
+    assert "kubedrill lab versions --gameday" in text
+    (lab_run,) = [argv for argv in invocations(lines, "pytest") if "--lab-config" in argv]
+    assert "--target" not in lab_run  # the lab is the default target
+    reports = [argv for argv in invocations(lines, "kubedrill") if argv[:1] == ["report"]]
+    assert any("--versus" in argv for argv in reports)
+    assert all("--summary" in argv for argv in reports)
+
+
+def test_lab_versions_gameday_names_default_then_previous(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kubedrill.cli import main
+    from kubedrill.targets.lab import versions
+
+    assert main(["lab", "versions", "--gameday"]) == 0
+    assert capsys.readouterr().out.split() == [
+        versions.DEFAULT.kubernetes,
+        versions.PREVIOUS.kubernetes,
+    ]
+    assert main(["lab", "versions"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == len(versions.RELEASES) and table[0].endswith("default")

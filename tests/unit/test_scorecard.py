@@ -95,3 +95,52 @@ def test_bad_summary_and_history_are_one_clear_error(tmp_path: Path) -> None:
     bad.write_text("{}\nnot json\n")
     with pytest.raises(ConfigError, match="line 2 is not JSON"):
         scorecard.read_history(bad)
+
+
+def on_version(run: dict[str, Any], version: str) -> dict[str, Any]:
+    return {**run, "facts": {**run["facts"], "kubernetes_version": version}}
+
+
+def test_two_minors_side_by_side(tmp_path: Path) -> None:
+    new = {"drills": [on_version(drill("test_kill_leader", 1.0), "v1.37.2"),
+                      on_version(drill("test_only_new", 2.0), "v1.37.2")]}  # fmt: skip
+    failed = drill("test_only_old", 3.0, verdict="failed")
+    old = {"drills": [on_version(drill("test_kill_leader", 2.0), "v1.36.3"),
+                      on_version(failed, "v1.36.3")]}  # fmt: skip
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    history = tmp_path / "history.jsonl"
+    index = scorecard.write(tmp_path / "new.json", tmp_path / "html", history,
+                            versus=[tmp_path / "old.json"])  # fmt: skip
+    page = index.read_text()
+    table = page.split("<table class='versions'>")[1].split("</table>")[0]
+    # One column per minor, the default's first; one row per drill either ran.
+    assert table.index("data-version='v1.37.2'") < table.index("data-version='v1.36.3'")
+    assert "1 passed, 1 failed" in table
+    rows = dict((part.split("'", 1)[0], part) for part in table.split("<tr data-drill='")[1:])
+    assert set(rows) == {"test_kill_leader", "test_only_new", "test_only_old"}
+    # 2.0 s on the previous minor against 1.0 s on the default: marked slower there only.
+    assert rows["test_kill_leader"].count("&#9650; slower") == 1
+    assert rows["test_kill_leader"].index("1.000 s") < rows["test_kill_leader"].index("slower")
+    assert "not run" in rows["test_only_new"] and "not run" in rows["test_only_old"]
+    assert "failed" in rows["test_only_old"]
+    # Only the default's run goes into the trend history.
+    (entry,) = scorecard.read_history(history)
+    assert set(entry["drills"]) == {"test_kill_leader", "test_only_new"}
+    # Without another minor there is no side-by-side table.
+    alone = scorecard.render(scorecard.build(new))
+    assert "class='versions'" not in alone
+
+
+def test_compare_marks_beyond_the_tolerance() -> None:
+    base = scorecard.Figure("leader_election", 1.0, 15.0, True)
+    assert scorecard.compare(base, scorecard.Figure("leader_election", 1.19, 15.0, True)) == "same"
+    assert scorecard.compare(base, scorecard.Figure("leader_election", 1.3, 15.0, True)) == "slower"
+    assert scorecard.compare(base, scorecard.Figure("leader_election", 0.7, 15.0, True)) == "faster"
+
+
+def test_missing_versus_summary_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "new.json").write_text(json.dumps({"drills": [drill("test_a", 1.0)]}))
+    with pytest.raises(ConfigError, match="cannot read"):
+        scorecard.write(tmp_path / "new.json", tmp_path / "html", tmp_path / "h.jsonl",
+                        versus=[tmp_path / "missing.json"])  # fmt: skip

@@ -14,6 +14,7 @@ from pydantic import ConfigDict
 from kubedrill.errors import ConfigError
 from kubedrill.targets.lab.state import LabState, read_state, write_state
 from kubedrill.validation import LocalPath, Port, PositiveSeconds, Text, validate_document
+from tests.unit.lab_states import state
 
 
 @dataclass(frozen=True)
@@ -75,34 +76,6 @@ def test_values_arrive_typed() -> None:
     )
     assert got == Outer("7", Path("~/x").expanduser(), Inner(2379, 2.0, ("--a",)))
     assert isinstance(got.inner.timeout, float)
-
-
-def state(**changes: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "name": "lab",
-        "topology": "etcd",
-        "subnet": "10.213.7.0/24",
-        "bridge": "kd-lab",
-        "gateway": "10.213.7.1",
-        "binaries": {"etcd": "/bin/etcd"},
-        "versions": {"etcd": "v3.6.16"},
-        "delay_method": "nfqueue",
-        "hosts": [
-            {"name": "etcd-1", "roles": ["etcd"], "address": "10.213.7.11", "netns": "kd-lab-e1"}
-        ],
-        "etcd": {
-            "endpoints": {"etcd-1": "https://10.213.7.11:2379"},
-            "metrics": {"etcd-1": "http://10.213.7.11:2381/metrics"},
-            "failpoints": {},
-            "peer_port": 2380,
-            "client_port": 2379,
-            "tls": {"ca": "ca.crt", "cert": "c.crt", "key": "c.key"},
-            "election_timeout_ms": 1000,
-            "heartbeat_interval_ms": 100,
-        },
-    }
-    base.update(changes)
-    return base
 
 
 def test_state_round_trips_and_keeps_fields_it_does_not_know(tmp_path: Path) -> None:

@@ -6,6 +6,10 @@ and how its figures compare with earlier game days. Built from `summary.json` (t
 `scorecard-history.jsonl` (one line per earlier run, appended by `kubedrill report`); the
 Allure report with every detail sits next to it (`allure/index.html`), linked from each row.
 
+A game day run on more than one Kubernetes minor (the default and the previous one, see
+deploy/gameday.sh) adds a side-by-side table on top: one row per drill, one column per minor,
+each figure marked where it differs from the first column's by more than TREND_TOLERANCE.
+
 One self-contained HTML file: inline CSS, no script, nothing fetched.
 """
 
@@ -71,6 +75,11 @@ class Scorecard:
     unavailable_s: float | None
     levels: tuple[Mapping[str, Any], ...]
     earlier_runs: int
+
+    @property
+    def label(self) -> str:
+        """What names the run in a side-by-side table: its Kubernetes version, else its cluster."""
+        return str(self.facts.get("kubernetes_version") or self.cluster)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -217,6 +226,7 @@ th { background: #f5f7f8; }
 .faster { color: #2e7d32; }
 .same, .new { color: #607d8b; }
 .fig { white-space: nowrap; }
+h2 { font-size: 17px; margin: 18px 0 6px; }
 small { color: #607d8b; }
 """
 
@@ -243,7 +253,65 @@ def _figure_line(row: Row, figure: Figure) -> str:
     )
 
 
-def render(card: Scorecard, *, allure_href: str = "allure/index.html") -> str:
+def compare(base: Figure, other: Figure) -> str:
+    """ "slower" | "faster" | "same": `other` against `base` (the first column's)."""
+    if base.seconds > 0 and other.seconds > base.seconds * (1 + TREND_TOLERANCE):
+        return "slower"
+    if base.seconds > 0 and other.seconds < base.seconds * (1 - TREND_TOLERANCE):
+        return "faster"
+    return "same"
+
+
+def side_by_side(cards: Sequence[Scorecard]) -> str:
+    """One row per drill (in the order first seen), one column per run: verdict and figures,
+    a later column's figure marked slower/faster than the first column's."""
+    order: list[str] = []
+    for card in cards:
+        order += [row.drill for row in card.rows if row.drill not in order]
+    rows = [{row.drill: row for row in card.rows} for card in cards]
+    head = "".join(
+        f"<th data-version='{_e(c.label)}'>{_e(c.label)} <small>{c.counts.get('passed', 0)} "
+        f"passed, {c.counts.get('failed', 0) + c.counts.get('error', 0)} failed</small></th>"
+        for c in cards
+    )
+    parts = [
+        "<h2>Side by side</h2>",
+        "<table class='versions'><thead><tr><th>drill</th>" + head + "</tr></thead><tbody>",
+    ]
+    for drill in order:
+        base = rows[0].get(drill)
+        base_figures = {f.name: f for f in base.figures} if base else {}
+        cells = []
+        for index, by_drill in enumerate(rows):
+            row = by_drill.get(drill)
+            if row is None:
+                cells.append("<td><small>not run</small></td>")
+                continue
+            lines = [f"<span class='{_e(row.verdict)}'>{_e(row.verdict)}</span>"]
+            for figure in row.figures:
+                verdict = "ok" if figure.within else "BREACH"
+                mark = ""
+                against = base_figures.get(figure.name)
+                if index > 0 and against is not None:
+                    kind = compare(against, figure)
+                    if kind != "same":
+                        mark = f" <span class='{kind}'>{TREND_MARK[kind]}</span>"
+                lines.append(
+                    f"<span class='fig'>{_e(figure.name)} <b>{figure.seconds:.3f} s</b> "
+                    f"<span class='{verdict}'>{verdict}</span>{mark}</span>"
+                )
+            cells.append(f"<td>{'<br>'.join(lines)}</td>")
+        parts.append(f"<tr data-drill='{_e(drill)}'><td>{_e(drill)}</td>{''.join(cells)}</tr>")
+    parts.append("</tbody></table><h2>Details: " + _e(cards[0].label) + "</h2>")
+    return "\n".join(parts)
+
+
+def render(
+    card: Scorecard,
+    *,
+    allure_href: str = "allure/index.html",
+    versus: Sequence[Scorecard] = (),
+) -> str:
     counts = card.counts
     ran = counts.get("passed", 0) + counts.get("failed", 0)
     tiles = [
@@ -277,6 +345,7 @@ def render(card: Scorecard, *, allure_href: str = "allure/index.html") -> str:
         "<div class='tiles'>",
         *(f"<div class='tile'><b>{_e(v)}</b>{_e(k)}</div>" for k, v in tiles),
         "</div>",
+        side_by_side([card, *versus]) if versus else "",
         "<table><thead><tr><th>drill</th><th>verdict</th>"
         "<th>figures against budgets, and against earlier runs</th><th>checks</th>"
         "<th>alerts fired</th>"
@@ -313,21 +382,30 @@ def write(
     *,
     title: str = "kubedrill game day",
     now: dt.datetime | None = None,
+    versus: Sequence[Path] = (),
 ) -> Path:
     """Write `output`/index.html for the run in `summary_path` and append the run to the
-    history (after reading it: a run is never compared with itself)."""
-    try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot read the run's summary {summary_path}: {exc}",
-            "run the drills first (make gameday), or give --summary",
-        ) from exc
+    history (after reading it: a run is never compared with itself). `versus`: summaries of
+    the same drills on other Kubernetes minors, shown side by side (not added to the history:
+    the trend is this run's cluster's)."""
+    summary = _read_summary(summary_path)
+    others = [build(_read_summary(path), title=title) for path in versus]
     history = read_history(history_path)
     card = build(summary, history, title=title)
     output.mkdir(parents=True, exist_ok=True)
     index = output / "index.html"
-    index.write_text(render(card), encoding="utf-8")
+    index.write_text(render(card, versus=others), encoding="utf-8")
     at = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     append_history(history_path, history_entry(summary, at=at))
     return index
+
+
+def _read_summary(path: Path) -> Mapping[str, Any]:
+    try:
+        summary: Mapping[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot read the run's summary {path}: {exc}",
+            "run the drills first (make gameday), or give --summary",
+        ) from exc
+    return summary

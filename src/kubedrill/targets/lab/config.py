@@ -17,11 +17,12 @@ from typing import Any
 from pydantic import ConfigDict
 
 from kubedrill.errors import ConfigError
+from kubedrill.targets.lab import versions
 from kubedrill.validation import LocalPath, Text, validate_document
 from kubedrill.yaml_file import load_yaml_file
 
-# Pinned: newest patch of the etcd 3.6 line, the line kubeadm pairs with Kubernetes 1.34.
-ETCD_VERSION = "v3.6.16"
+# Pinned: the etcd paired with the default Kubernetes release (versions.py says how).
+ETCD_VERSION = versions.DEFAULT.etcd
 # etcd: an etcd cluster only. stacked: the seed's mode 1 (etcd, apiserver, controller-manager
 # and scheduler on each control-plane host, HAProxy in front). external: the seed's mode 2
 # (etcd on hosts of its own). regions: stacked, one control-plane host per region, the regions
@@ -47,7 +48,9 @@ class EtcdSettings:
 
     __pydantic_config__ = _STRICT
 
-    version: str = ETCD_VERSION
+    # Empty: the etcd paired with lab.kubernetes.version (versions.RELEASES), filled in by
+    # LabConfig, so that choosing an older Kubernetes brings its own etcd along.
+    version: str = ""
     heartbeat_interval_ms: int = 100
     election_timeout_ms: int = 1000
     snapshot_count: int = 10000
@@ -72,7 +75,7 @@ class KubernetesSettings:
 
     __pydantic_config__ = _STRICT
 
-    version: str = "v1.34.4"  # pinned; etcd v3.6 is the line kubeadm pairs with 1.34
+    version: str = versions.DEFAULT.kubernetes  # pinned: the newest minor in upstream support
     kwok_version: str = "v0.8.0"
     control_planes: int = 3
     workers: int = 3  # kwok-managed worker Nodes
@@ -163,6 +166,11 @@ class LabConfig:
     # N = control-plane (and external etcd) hosts one per zone, round robin, a worker host per
     # zone, and every Node labelled topology.kubernetes.io/zone (topology.py).
     zones: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.etcd.version:
+            paired = replace(self.etcd, version=versions.paired_etcd(self.kubernetes.version))
+            object.__setattr__(self, "etcd", paired)
 
     @property
     def state_dir(self) -> Path:

@@ -175,10 +175,10 @@ class LabControl:
         if text is None:
             return CommandLine(argv, source)
         try:
-            flags = overrides.parse_flags(text, path)
+            override = overrides.parse_override(text, path)
         except ConfigError:
             return None
-        return CommandLine(overrides.with_flags(argv, flags), f"{source}, with {path}")
+        return CommandLine(override.apply(argv), f"{source}, with {path}")
 
 
 def _wall_of(line: str) -> float | None:

@@ -18,10 +18,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kubedrill.errors import MissingBinaryError
+from kubedrill.targets.lab import versions
 from kubedrill.targets.lab.build import GoBuild, Progress, go_mod_download
 
-KUBERNETES_VERSION = "v1.34.4"
-# v0.8.0 is built against k8s.io/client-go v0.36 and lists 1.34 in its supported_releases.txt.
+KUBERNETES_VERSION = versions.DEFAULT.kubernetes
+# v0.8.0 (the newest release) is built against k8s.io/client-go v0.36 and lists 1.27-1.36 in
+# its supported_releases.txt; it drives 1.37 apiservers too (client-go's skew of one minor).
 KWOK_VERSION = "v0.8.0"
 
 KUBERNETES_MODULE = "k8s.io/kubernetes"

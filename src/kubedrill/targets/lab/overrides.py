@@ -10,6 +10,10 @@ removes it with everything else.
 Used by the member replacement runbook: a member started again with an empty data dir must join
 with `--initial-cluster-state=existing` and the cluster's current `--initial-cluster`, not the
 `new` of the lab's first start.
+
+The file may also hold `"bin_dir": "/path"`: the component's binary is then the one of the same
+name in that directory (the upgrade drill's new static-pod image, set while the component is
+down). Flags and binary directory are written independently; each write keeps the other.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import contextlib
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubedrill.errors import ConfigError
@@ -58,37 +63,88 @@ def with_flags(argv: Sequence[str], flags: Mapping[str, str]) -> tuple[str, ...]
     return tuple(out)
 
 
-def read_flags(state_dir: Path, key: str) -> dict[str, str]:
-    """The override of `key`, or {} when there is none. A file that cannot be read is an error
-    (starting a member with flags other than the ones asked for is worse than not starting)."""
+def with_bin_dir(argv: Sequence[str], bin_dir: str | None) -> tuple[str, ...]:
+    """`argv` with its binary taken from `bin_dir` (same file name), or unchanged."""
+    if not bin_dir or not argv:
+        return tuple(argv)
+    return (str(Path(bin_dir) / Path(argv[0]).name), *argv[1:])
+
+
+@dataclass(frozen=True)
+class Override:
+    """What an override file says: flags in place of the command line's, and maybe the
+    directory the binary comes from."""
+
+    flags: Mapping[str, str] = field(default_factory=dict)
+    bin_dir: str | None = None
+
+    def apply(self, argv: Sequence[str]) -> tuple[str, ...]:
+        return with_bin_dir(with_flags(argv, self.flags), self.bin_dir)
+
+    def describe(self) -> str:
+        parts = [f"{k}={v}" for k, v in self.flags.items()]
+        return " ".join([*parts, *([f"binaries from {self.bin_dir}"] if self.bin_dir else [])])
+
+
+def read_override(state_dir: Path, key: str) -> Override:
+    """The override of `key` (empty when there is none). A file that cannot be read is an
+    error (starting a member other than as asked is worse than not starting)."""
     path = override_path(state_dir, key)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return {}
+        return Override()
     except OSError as exc:
         raise ConfigError(f"override {path} is unreadable: {exc}", "fix or remove it") from exc
-    return parse_flags(text, path)
+    return parse_override(text, path)
 
 
-def parse_flags(text: str, path: Path) -> dict[str, str]:
-    """An override file's flags (`path` names it in errors)."""
+def read_flags(state_dir: Path, key: str) -> dict[str, str]:
+    """The override's flags, or {} when there is none."""
+    return dict(read_override(state_dir, key).flags)
+
+
+def parse_override(text: str, path: Path) -> Override:
+    """An override file (`path` names it in errors)."""
     try:
         raw = json.loads(text)
     except ValueError as exc:
         raise ConfigError(f"override {path} is unreadable: {exc}", "fix or remove it") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("flags"), dict):
         raise ConfigError(f"override {path} has no 'flags' mapping", "fix or remove it")
-    return check_flags(raw["flags"])
+    bin_dir = raw.get("bin_dir")
+    if bin_dir is not None and (not isinstance(bin_dir, str) or not bin_dir.startswith("/")):
+        raise ConfigError(f"override {path}: bin_dir {bin_dir!r} is not an absolute path", "")
+    return Override(check_flags(raw["flags"]), bin_dir)
+
+
+def parse_flags(text: str, path: Path) -> dict[str, str]:
+    """An override file's flags (`path` names it in errors)."""
+    return dict(parse_override(text, path).flags)
 
 
 def write_flags(state_dir: Path, key: str, flags: Mapping[str, str]) -> Path:
-    """Write the override atomically (a start never reads half a file) and durably."""
+    """Write the override's flags atomically (a start never reads half a file) and durably,
+    keeping its binary directory."""
+    old = read_override(state_dir, key)
+    return _write(state_dir, key, Override(check_flags(flags), old.bin_dir))
+
+
+def write_bin_dir(state_dir: Path, key: str, bin_dir: Path) -> Path:
+    """Start the component from `bin_dir` from now on, keeping the override's flags."""
+    old = read_override(state_dir, key)
+    return _write(state_dir, key, Override(old.flags, str(bin_dir)))
+
+
+def _write(state_dir: Path, key: str, override: Override) -> Path:
     path = override_path(state_dir, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
+    document: dict[str, object] = {"flags": dict(override.flags)}
+    if override.bin_dir:
+        document["bin_dir"] = override.bin_dir
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump({"flags": check_flags(flags)}, fh, indent=1)
+        json.dump(document, fh, indent=1)
         fh.flush()
         os.fsync(fh.fileno())
     tmp.rename(path)

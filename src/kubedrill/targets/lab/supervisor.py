@@ -225,16 +225,16 @@ class Supervisor:
         if slot.log is None:
             slot.log = open(log_dir / f"{spec.component}.log", "a", buffering=1)  # noqa: SIM115
         try:
-            flags = overrides.read_flags(self.state, spec.key)
+            override = overrides.read_override(self.state, spec.key)
         except ConfigError as exc:
             slot.log.write(f"--- kubedrill supervisor: not started: {exc}\n")
             slot.restart_at = time.monotonic() + self.backoff.maximum
             return
-        argv = overrides.with_flags(spec.argv, flags)
-        changed = f" with overrides {' '.join(f'{k}={v}' for k, v in flags.items())}"
+        argv = override.apply(spec.argv)
+        changed = override.describe()
         slot.log.write(
             f"--- kubedrill supervisor: start #{slot.restarts + 1} at {time.time():.3f}"
-            f"{changed if flags else ''}\n"
+            f"{f' with overrides {changed}' if changed else ''}\n"
         )
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **spec.env}
         # Each lab host gets its own UTS namespace too, so a component's hostname is its host's

@@ -6,8 +6,13 @@ package rebuilds the image, and nothing else does.
 
 from __future__ import annotations
 
-from kubedrill.targets.lab.config import ETCD_VERSION
-from kubedrill.targets.lab.kube_build import KUBERNETES_VERSION
+from kubedrill.targets.lab import versions
+
+# The node image stays on 1.34 while the lab defaults to a newer minor: 1.35+ kubelets refuse
+# cgroup v1 (this machine's) unless failCgroupV1 is false, and 1.36+ may not support Debian
+# bookworm's containerd 1.6 (README: Versions).
+KUBERNETES_VERSION = "v1.34.4"
+ETCD_VERSION = versions.paired_etcd(KUBERNETES_VERSION)
 
 # bookworm, not a newer Debian: systemd >= 256 refuses to boot on cgroup v1, which this machine
 # (and many CI hosts) still has.
