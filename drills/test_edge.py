@@ -143,7 +143,9 @@ def test_edge_partition_evicts_after_toleration(
         drill.wait_for("pods.evicted", evicted, budget="reschedule")
         drill.observe("api_view_evicted", api_view(probes.pods(namespace, SELECTOR) or []))
     grace = node_monitor_grace_s(drill.cluster)
-    not_ready = drill.offset("nodes.not_ready") - drill.offset("fault.injected")
+    # From the start of the inject: its first rules cut the site (the whole inject can take
+    # seconds on a loaded runner), so this is the earliest the Nodes' silence can have begun.
+    not_ready = drill.offset("nodes.not_ready") - drill.offset("fault.injecting")
     eviction = drill.offset("pods.evicted") - drill.offset("nodes.tainted")
     drill.observe("not_ready_after_s", round(not_ready, 3))
     drill.observe(
