@@ -62,6 +62,7 @@ def test_defaults_match_seed_and_are_a_copy() -> None:
         "lease_takeover": 30.0,
         "recovery": 60.0,
         "api_recovery": 60.0,
+        "reschedule": 90.0,
         "disaster_recovery": 300.0,
         "settle": 30.0,
     }
