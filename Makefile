@@ -13,7 +13,7 @@ APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev g
 APT_NO_RECOMMENDS := prometheus
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
-        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-partition drill-control-plane drill-external drill-zone drill-edge gameday gameday-dry-run ci bench bench-lab heal clean \
+        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-maintenance drill-partition drill-control-plane drill-external gameday gameday-dry-run ci bench bench-lab heal clean drill-certs drill-wan drill-wan-all drill-zone drill-edge \
         report report-tool report-check kind-image kind-up kind-down drill-kind drill-kind-ssh test-kind \
         test-all
 
@@ -83,15 +83,16 @@ integration: ## integration tests against real labs, sshd, podman, chromium (roo
 	  $(PYTEST) tests/integration -q --durations=15 \
 	  $(foreach f,$(KIND_TESTS) $(KIND_UP_TEST),--ignore $(f))
 
-drills: ## every drill against the (stacked) lab, with reports in reports/
-	@$(PYTEST) drills/ -v
+drills: ## every drill against the (stacked) lab, with reports in reports/ (the maintenance drills: drill-maintenance)
+	@$(PYTEST) drills/ -v -m "not maintenance"
 
-test: lint unit integration drills drill-disk drill-disk-failpoints report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
+        test: lint unit integration drills drill-disk drill-disk-failpoints drill-maintenance report report-check test-kind ## the representative tier (what CI runs): every target, drill family drill-wan \
 	@echo "make test: done (lab drills, report, real kind cluster: drills through the Docker API and through SSH)"
 
-test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills, the zone and edge drills
+test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills, the zone and edge drills, the WAN drills at every delay
 	@$(MAKE) --no-print-directory test KIND_ALL=1 FULL_MATRIX=1
 	@$(MAKE) --no-print-directory drill-external
+	@$(MAKE) --no-print-directory drill-wan-all
 	@$(MAKE) --no-print-directory drill-zone
 	@$(MAKE) --no-print-directory drill-edge
 	@$(PYTEST) -q $(KIND_UP_TEST)
@@ -107,6 +108,16 @@ drill-external: ## etcd drills on the external topology with 5 etcd members
 	  --kubedrill-reports $(REPORTS)/external --alluredir $(REPORTS)/external/allure-results \
 	  --junitxml $(REPORTS)/external/junit.xml
 
+drill-wan: ## multi-region drills at one WAN delay (25 ms one way): etcd flags seed vs advised, a region dark (fixtures/labs/regions.yaml)
+	@KUBEDRILL_WAN_DELAYS=25 $(PYTEST) drills/test_wan.py -m wan -v --lab-config fixtures/labs/regions.yaml \
+	  --kubedrill-reports $(REPORTS)/wan --alluredir $(REPORTS)/wan/allure-results \
+	  --junitxml $(REPORTS)/wan/junit.xml
+
+drill-wan-all: ## the multi-region drills at every WAN delay (25, 50, 75 ms one way): the README's tuning table
+	@KUBEDRILL_WAN_DELAYS=25,50,75 $(PYTEST) drills/test_wan.py -m wan -v --lab-config fixtures/labs/regions.yaml \
+	  --kubedrill-reports $(REPORTS)/wan --alluredir $(REPORTS)/wan/allure-results \
+	  --junitxml $(REPORTS)/wan/junit.xml
+
 drill-disk: ## the quota drill on its own small-quota etcd lab (fixtures/labs/quota-etcd.yaml)
 	@$(PYTEST) drills/ -m disk -v --lab-config fixtures/labs/quota-etcd.yaml \
 	  --kubedrill-reports $(REPORTS)/disk --alluredir $(REPORTS)/disk/allure-results \
@@ -116,6 +127,11 @@ drill-disk-failpoints: ## slow and crashing disks on an etcd built with gofail f
 	@$(PYTEST) drills/test_disk_failpoints.py -m disk -v --lab-config fixtures/labs/failpoints-etcd.yaml \
 	  --kubedrill-reports $(REPORTS)/disk-failpoints --alluredir $(REPORTS)/disk-failpoints/allure-results \
 	  --junitxml $(REPORTS)/disk-failpoints/junit.xml
+
+drill-maintenance: ## rolling restarts (control plane, then etcd leader last) with zero failed requests, on fixtures/labs/maintenance-fixed.yaml
+	@$(PYTEST) drills/test_maintenance.py -m maintenance -v --lab-config fixtures/labs/maintenance-fixed.yaml \
+	  --kubedrill-reports $(REPORTS)/maintenance --alluredir $(REPORTS)/maintenance/allure-results \
+	  --junitxml $(REPORTS)/maintenance/junit.xml
 
 drill-zone: ## zone outage drills (power and network) on a lab in 3 zones (fixtures/labs/zones.yaml; ~6 min)
 	@$(PYTEST) drills/test_zone.py -m zone -v --lab-config fixtures/labs/zones.yaml \
@@ -130,9 +146,13 @@ drill-edge: ## edge partition drills (past and short of the toleration) on a lab
 drill-control-plane: ## apiserver, controller-manager, scheduler and node drills
 	@$(PYTEST) drills/ -m "apiserver or controller or scheduler or node" -v
 
+drill-certs: ## certificate drills: rotate every control-plane cert one host at a time (no failed request), one that expires (~15 min on 2 loaded cores, most of it promtool)
+	@$(PYTEST) drills/test_certs.py -m certs -v --kubedrill-reports $(REPORTS)/certs \
+	  --alluredir $(REPORTS)/certs/allure-results --junitxml $(REPORTS)/certs/junit.xml
+
 gameday: setup ## set up, bring the stacked lab up, run every drill (the seed's script too), write reports/ (then: make report)
 	@$(KUBEDRILL) lab up --topology stacked
-	@$(PYTEST) drills/ -v --lab-keep; status=$$?; \
+	@$(PYTEST) drills/ -v -m "not maintenance" --lab-keep; status=$$?; \
 	  echo "reports: $(REPORTS)/allure-results, $(REPORTS)/junit.xml, $(REPORTS)/summary.json"; \
 	  exit $$status
 
@@ -181,12 +201,14 @@ KIND_ALLOW := --allow-target 'kind/$(KIND_NAME)'
 # apiserver's liveness probe has meanwhile restarted it into crash-loop back-off (minutes).
 KIND_BUDGETS ?= --budget recovery=180s --budget settle=300s
 KIND_SSH_DIR := /var/lib/kubedrill/kind/$(KIND_NAME)/ssh
-# What `make test` (CI) runs on kind: every drill family once (every etcd drill, stop
-# kube-apiserver, a Lease holder kill, drain, the game day, a whole-node fault). Empty
-# means every drill: `make test-all` runs them all, on kind and through SSH.
-KIND_CI_DRILLS := -k "test_etcd or stop_apiserver or kill_scheduler or drain or gameday \
-  or pause_etcd_leader_node"
-KIND_DRILLS ?=
+# What `make test` (CI) runs on kind: every drill family once (etcd: kill, isolate and pause
+# the leader, peer latency above the election timeout; stop kube-apiserver, a Lease holder
+# kill, drain, the game day, a whole-node fault). Empty means every drill: `make test-all`
+# runs them all (quorum loss and a stopped follower too: 3.5 min more), on kind and through SSH.
+KIND_CI_DRILLS := -k "kill_leader or isolate_leader or pause_leader or peer_latency_above \
+  or stop_apiserver or kill_scheduler or drain or gameday or pause_etcd_leader_node"
+# The maintenance drills run on labs of their own (make drill-maintenance).
+KIND_DRILLS ?= -m "not maintenance"
 # Drills through SSH on the kind nodes: the static-pod path for etcd and the control plane.
 KIND_SSH_CI_DRILLS := -k "test_kill_leader or stop_apiserver"
 KIND_SSH_DRILLS ?= -m "(etcd or apiserver or controller or scheduler) and not node"

@@ -28,6 +28,10 @@ DEFAULT_BUDGETS: Mapping[str, float] = {
     # Disaster recovery (RTO): a lost quorum restored from a snapshot until writes are
     # accepted again; the seed's RTO target for its multi-region mode is < 5 min.
     "disaster_recovery": 300.0,
+    # A whole region dark: API writes through the surviving regions accepted again (the
+    # seed's multi-region RTO, < 5 min), and the returning region's members caught up.
+    "region_rto": 300.0,
+    "region_catch_up": 300.0,
     # Not a failover figure: how long a drill waits for a healthy cluster before its fault
     # (the previous drill's aftermath may still be settling); past it the drill is skipped.
     "settle": 30.0,

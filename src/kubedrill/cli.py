@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kubedrill import __version__
+from kubedrill.advise.cli import add_advise_command
 from kubedrill.audit.cli import add_audit_command
 from kubedrill.bench_cli import add_bench_command
+from kubedrill.certs_cli import add_certs_commands
 from kubedrill.consistency.lincheck_build import ensure_lincheck
 from kubedrill.disaster.cli import add_etcd_commands
 from kubedrill.errors import ConfigError, KubedrillError
@@ -233,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--topology",
         choices=TOPOLOGIES,
         help="etcd (default): etcd only; stacked: the seed's 3-node HA control "
-        "plane behind HAProxy; external: etcd on hosts of its own",
+        "plane behind HAProxy; external: etcd on hosts of its own; regions: stacked with "
+        "one control plane per region (the WAN drills put the distance between them)",
     )
     up_p.add_argument("--members", type=int, help="etcd members: 1, 3, 5 or 7 (default 3)")
     up_p.add_argument("--subnet", help="IPv4 subnet for the lab hosts (default 10.213.7.0/24)")
@@ -274,7 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check_p.set_defaults(func=cmd_ssh_check)
 
-    for add_commands in (add_audit_command, add_kind_commands, add_etcd_commands):
+    for add_commands in (
+        add_audit_command,
+        add_kind_commands,
+        add_etcd_commands,
+        add_certs_commands,
+        add_advise_command,
+    ):
         add_commands(sub)
     add_bench_command(sub)
     sub.add_parser(

@@ -95,6 +95,9 @@ class Node:
     # The host's fault domain (the lab's lab.zones; None where the target has none or does not
     # say): a zone outage takes every node of one zone at once.
     zone: str | None = None
+    # The region the node stands in, where the target has regions (the lab's `regions`
+    # topology); None elsewhere, and for nodes that stand for the clients (the lab's LB).
+    region: str | None = None
 
 
 @dataclass(frozen=True)

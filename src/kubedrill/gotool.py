@@ -1,4 +1,4 @@
-"""Build one of kubedrill's own small Go programs (tools/<name>) and cache it.
+"""Build one of kubedrill's own small Go programs (kubedrill/data/tools/<name>) and cache it.
 
 These helpers are this project's source, not upstream modules, so the cache key is a hash of
 their source files: editing a .go file rebuilds, a second run builds nothing. The build runs in a
@@ -17,12 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubedrill import data
 from kubedrill.errors import MissingBinaryError
 from kubedrill.targets.lab.build import Progress, go_environment, is_complete, require_go
 
-# src/kubedrill/ -> the checkout's root; tools/ is not packaged, so the helpers are available
-# from a checkout (an editable install), which is how kubedrill is run.
-TOOLS_DIR = Path(__file__).resolve().parents[2] / "tools"
+TOOLS_DIR = data.TOOLS_DIR  # package data: an installed wheel has the sources too
 
 
 def quiet(_message: str) -> None:
@@ -46,8 +45,7 @@ def source_files(tool: GoTool) -> list[Path]:
     if missing:
         raise MissingBinaryError(
             f"{tool.what}'s source is incomplete: {source} lacks {', '.join(missing)}",
-            "run kubedrill from a checkout of its repository (pip install -e .), which has "
-            f"tools/{source.name}",
+            f"reinstall kubedrill: its package data has kubedrill/data/tools/{source.name}",
         )
     go_files = sorted(p for p in source.glob("*.go") if not p.name.endswith("_test.go"))
     return [source / "go.mod", source / "go.sum", *go_files]

@@ -29,6 +29,7 @@ from kubedrill.report import allure_report
 from kubedrill.report.chart import timeline_svg
 from kubedrill.report.live import LiveProgress
 from kubedrill.report.results_meta import write_results_metadata
+from kubedrill.targets.lab.config import TOPOLOGIES
 from kubedrill.targets.select import TARGETS, TargetOptions, open_target, target_name
 
 MARKERS = {
@@ -42,9 +43,15 @@ MARKERS = {
     "disk": "drills that exhaust etcd's disk quota (need a small-quota lab: "
     "fixtures/labs/quota-etcd.yaml)",
     "slow": "drills that take more than a minute",
+    "maintenance": "planned maintenance: rolling restarts one host at a time with every failed "
+    "request through the load balancer accounted for (make drill-maintenance, its own labs)",
     "disaster": "disaster-recovery drills (backup verified, a lost quorum restored from a "
     "snapshot with RTO and exact RPO, a member's lost disk replaced and the wrong way round "
     "caught)",
+    "certs": "certificate drills: control-plane certs rotated one host at a time with no "
+    "failed request, and a certificate that expires during the drill (lab target)",
+    "wan": "multi-region drills over WAN links (need a regions lab: --topology regions): etcd's "
+    "time flags at distance, a region going dark",
     "zone": "zone outage drills: every host of one zone down at once, by power or network "
     "(need a lab with zones: fixtures/labs/zones.yaml)",
     "edge": "edge partition drills: an edge site of workers cut off from the control plane "
@@ -86,9 +93,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--topology",
-        choices=["etcd", "stacked", "external"],
+        choices=list(TOPOLOGIES),
         default=None,
-        help="lab topology (overrides the lab config): etcd, stacked or external",
+        help="lab topology (overrides the lab config): etcd, stacked, external or regions",
     )
     group.addoption(
         "--lab-keep",

@@ -18,6 +18,7 @@ from kubedrill.faults import (
     StopComponent,
     ZoneOutage,
 )
+from kubedrill.faults.certs import ExpireCert
 from kubedrill.faults.runner import FaultSession, install_sigterm_handler
 from kubedrill.ledger import Ledger
 from kubedrill.targets.lab import lab
@@ -31,6 +32,8 @@ FAULTS: dict[str, Fault] = {
     "blackhole": Isolate(Selector.follower(), port=2380),
     "partition": Partition(),
     "delay": NetemDelay(200, Selector.follower()),
+    # Long enough not to expire during the test: what is checked is that the undo re-issues.
+    "expire-cert": ExpireCert("etcd-peer", Selector.follower(), valid_for_s=600),
     # On a lab with zones (test_zone_heal.py): the etcd leader's zone, by power or network.
     "zone-power": ZoneOutage("power"),
     "zone-network": ZoneOutage("network"),

@@ -52,6 +52,7 @@ ITEMS = (
     "etcd-flags",
     "lb-health-checks",
     "certificates",
+    "cert-files",
     "etcd-backup",
     "alert-rules",
     "leader-election",
@@ -134,7 +135,7 @@ class TestSeedLab:
             tmp=tmp_path,
         )  # fmt: skip
         assert code == 0, stdout
-        expected = dict.fromkeys(ITEMS, "pass") | {"failure-domains": "warn"}
+        expected = dict.fromkeys(ITEMS, "pass") | {"failure-domains": "warn", "cert-files": "skip"}
         assert statuses(report) == expected, stdout
         assert "a lab without lab.zones has none" in evidence(report, "failure-domains")
         assert "--heartbeat-interval=100" in evidence(report, "etcd-flags")
@@ -179,6 +180,7 @@ class TestSeedLab:
         assert code == 0, stdout
         expected = dict.fromkeys(ITEMS, "pass") | {
             "failure-domains": "warn",
+            "cert-files": "skip",
             "etcd-backup": "warn",
         }
         assert statuses(report) == expected, stdout
@@ -205,6 +207,7 @@ class TestLabAgainstTheSeed:
             "etcd-flags": "fail",
             "lb-health-checks": "fail",
             "certificates": "warn",
+            "cert-files": "skip",
             "etcd-backup": "warn",
             "alert-rules": "pass",
             "leader-election": "pass",
@@ -245,13 +248,14 @@ class TestEtcdOnlyLab:
             "etcd-flags": "pass",
             "lb-health-checks": "skip",
             "certificates": "pass",
+            "cert-files": "skip",
             "etcd-backup": "warn",
             "alert-rules": "pass",
             "leader-election": "skip",
             "clock-sync": "pass",
         }, stdout
         assert "6 endpoints" in evidence(report, "certificates")  # 3 client, 3 peer
-        assert "4 not applicable -> exit 0" in stdout
+        assert "5 not applicable -> exit 0" in stdout
 
 
 BAD_INPUT = [

@@ -378,11 +378,19 @@ def private_key_lines(state_dir: Path) -> list[str]:
     return lines
 
 
-def _drills(ssh_lab: tuple[LabConfig, Cluster, Path], tmp_path: Path, marks: str) -> dict[str, Any]:
+# make test (CI) runs a representative few drills of each family through SSH; make test-all
+# (KUBEDRILL_FULL_MATRIX=1) every one. The kind tier runs drills through SSH on kind's nodes too.
+FULL = os.environ.get("KUBEDRILL_FULL_MATRIX") == "1"
+
+
+def _drills(
+    ssh_lab: tuple[LabConfig, Cluster, Path], tmp_path: Path, marks: str, few: str
+) -> dict[str, Any]:
     inventory = ssh_lab[2]
     reports = tmp_path / "reports"
     out = run_pytest(
-        "drills/", "-m", marks, "--target", "ssh", "--inventory", str(inventory),
+        "drills/", "-m", marks, *(() if FULL else ("-k", few)),
+        "--target", "ssh", "--inventory", str(inventory),
         "--allow-target", f"ssh/{LAB}", "-q",
         "--kubedrill-reports", str(reports), "--alluredir", str(reports / "allure"),
         "--junitxml", str(reports / "junit.xml"), timeout=1500, env=private_ledger(tmp_path),
@@ -402,9 +410,13 @@ def _drills(ssh_lab: tuple[LabConfig, Cluster, Path], tmp_path: Path, marks: str
 
 
 def test_etcd_drills_through_ssh(ssh_lab: tuple[LabConfig, Cluster, Path], tmp_path: Path) -> None:
-    summary = _drills(ssh_lab, tmp_path, "etcd")
+    summary = _drills(
+        ssh_lab, tmp_path, "etcd", "kill_leader or isolate_leader or peer_latency_above"
+    )
     passed = [d for d in summary["drills"] if d["verdict"] == "passed"]
-    assert len(passed) >= 7, [(d["drill"], d["verdict"]) for d in summary["drills"]]
+    assert len(passed) >= (7 if FULL else 3), [
+        (d["drill"], d["verdict"]) for d in summary["drills"]
+    ]
     assert {d["target"] for d in summary["drills"]} == {"ssh"}
     assert {d["cluster"] for d in summary["drills"]} == {f"ssh/{LAB}"}
 
@@ -413,10 +425,15 @@ def test_etcd_drills_through_ssh(ssh_lab: tuple[LabConfig, Cluster, Path], tmp_p
 def test_control_plane_drills_through_ssh(
     ssh_lab: tuple[LabConfig, Cluster, Path], tmp_path: Path
 ) -> None:
-    summary = _drills(ssh_lab, tmp_path, "apiserver or controller or scheduler or node")
+    summary = _drills(
+        ssh_lab,
+        tmp_path,
+        "apiserver or controller or scheduler or node",
+        "stop_apiserver or kill_controller_manager or drain",
+    )
     verdicts = {d["drill"]: d["verdict"] for d in summary["drills"]}
     assert "failed" not in verdicts.values(), verdicts
-    assert sum(v == "passed" for v in verdicts.values()) >= 6, verdicts
+    assert sum(v == "passed" for v in verdicts.values()) >= (6 if FULL else 3), verdicts
 
 
 def test_transport_runs_commands_faithfully(ssh_lab: tuple[LabConfig, Cluster, Path]) -> None:

@@ -307,7 +307,7 @@ def test_promtool_accepts_the_rules_file() -> None:
         ["promtool", "check", "rules", str(RULES)], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 11 rules found" in proc.stdout
+    assert "SUCCESS: 13 rules found" in proc.stdout
 
 
 @needs_promtool

@@ -12,6 +12,7 @@ from kubedrill.audit.clock import judge_offsets
 from kubedrill.audit.finding import Finding, exit_code, worst
 from kubedrill.audit.flags import go_duration, is_false, parse_flags
 from kubedrill.audit.leader_election import LeaseWatch, judge_component
+from kubedrill.data import TOOLS_DIR
 from kubedrill.server_record.clock import Offset
 from kubedrill.targets.lab.config import KubernetesSettings
 from kubedrill.targets.lab.kube import KubePaths, haproxy_config
@@ -244,7 +245,7 @@ def test_haproxy_time() -> None:
 
 def test_kind_envoy_checks_healthz() -> None:
     """kind's load balancer config (the shape kindlb's test data copies): /healthz, 2 s, 2."""
-    text = (ROOT / "tools" / "kindlb" / "testdata" / "cds.yaml").read_text()
+    text = (TOOLS_DIR / "kindlb" / "testdata" / "cds.yaml").read_text()
     [check] = lb.parse_envoy_cds(text)
     assert (check.kind, check.path, check.inter_s, check.fall, check.rise, check.servers) == (
         "http",

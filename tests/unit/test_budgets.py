@@ -62,9 +62,11 @@ def test_defaults_match_seed_and_are_a_copy() -> None:
         "lease_takeover": 30.0,
         "recovery": 60.0,
         "api_recovery": 60.0,
-        "reschedule": 90.0,
         "disaster_recovery": 300.0,
         "settle": 30.0,
+        "reschedule": 90.0,
+        "region_rto": 300.0,
+        "region_catch_up": 300.0,
     }
     assert budgets.limits is not DEFAULT_BUDGETS
     assert budgets["leader_election"] == 15.0

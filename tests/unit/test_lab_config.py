@@ -157,8 +157,8 @@ def test_top_level_must_be_only_lab(write: Writer, text: str) -> None:
         ("etcd: 5", "lab.etcd must be a mapping, got int"),
         ("etcd:", "lab.etcd must be a mapping, got NoneType"),
         ("supervisor: [1]", "lab.supervisor must be a mapping, got list"),
-        ("etcd:\n    extra_flags: --x=1", "lab.etcd.extra_flags must be a list of strings"),
-        ("etcd:\n    extra_flags: [1]", "lab.etcd.extra_flags must be a list of strings"),
+        ("etcd:\n    extra_flags: --x=1", "lab.etcd.extra_flags must be a list, got '--x=1'"),
+        ("etcd:\n    extra_flags: [1]", "lab.etcd.extra_flags[0] must be a string, got 1"),
         ("etcd:\n    failpoints: yes please", "lab.etcd.failpoints must be true or false"),
         ("etcd:\n    failpoints: 1", "lab.etcd.failpoints must be true or false"),
         ("etcd:\n    failpoints_port: 0", "lab.etcd.failpoints_port 0 is not a TCP port"),
@@ -259,9 +259,9 @@ def test_name_with_trailing_newline_is_rejected(write: Writer) -> None:
     assert err.message.startswith("lab.name")
 
 
-def test_integer_name_is_coerced_then_validated(write: Writer) -> None:
+def test_integer_name_is_refused_as_not_a_string(write: Writer) -> None:
     err = config_error(write("lab:\n  name: 123\n"))
-    assert err.message == "lab.name '123' is invalid"
+    assert err.message == "lab.name must be a string, got 123"
 
 
 def test_unknown_topology(write: Writer) -> None:

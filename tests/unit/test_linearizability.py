@@ -160,7 +160,7 @@ def test_missing_source_is_a_clear_error() -> None:
     with tempfile.TemporaryDirectory() as tmp, pytest.raises(MissingBinaryError) as info:
         ensure_lincheck(Path(tmp), source=Path(tmp) / "tools" / "lincheck")
     assert "lacks go.mod, go.sum, main.go" in info.value.message
-    assert "checkout" in info.value.hint
+    assert "reinstall kubedrill" in info.value.hint
 
 
 # --- the real checker ----------------------------------------------------------------------

@@ -84,14 +84,15 @@ def test_sudo_wraps_the_quoted_command() -> None:
         ("ssh: {name: x, hosts: [{name: a, roles: [lb], address: h}]}", "no host in ssh.hosts"),
         ("ssh: {name: X_Y, hosts: [{name: a, roles: [etcd]}]}", "ssh.name 'X_Y' is invalid"),
         ("ssh: {name: x, hosts: [{name: a, roles: etcd}]}", "ssh.hosts[0].roles must be a"),
-        ("ssh: {name: x, hosts: {}}", "ssh.hosts must be a non-empty list"),
+        ("ssh: {name: x, hosts: {}}", "ssh.hosts must be a list, got {}"),
+        ("ssh: {name: x, hosts: []}", "ssh.hosts must be a non-empty list"),
         (
             "ssh: {name: x, jump: {host: b, colour: 1}, hosts: [{name: a, roles: [etcd]}]}",
             "unknown field ssh.jump.colour",
         ),
         (
             "ssh: {name: x, defaults: {sudo: 'yes'}, hosts: [{name: a, roles: [etcd]}]}",
-            "ssh.hosts[0].sudo must be true or false",
+            "ssh.defaults.sudo must be true or false, got 'yes'",
         ),
         (
             "ssh: {name: x, defaults: {connect_timeout: -1}, hosts: [{name: a, roles: [etcd]}]}",

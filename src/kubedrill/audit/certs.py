@@ -43,6 +43,7 @@ class ServedCert:
     subject: str = ""
     not_after: dt.datetime | None = None
     error: str = ""  # the handshake failed: why
+    serial: int = 0  # tells a renewed certificate from the one before
 
 
 def _handshake(endpoint: Endpoint, client: TLSFiles | None, timeout: float) -> bytes:
@@ -75,7 +76,12 @@ def served_cert(
             errors.append(f"{type(exc).__name__}: {exc}"[:160])
             continue
         cert = x509.load_der_x509_certificate(der)
-        return ServedCert(endpoint, cert.subject.rfc4514_string(), cert.not_valid_after_utc)
+        return ServedCert(
+            endpoint,
+            cert.subject.rfc4514_string(),
+            cert.not_valid_after_utc,
+            serial=cert.serial_number,
+        )
     return ServedCert(endpoint, error="; ".join(errors))
 
 

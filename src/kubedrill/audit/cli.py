@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from kubedrill.audit import cert_files
 from kubedrill.audit.finding import exit_code
 from kubedrill.audit.output import render, to_json, write_allure, write_json
 from kubedrill.audit.run import AuditOptions, run_audit
@@ -63,7 +64,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
     started = dt.datetime.now(dt.UTC)
     started_ms = int(time.time() * 1000)
     with open_target(options, progress=_progress) as cluster:
-        findings = run_audit(cluster, AuditOptions(backup=args.backup), progress=_progress)
+        findings = run_audit(
+            cluster,
+            AuditOptions(
+                backup=args.backup, pki_dir=args.pki_dir, kubeconfig_dir=args.kubeconfig_dir
+            ),
+            progress=_progress,
+        )
         facts = cluster.facts.to_dict()
         name = cluster.name
     print(render(findings, name, details=args.details))
@@ -101,6 +108,18 @@ def add_audit_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=Path,
         help="an etcd snapshot file: its age, etcdutl snapshot status and a restore into a "
         "scratch member on this machine (without it the backup item warns)",
+    )
+    p.add_argument(
+        "--pki-dir",
+        default=cert_files.PKI_DIR,
+        help=f"where the nodes keep their certificates (default {cert_files.PKI_DIR}): every "
+        "*.crt under it is read",
+    )
+    p.add_argument(
+        "--kubeconfig-dir",
+        default=cert_files.KUBECONFIG_DIR,
+        help=f"where the nodes keep their kubeconfigs (default {cert_files.KUBECONFIG_DIR}): "
+        "the client cert embedded in each *.conf is read (never the key)",
     )
     p.add_argument("--json", type=Path, help="write the findings as JSON to this file")
     p.add_argument("--alluredir", type=Path, help="write Allure results (one test per item)")

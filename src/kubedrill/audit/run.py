@@ -3,12 +3,13 @@ is a fail naming the error (never a pass), and the others still run."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubedrill.audit import gather
+from kubedrill.audit import cert_files, gather
 from kubedrill.audit.alert_rules import check_alert_rules
 from kubedrill.audit.backup_check import check_backup
 from kubedrill.audit.finding import Finding, Judgement
@@ -22,6 +23,8 @@ Progress = Callable[[str], None]
 class AuditOptions:
     backup: Path | None = None
     rules: Path = DEFAULT_RULES
+    pki_dir: str = cert_files.PKI_DIR  # on the nodes
+    kubeconfig_dir: str = cert_files.KUBECONFIG_DIR
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,11 @@ class Item:
     id: str
     title: str
     check: Callable[[Cluster, AuditOptions], Judgement]
+
+
+def check_cert_files(cluster: Cluster, options: AuditOptions) -> Judgement:
+    files, unread = cert_files.read_cert_files(cluster, options.pki_dir, options.kubeconfig_dir)
+    return cert_files.judge_cert_files(files, unread, dt.datetime.now(dt.UTC))
 
 
 ITEMS: tuple[Item, ...] = (
@@ -42,6 +50,7 @@ ITEMS: tuple[Item, ...] = (
     Item("etcd-flags", "etcd flags the seed recommends", lambda c, _o: gather.check_etcd_flags(c)),
     Item("lb-health-checks", "LB checks /readyz, sane timing", lambda c, _o: gather.check_lb(c)),
     Item("certificates", "served certs valid > 30 days", lambda c, _o: gather.check_certs(c)),
+    Item("cert-files", "cert files on the nodes > 30 days", check_cert_files),
     Item("etcd-backup", "a recent backup that restores", lambda c, o: check_backup(c, o.backup)),
     Item("alert-rules", "kubedrill's alert rules load", lambda _c, o: check_alert_rules(o.rules)),
     Item(

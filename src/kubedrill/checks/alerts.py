@@ -35,11 +35,12 @@ from kubedrill.checks.promtool_file import (
     duration,
     input_series,
 )
+from kubedrill.data import ALERT_RULES
 from kubedrill.errors import ConfigError, KubedrillError, MissingBinaryError
 from kubedrill.timeline import Timeline
 from kubedrill.workload.metrics_recorder import RecordedSeries
 
-DEFAULT_RULES = Path(__file__).resolve().parents[3] / "alerts" / "control-plane.rules.yml"
+DEFAULT_RULES = ALERT_RULES
 
 
 class PromtoolError(KubedrillError):

@@ -30,6 +30,7 @@ from kubedrill.errors import TargetError
 from kubedrill.ledger import pid_alive
 from kubedrill.targets.lab import layout
 from kubedrill.targets.lab.member_disk import gone
+from kubedrill.targets.lab.state import STATE_FILE, read_state
 
 # etcd's and Kubernetes' guides: far more than the revisions written since the snapshot, so
 # every revision after the restore is greater than any a client saw before it.
@@ -59,8 +60,10 @@ class LabRestore:
     @classmethod
     def from_state_dir(cls, state_dir: Path) -> LabRestore:
         try:
-            state = json.loads((state_dir / "lab.json").read_text())
+            state = read_state(state_dir)
             specs = json.loads((state_dir / "components.json").read_text())
+            if state is None:
+                raise FileNotFoundError(state_dir / STATE_FILE)
         except (OSError, ValueError) as exc:
             raise TargetError(
                 f"no lab state in {state_dir}: {exc}",

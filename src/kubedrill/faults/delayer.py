@@ -1,18 +1,21 @@
 """Userspace packet delay through NFQUEUE, for kernels built without sch_netem.
 
-Some kernels (this project's CI machines among them) ship no netem qdisc. iptables hands the
-peer-port packets to queue N; this process holds each one for the delay and then accepts it, in
-order, so existing TCP connections are delayed exactly as with netem. The iptables rules use
---queue-bypass: if this process dies, packets flow undelayed instead of being blackholed.
+Some kernels (this project's CI machines among them) ship no netem qdisc, nor fq (so no
+earliest-departure-time pacing from BPF either). iptables hands the packets to queue N; this
+process holds each one for the delay and then accepts it, in order, so existing TCP connections
+are delayed as with netem. The iptables rules use --queue-bypass: if this process dies, packets
+flow undelayed instead of being blackholed.
 
 `python -m kubedrill.faults.delayer --queue 2380 --delay-ms 200 --max-seconds 600`
-It stops by itself after --max-seconds, releasing every held packet.
+`python -m kubedrill.faults.delayer --queue 7 --link 10.0.0.12/32=25:5 --link 10.0.0.13/32=50`
+(per-destination one-way delay and jitter, in ms: the WAN links between regions; loss is
+dropped in the kernel by the iptables rules before the queue, so it costs this process nothing).
+It stops by itself after --max-seconds (0: never), releasing every held packet.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import os
 import select
 import signal
@@ -24,16 +27,35 @@ from typing import Any
 
 from netfilterqueue import NetfilterQueue
 
+from kubedrill.errors import ConfigError
+from kubedrill.faults.delay_schedule import LinkDelay, Schedule, destination
+
+IDLE_WAIT_S = 0.05
+
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kubedrill.faults.delayer")
     parser.add_argument("--queue", type=int, required=True)
-    parser.add_argument("--delay-ms", type=int, required=True)
+    parser.add_argument("--delay-ms", type=float, default=None, help="for every packet")
+    parser.add_argument("--jitter-ms", type=float, default=0.0)
+    parser.add_argument("--link", action="append", default=[], help="CIDR=DELAY_MS[:JITTER_MS]")
     parser.add_argument("--max-seconds", type=float, default=600.0)
     parser.add_argument("--ready-file", help="created once the queue is bound")
     args = parser.parse_args(argv)
-    delay = args.delay_ms / 1000.0
-    held: collections.deque[tuple[float, Any]] = collections.deque()
+    try:
+        links = [LinkDelay.parse(text) for text in args.link]
+        default = (
+            LinkDelay.parse(f"0.0.0.0/0={args.delay_ms}:{args.jitter_ms}")
+            if args.delay_ms is not None
+            else None
+        )
+    except ConfigError as exc:
+        print(f"kubedrill.faults.delayer: error: {exc}", file=sys.stderr)
+        return 2
+    if not links and default is None:
+        print("kubedrill.faults.delayer: error: give --delay-ms or --link", file=sys.stderr)
+        return 2
+    schedule: Schedule[Any] = Schedule(links, default)
     stopping = False
 
     def stop(_signum: int, _frame: object) -> None:
@@ -46,26 +68,29 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, stop)
 
     def hold(packet: Any) -> None:
-        held.append((time.monotonic() + delay, packet))
+        # Only the IPv4 header's destination is read: copying the payload costs the same
+        # whatever its length, and the links are chosen by address.
+        schedule.hold(packet, destination(packet.get_payload()[:20]), time.monotonic())
 
     nfq = NetfilterQueue()
     nfq.bind(args.queue, hold, max_len=65536)
     sock = socket.fromfd(nfq.get_fd(), socket.AF_NETLINK, socket.SOCK_RAW)
     if args.ready_file:
         Path(args.ready_file).write_text(str(os.getpid()))
-    deadline = time.monotonic() + args.max_seconds
+    deadline = time.monotonic() + args.max_seconds if args.max_seconds > 0 else float("inf")
     try:
         while not stopping and time.monotonic() < deadline:
             now = time.monotonic()
-            while held and held[0][0] <= now:
-                held.popleft()[1].accept()
-            wait = min(0.05, max(0.0, held[0][0] - now)) if held else 0.05
+            for packet in schedule.due(now):
+                packet.accept()
+            nxt = schedule.next_release()
+            wait = IDLE_WAIT_S if nxt is None else min(IDLE_WAIT_S, max(0.0, nxt - now))
             readable, _, _ = select.select([sock], [], [], wait)
             if readable:
                 nfq.run(block=False)
     finally:
-        while held:
-            held.popleft()[1].accept()
+        for packet in schedule.drain():
+            packet.accept()
         nfq.unbind()
         sock.close()
     return 0

@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -208,6 +208,7 @@ class Scraper:
         *,
         timeout: float = 0.8,
         nodes: NodeConditions | None = None,
+        tls: PseudoTarget | None = None,
         heavy_every: int = 5,
         scrape_timeout: float = 10.0,
     ) -> None:
@@ -219,6 +220,7 @@ class Scraper:
         self.rounds = 0
         self.timeout = timeout
         self.nodes = nodes
+        self.tls = tls
         self._sessions: dict[str, requests.Session] = {}
         self._inflight: dict[str, Future[ScrapeResult]] = {}  # scrapes still running
         self._since: dict[str, float] = {}  # when each of those started
@@ -233,6 +235,8 @@ class Scraper:
             session.close()
         if self.nodes is not None:
             self.nodes.close()
+        if self.tls is not None:
+            self.tls.close()
 
     def _session(self, target: ScrapeTarget) -> requests.Session:
         # One session per target, kept across rounds so that its TLS connection is reused; a
@@ -311,6 +315,8 @@ class Scraper:
         ]
         if self.nodes is not None:
             jobs.append(("nodes", self.nodes.target, self.nodes.scrape, True))
+        if self.tls is not None:
+            jobs.append(("tls", self.tls.target, self.tls.scrape, True))
         results: list[ScrapeResult] = []
         fresh: list[tuple[str, Future[ScrapeResult]]] = []
         for key, target, fn, due in jobs:
@@ -334,6 +340,17 @@ class Scraper:
                 results.append(future.result())
                 del self._inflight[key]
         return results
+
+
+class PseudoTarget(Protocol):
+    """A target kubedrill computes itself instead of scraping (the Nodes' conditions, the
+    served certificates' expiry)."""
+
+    target: ScrapeTarget
+
+    def scrape(self) -> ScrapeResult: ...
+
+    def close(self) -> None: ...
 
 
 class NodeConditions:
@@ -471,6 +488,11 @@ def targets_for(cluster: Cluster, ports: Ports | None = None) -> list[ScrapeTarg
     return targets
 
 
-def scraper_for(cluster: Cluster, *, timeout: float = 0.8, node_conditions: bool = True) -> Scraper:
+def scraper_for(
+    cluster: Cluster, *, timeout: float = 0.8, node_conditions: bool = True, tls: bool = True
+) -> Scraper:
+    from kubedrill.probes.served import ServedCertProbe  # noqa: PLC0415 - it imports this module
+
     nodes = NodeConditions(cluster.kube) if node_conditions and cluster.kube else None
-    return Scraper(targets_for(cluster), timeout=timeout, nodes=nodes)
+    certs = ServedCertProbe(cluster, timeout=timeout) if tls else None
+    return Scraper(targets_for(cluster), timeout=timeout, nodes=nodes, tls=certs)

@@ -15,6 +15,14 @@ from kubedrill.workload.background import BackgroundClient
 from kubedrill.workload.history import Operation
 
 
+def tls_reason(text: str) -> str:
+    """OpenSSL's reason in a requests SSLError ("certificate has expired"), else its end."""
+    marker = "certificate verify failed: "
+    if marker in text:
+        return text.split(marker, 1)[1].split(" (_ssl", 1)[0]
+    return text[-80:]
+
+
 @dataclass(kw_only=True)
 class ApiReader(BackgroundClient):
     access: KubeAccess
@@ -34,6 +42,8 @@ class ApiReader(BackgroundClient):
             error = "" if outcome == "ok" else f"HTTP {resp.status_code}"
         except requests.Timeout:
             outcome, error = "unknown", "timeout"
+        except requests.exceptions.SSLError as exc:
+            error = f"SSLError: {tls_reason(str(exc))}"
         except requests.RequestException as exc:
             error = type(exc).__name__
         return Operation(

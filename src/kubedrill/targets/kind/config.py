@@ -6,29 +6,46 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
 from kubedrill.errors import ConfigError
+from kubedrill.validation import validate_document
 from kubedrill.yaml_file import load_yaml_file
 
 KIND = "Cluster"
 API_VERSION = "kind.x-k8s.io/v1alpha4"
 NODE_ROLES = ("control-plane", "worker")
-TOP_LEVEL = (
-    "kind",
-    "apiVersion",
-    "name",
-    "nodes",
-    "networking",
-    "featureGates",
-    "runtimeConfig",
-    "kubeadmConfigPatches",
-    "kubeadmConfigPatchesJSON6902",
-    "containerdConfigPatches",
-    "containerdConfigPatchesJSON6902",
-)
+_HINT = "see kind-configs/ha.yaml for a working example"
+
+
+class KindNodeFile(BaseModel):
+    """One entry of `nodes:`. kubedrill reads only the role; kind checks the rest itself."""
+
+    model_config = ConfigDict(extra="allow")
+    role: Literal["control-plane", "worker"] = "control-plane"
+
+
+class KindClusterFile(BaseModel):
+    """The top level of kind's v1alpha4 Cluster config, as far as kubedrill checks it."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    apiVersion: str
+    name: str | None = None
+    nodes: list[KindNodeFile] | None = Field(default=None, min_length=1)
+    networking: dict[str, Any] | None = None
+    featureGates: dict[str, Any] | None = None
+    runtimeConfig: dict[str, Any] | None = None
+    kubeadmConfigPatches: list[str] = []
+    kubeadmConfigPatchesJSON6902: list[Any] = []
+    containerdConfigPatches: list[str] = []
+    containerdConfigPatchesJSON6902: list[Any] = []
+
+
+TOP_LEVEL = tuple(KindClusterFile.model_fields)
 
 
 @dataclass(frozen=True)
@@ -56,18 +73,16 @@ def load_kind_config(path: Path) -> KindConfig:
             f"kind config {where} must be a mapping (kind: Cluster, apiVersion: ..., nodes: [...])"
         )
     _check_identity(doc, where)
-    unknown = sorted(set(doc) - set(TOP_LEVEL))
-    if unknown:
+    checked = validate_document(
+        KindClusterFile, doc, root="", hint=_HINT, label=f"kind config {where}: "
+    )
+    roles = tuple(n.role for n in checked.nodes) if checked.nodes else ("control-plane",)
+    if "control-plane" not in roles:
         raise ConfigError(
-            f"kind config {where}: unknown field(s) {', '.join(map(str, unknown))}",
-            f"known fields: {', '.join(TOP_LEVEL)}",
+            f"kind config {where}: no control-plane node", "add a node with role: control-plane"
         )
-    roles = _roles(doc.get("nodes"), where)
-    _check_patches(doc.get("kubeadmConfigPatches", []), where)
-    name = doc.get("name")
-    if name is not None and not isinstance(name, str):
-        raise ConfigError(f"kind config {where}: name must be a string")
-    return KindConfig(path, name, roles)
+    _check_patches(checked.kubeadmConfigPatches, where)
+    return KindConfig(path, checked.name, roles)
 
 
 def _check_identity(doc: Mapping[str, Any], where: str) -> None:
@@ -84,35 +99,10 @@ def _check_identity(doc: Mapping[str, Any], where: str) -> None:
         )
 
 
-def _roles(nodes: object, where: str) -> tuple[str, ...]:
-    if nodes is None:  # kind's default: one control-plane node
-        return ("control-plane",)
-    if not isinstance(nodes, list) or not nodes:
-        raise ConfigError(f"kind config {where}: nodes must be a non-empty list")
-    roles: list[str] = []
-    for index, node in enumerate(nodes):
-        if not isinstance(node, Mapping):
-            raise ConfigError(f"kind config {where}: nodes[{index}] must be a mapping")
-        role = node.get("role", "control-plane")
-        if role not in NODE_ROLES:
-            raise ConfigError(
-                f"kind config {where}: nodes[{index}].role is {role!r}, an unknown node role",
-                f"use one of {', '.join(NODE_ROLES)}",
-            )
-        roles.append(str(role))
-    if "control-plane" not in roles:
-        raise ConfigError(
-            f"kind config {where}: no control-plane node", "add a node with role: control-plane"
-        )
-    return tuple(roles)
-
-
-def _check_patches(patches: object, where: str) -> None:
-    if not isinstance(patches, list):
-        raise ConfigError(f"kind config {where}: kubeadmConfigPatches must be a list of strings")
+def _check_patches(patches: list[str], where: str) -> None:
     for index, patch in enumerate(patches):
         try:
-            parsed = yaml.safe_load(patch) if isinstance(patch, str) else None
+            parsed = yaml.safe_load(patch)
         except yaml.YAMLError as exc:
             raise ConfigError(
                 f"kind config {where}: kubeadmConfigPatches[{index}] is not valid YAML: {exc}"

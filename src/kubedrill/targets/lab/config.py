@@ -10,20 +10,26 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import ConfigDict
+
 from kubedrill.errors import ConfigError
+from kubedrill.validation import LocalPath, Text, validate_document
 from kubedrill.yaml_file import load_yaml_file
 
 # Pinned: newest patch of the etcd 3.6 line, the line kubeadm pairs with Kubernetes 1.34.
 ETCD_VERSION = "v3.6.16"
 # etcd: an etcd cluster only. stacked: the seed's mode 1 (etcd, apiserver, controller-manager
 # and scheduler on each control-plane host, HAProxy in front). external: the seed's mode 2
-# (etcd on hosts of its own).
-TOPOLOGIES = ("etcd", "stacked", "external")
+# (etcd on hosts of its own). regions: stacked, one control-plane host per region, the regions
+# joined by WAN links (kubedrill's WanLinks fault puts the distance on them).
+TOPOLOGIES = ("etcd", "stacked", "external", "regions")
 _NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+# Read by kubedrill.validation: a field the class does not declare is an error, never ignored.
+_STRICT = ConfigDict(extra="forbid")
 
 
 def default_cache_dir() -> Path:
@@ -39,6 +45,8 @@ def default_cache_dir() -> Path:
 class EtcdSettings:
     """etcd flags (the seed's section 3: heartbeat 100 ms, election 1 s, snapshot 10k...)."""
 
+    __pydantic_config__ = _STRICT
+
     version: str = ETCD_VERSION
     heartbeat_interval_ms: int = 100
     election_timeout_ms: int = 1000
@@ -46,7 +54,7 @@ class EtcdSettings:
     quota_backend_bytes: int = 8 * 1024**3
     max_request_bytes: int = 10 * 1024**2
     max_txn_ops: int = 10000
-    auto_compaction_retention: str = "1h"
+    auto_compaction_retention: Text = "1h"
     client_port: int = 2379
     peer_port: int = 2380
     metrics_port: int = 2381
@@ -62,6 +70,8 @@ class EtcdSettings:
 class KubernetesSettings:
     """The Kubernetes control plane (topologies stacked and external)."""
 
+    __pydantic_config__ = _STRICT
+
     version: str = "v1.34.4"  # pinned; etcd v3.6 is the line kubeadm pairs with 1.34
     kwok_version: str = "v0.8.0"
     control_planes: int = 3
@@ -73,6 +83,21 @@ class KubernetesSettings:
     lease_duration_s: int = 15  # controller-manager/scheduler leader election (seed: 15/10)
     renew_deadline_s: int = 10
     retry_period_s: int = 2
+    # Graceful apiserver shutdown (the rolling-restart drills, drills/test_maintenance.py).
+    # On SIGTERM kube-apiserver fails /readyz at once but keeps serving for this long, so a
+    # load balancer can mark it DOWN before its listener closes (0: upstream's default).
+    apiserver_shutdown_delay_s: int = 0
+    # --shutdown-send-retry-after: while draining, answer 429 + Retry-After + Connection:
+    # close instead of closing the listener (upstream default off).
+    apiserver_shutdown_send_retry_after: bool = False
+    # HAProxy `option redispatch 1`: every retry of a refused connection goes to another
+    # server (the seed's plain `option redispatch` moves only the last of `retries`, after
+    # a 1 s turn-around per retry).
+    lb_redispatch_every_retry: bool = False
+    # HAProxy logs every connection (client address:port, the server it went to, retries,
+    # termination state): the rolling-restart drills name the backend of a failed request.
+    lb_log_connections: bool = False
+
     # Workers at an edge site: Nodes edge-1..N on a host of their own (`edge`, zone `edge`),
     # no control plane there; the edge partition drill cuts it off.
     edge_workers: int = 0
@@ -88,25 +113,46 @@ class KubernetesSettings:
     default_toleration_s: int = 300
     kwok_node_lease_s: int = 40
 
+    def validate(self, stop_grace_s: int) -> None:
+        if not 0 <= self.apiserver_shutdown_delay_s < stop_grace_s:
+            raise ConfigError(
+                f"lab.kubernetes.apiserver_shutdown_delay_s is {self.apiserver_shutdown_delay_s}, "
+                f"lab.supervisor.stop_grace_s {stop_grace_s}: a stop would SIGKILL the "
+                "apiserver before it drained",
+                "use 0 <= apiserver_shutdown_delay_s < stop_grace_s (e.g. 10 and 30)",
+            )
+        if self.lb_check_inter_ms < 100 or self.lb_check_fall < 1 or self.lb_check_rise < 1:
+            raise ConfigError(
+                "lab.kubernetes.lb_check_inter_ms must be >= 100 and lb_check_fall and "
+                "lb_check_rise >= 1",
+                "the seed's values: inter 2000, fall 3, rise 2",
+            )
+
 
 @dataclass(frozen=True)
 class SupervisorSettings:
     """Restart like kubelet does for static pods, with a shorter back-off suited to drills."""
 
+    __pydantic_config__ = _STRICT
+
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 10.0
     reset_after_s: float = 30.0  # a process that ran this long gets its back-off reset
+    # A stop fault's SIGTERM-to-SIGKILL grace, like a pod's terminationGracePeriodSeconds
+    # (kubelet's default is 30 s): it must outlast the apiserver's shutdown delay and drain.
+    stop_grace_s: int = 10
 
 
 @dataclass(frozen=True)
 class LabConfig:
+    __pydantic_config__ = _STRICT
     name: str = "lab"
     topology: str = "stacked"
     members: int = 3
     subnet: str = "10.213.7.0/24"
-    state_root: Path = Path("/var/lib/kubedrill/labs")
-    bin_dir: Path | None = None  # user-supplied binaries instead of building them
-    cache_dir: Path = field(default_factory=default_cache_dir)
+    state_root: LocalPath = Path("/var/lib/kubedrill/labs")
+    bin_dir: LocalPath | None = None  # user-supplied binaries instead of building them
+    cache_dir: LocalPath = field(default_factory=default_cache_dir)
     etcd: EtcdSettings = field(default_factory=EtcdSettings)
     supervisor: SupervisorSettings = field(default_factory=SupervisorSettings)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
@@ -131,6 +177,11 @@ class LabConfig:
         if self.topology not in TOPOLOGIES:
             raise ConfigError(
                 f"lab.topology {self.topology!r} is unknown", f"use one of: {', '.join(TOPOLOGIES)}"
+            )
+        if self.topology == "regions" and self.kubernetes.control_planes < 2:
+            raise ConfigError(
+                "lab.topology regions needs at least 2 regions (one per control plane)",
+                "set lab.kubernetes.control_planes to 3 (the default)",
             )
         if self.members not in (1, 3, 5, 7):
             raise ConfigError(
@@ -157,6 +208,11 @@ class LabConfig:
                 "lab.supervisor back-off must satisfy 0 < backoff_initial_s <= backoff_max_s",
                 "e.g. backoff_initial_s: 0.5, backoff_max_s: 10",
             )
+        if not 1 <= sup.stop_grace_s <= 300:
+            raise ConfigError(
+                f"lab.supervisor.stop_grace_s is {sup.stop_grace_s}", "use 1-300 seconds"
+            )
+        self.kubernetes.validate(sup.stop_grace_s)
         e = self.etcd
         for port_name in ("client_port", "peer_port", "metrics_port", "failpoints_port"):
             port = getattr(e, port_name)
@@ -198,64 +254,7 @@ class LabConfig:
             )
 
 
-def _build(cls: type[Any], raw: Mapping[str, Any], path: str) -> Any:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{path} must be a mapping, got {type(raw).__name__}", _FIELD_HINT)
-    known = {f.name: f for f in fields(cls)}
-    values: dict[str, Any] = {}
-    defaults = cls()
-    for key, value in raw.items():
-        if key not in known:
-            raise ConfigError(
-                f"unknown field {path}.{key}", f"known fields of {path}: {', '.join(sorted(known))}"
-            )
-        current = getattr(defaults, key)
-        where = f"{path}.{key}"
-        if isinstance(current, EtcdSettings | SupervisorSettings | KubernetesSettings):
-            values[key] = _build(type(current), value, where)
-        elif key in ("state_root", "cache_dir", "bin_dir"):
-            if value is None and key == "bin_dir":
-                values[key] = None
-            elif not isinstance(value, str) or not value:
-                raise ConfigError(
-                    f"{where} must be a path (a non-empty string), got {value!r}", _FIELD_HINT
-                )
-            else:
-                values[key] = Path(value).expanduser()
-        elif key == "extra_flags":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(
-                    f"{where} must be a list of strings like '--flag=value'", _FIELD_HINT
-                )
-            values[key] = tuple(value)
-        else:
-            values[key] = _coerce(value, current, where)
-    return replace(defaults, **values)
-
-
 _FIELD_HINT = "fix that field in the lab config (README: The lab)"
-
-
-def _coerce(value: Any, current: Any, where: str) -> Any:
-    if isinstance(current, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}", _FIELD_HINT)
-        return value
-    if current is None:
-        return value
-    if isinstance(current, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}", _FIELD_HINT)
-        return value
-    if isinstance(current, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where} must be a number, got {value!r}", _FIELD_HINT)
-        return float(value)
-    if isinstance(current, str):
-        if not isinstance(value, str | int):
-            raise ConfigError(f"{where} must be a string, got {value!r}", _FIELD_HINT)
-        return str(value)
-    return value
 
 
 def load_lab_config(path: Path | None = None, **overrides: Any) -> LabConfig:
@@ -269,7 +268,9 @@ def load_lab_config(path: Path | None = None, **overrides: Any) -> LabConfig:
                 "see kind-configs/ and README for an example",
             )
         section = raw.get("lab")
-        config = _build(LabConfig, {} if section is None else section, "lab")
+        config = validate_document(
+            LabConfig, {} if section is None else section, root="lab", hint=_FIELD_HINT
+        )
     env_bin = os.environ.get("KUBEDRILL_BIN_DIR")
     if env_bin and "bin_dir" not in overrides:
         overrides["bin_dir"] = Path(env_bin)

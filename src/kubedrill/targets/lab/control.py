@@ -128,9 +128,12 @@ class LabControl:
             lines = path.read_text(errors="replace").splitlines()
         except OSError:
             return ""
-        if since_wall is not None:
-            lines = [ln for ln in lines if (_wall_of(ln) or since_wall) >= since_wall]
-        return "\n".join(lines[-400:])
+        if since_wall is None:
+            return "\n".join(lines[-400:])
+        # Since a moment, every line (bounded): HAProxy's connection log, which the rolling
+        # restart reads, is a line per request.
+        lines = [ln for ln in lines if (_wall_of(ln) or since_wall) >= since_wall]
+        return "\n".join(lines[-50000:])
 
     def read_text(self, path: str) -> str | None:
         """A file where the supervisor runs (here; over SSH for a lab host), None if unreadable."""
@@ -179,7 +182,13 @@ class LabControl:
 
 
 def _wall_of(line: str) -> float | None:
-    """etcd's zap logs carry a "ts" field; lines without one are kept."""
+    """etcd's zap logs carry a "ts" field, HAProxy's lines an ISO 8601 header (`log stdout
+    format iso`); lines without either are kept."""
+    if line[:4].isdigit() and line[4:5] == "-":
+        try:
+            return dt.datetime.fromisoformat(line.split(" ", 1)[0]).timestamp()
+        except ValueError:
+            return None
     if not line.startswith("{"):
         return None
     try:

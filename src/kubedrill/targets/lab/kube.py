@@ -81,15 +81,23 @@ def make_kube_pki(
         *[c.address for c in controls],
     ]
     v = validity
-    pki.issue(ca, d, "apiserver", "kube-apiserver", dns=names, ips=ips, server=True, validity=v)
+    # Every control-plane host has its own serving cert and its own controller-manager and
+    # scheduler client certs, as kubeadm nodes do: one host's can be renewed (or expire)
+    # while the others' do not change.
+    for host in controls:
+        pki.issue(
+            ca, d, f"apiserver-{host.name}", "kube-apiserver", dns=names, ips=ips, server=True,
+            validity=v,
+        )  # fmt: skip
+        pki.issue(
+            ca, d, f"controller-manager-{host.name}", "system:kube-controller-manager",
+            client=True, validity=v,
+        )  # fmt: skip
+        pki.issue(ca, d, f"scheduler-{host.name}", "system:kube-scheduler", client=True, validity=v)
     pki.issue(
         etcd_ca, d, "apiserver-etcd-client", "kube-apiserver-etcd-client", client=True, validity=v
     )
     pki.issue(ca, d, "admin", "kubernetes-admin", org="system:masters", client=True, validity=v)
-    pki.issue(
-        ca, d, "controller-manager", "system:kube-controller-manager", client=True, validity=v
-    )
-    pki.issue(ca, d, "scheduler", "system:kube-scheduler", client=True, validity=v)
     pki.issue(ca, d, "kwok", "kwok-controller", org="system:masters", client=True, validity=v)
     # Serving certs from the cluster CA (kubeadm lets these two sign their own), so that
     # whoever scrapes their /metrics -- kubedrill included -- can verify them.
@@ -113,8 +121,8 @@ def make_kube_pki(
                 paths.kubeconfig(f"{user}-{host.name}"),
                 local,
                 d / "ca.crt",
-                d / f"{user}.crt",
-                d / f"{user}.key",
+                d / f"{user}-{host.name}.crt",
+                d / f"{user}-{host.name}.key",
             )
 
 
@@ -155,8 +163,8 @@ def apiserver_argv(
         f"--etcd-certfile={d / 'apiserver-etcd-client.crt'}",
         f"--etcd-keyfile={d / 'apiserver-etcd-client.key'}",
         f"--client-ca-file={d / 'ca.crt'}",
-        f"--tls-cert-file={d / 'apiserver.crt'}",
-        f"--tls-private-key-file={d / 'apiserver.key'}",
+        f"--tls-cert-file={d / f'apiserver-{host.name}.crt'}",
+        f"--tls-private-key-file={d / f'apiserver-{host.name}.key'}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={d / 'sa.pub'}",
         f"--service-account-signing-key-file={d / 'sa.key'}",
@@ -166,11 +174,22 @@ def apiserver_argv(
         "--allow-privileged=true",
         "--endpoint-reconciler-type=lease",
         "--profiling=false",
+        *_shutdown_flags(settings),
         # The tolerations DefaultTolerationSeconds adds to pods that bring none: how long a pod
         # stays bound to a NotReady/unreachable Node before the taint evicts it.
         f"--default-not-ready-toleration-seconds={settings.default_toleration_s}",
         f"--default-unreachable-toleration-seconds={settings.default_toleration_s}",
     )
+
+
+def _shutdown_flags(settings: KubernetesSettings) -> tuple[str, ...]:
+    """Graceful shutdown; left out at their defaults, so the seed's command line is unchanged."""
+    flags: list[str] = []
+    if settings.apiserver_shutdown_delay_s:
+        flags.append(f"--shutdown-delay-duration={settings.apiserver_shutdown_delay_s}s")
+    if settings.apiserver_shutdown_send_retry_after:
+        flags.append("--shutdown-send-retry-after=true")
+    return tuple(flags)
 
 
 def _leader_election(settings: KubernetesSettings) -> tuple[str, ...]:
@@ -262,6 +281,14 @@ def haproxy_config(
         f"rise {settings.lb_check_rise}"
     )
     servers = "\n".join(f"    server {c.name} {c.address}:{APISERVER_PORT}" for c in controls)
+    redispatch = "option redispatch" + (" 1" if settings.lb_redispatch_every_retry else "")
+    # Each connection's client address:port, the server it went to, its retries (+ when
+    # redispatched) and termination state: which backend a failed request met.
+    connections = (
+        '\n    log global\n    log-format "conn %ci:%cp %b/%s %Tw/%Tc/%Tt %B %ts %rc"'
+        if settings.lb_log_connections
+        else ""
+    )
     # State changes are logged to stdout (the supervisor's log file) with an ISO 8601 header
     # to the microsecond: the load balancer's own record of when it marked a backend DOWN/UP.
     # Only the backend logs, so the API's connections add no lines.
@@ -275,13 +302,13 @@ defaults
     option dontlognull
     # A connection refused by a dead backend is retried on another one.
     retries 3
-    option redispatch
+    {redispatch}
     timeout connect 5s
     timeout client 60s
     timeout server 60s
 
 frontend kube-apiserver
-    bind {lb.address}:{APISERVER_PORT}
+    bind {lb.address}:{APISERVER_PORT}{connections}
     default_backend kube-apiserver
 
 backend kube-apiserver

@@ -26,6 +26,7 @@ from kubedrill.probes.etcd import EtcdClient
 from kubedrill.probes.lb import HaproxySocket
 from kubedrill.probes.leaders import add_leader_locators
 from kubedrill.targets.lab import kube, kube_lab, network, pki, topology
+from kubedrill.targets.lab import state as lab_state
 from kubedrill.targets.lab.build import ensure_built, find_binaries
 from kubedrill.targets.lab.config import LabConfig
 from kubedrill.targets.lab.control import LOCAL, LabControl
@@ -33,6 +34,7 @@ from kubedrill.targets.lab.etcd import etcd_argv, etcd_env, failpoint_url, start
 from kubedrill.targets.lab.gofail import etcd_build_for
 from kubedrill.targets.lab.kube import KubePaths
 from kubedrill.targets.lab.kube_build import kubernetes_build, kwok_build, kwok_stages
+from kubedrill.targets.lab.state import LabState
 from kubedrill.targets.lab.supervisor import ComponentSpec
 from kubedrill.transport import TransportSpec
 from kubedrill.transport.kernel import local_delay_method
@@ -109,12 +111,8 @@ def supervisor_pid(state_dir: Path) -> int | None:
     return pid if ours and pid_alive(pid) else None
 
 
-def read_state(state_dir: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads((state_dir / "lab.json").read_text())
-    except FileNotFoundError:
-        return None
-    return data
+def read_state(state_dir: Path) -> LabState | None:
+    return lab_state.read_state(state_dir)
 
 
 def up(config: LabConfig, progress: Progress = print) -> Cluster:
@@ -335,6 +333,7 @@ def write_state(
     e = config.etcd
     pki_dir = state_dir / "pki" / "etcd"
     roles = {h.name: sorted(h.roles) for h in layout}
+    regions = {h.name: h.region for h in layout}
     zones = {h.name: h.zone for h in layout}
     members = [h for h in plan.hosts if "etcd" in roles[h.name]]
     versions = {"etcd": e.version + ("-failpoints" if e.failpoints else "")}
@@ -343,11 +342,13 @@ def write_state(
             "kubernetes": config.kubernetes.version,
             "kwok": config.kubernetes.kwok_version,
         }
-    state = {
+    state: LabState = {
         "name": config.name,
         "topology": config.topology,
         "subnet": config.subnet,
         "bridge": plan.bridge,
+        # A stop fault's SIGTERM-to-SIGKILL grace (LabControl), like terminationGracePeriod.
+        "stop_grace_s": config.supervisor.stop_grace_s,
         "gateway": plan.gateway,
         "binaries": {k: str(v) for k, v in bins.items()},
         "versions": versions,
@@ -358,6 +359,7 @@ def write_state(
                 "roles": roles[h.name],
                 "address": h.address,
                 "netns": h.netns,
+                "region": regions[h.name],
                 "zone": zones[h.name],
             }
             for h in plan.hosts
@@ -387,7 +389,7 @@ def write_state(
             "haproxy_socket": str(KubePaths(state_dir).haproxy_socket),
             "workers": config.kubernetes.workers,
         }
-    (state_dir / "lab.json").write_text(json.dumps(state, indent=1))
+    lab_state.write_state(state_dir, state)
 
 
 def start_supervisor(state_dir: Path) -> None:
@@ -446,6 +448,7 @@ def load_cluster(state_dir: Path) -> Cluster:
             frozenset(h["roles"]),
             h["address"],
             TransportSpec("netns", h["name"], {"netns": h["netns"]}),
+            region=h.get("region"),
             zone=h.get("zone"),
         )
         for h in state["hosts"]
@@ -465,7 +468,7 @@ def load_cluster(state_dir: Path) -> Cluster:
         target="lab",
         nodes=nodes,
         etcd=access,
-        control=LabControl(state_dir),
+        control=LabControl(state_dir, grace_s=int(state.get("stop_grace_s", 10.0))),
         observer=LOCAL,
         facts=ClusterFacts(
             target="lab",
@@ -487,7 +490,7 @@ def load_cluster(state_dir: Path) -> Cluster:
     return cluster
 
 
-def add_kubernetes(cluster: Cluster, state: dict[str, Any]) -> None:
+def add_kubernetes(cluster: Cluster, state: LabState) -> None:
     k = state["kubernetes"]
     pki_dir = Path(k["kubeconfig"]).parent.parent / "pki" / "kubernetes"
     cluster.kube = KubeAccess(

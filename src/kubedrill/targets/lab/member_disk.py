@@ -23,6 +23,7 @@ from kubedrill.errors import ConfigError, FaultError, TargetError
 from kubedrill.ledger import fsync_dir, pid_alive
 from kubedrill.polling import poll_until
 from kubedrill.targets.lab import layout, overrides
+from kubedrill.targets.lab.state import read_state
 from kubedrill.transport.base import TransportSpec
 from kubedrill.transport.step import Step
 
@@ -42,14 +43,13 @@ class MemberDisk:
     def of(cls, state_dir: Path, host: str) -> MemberDisk:
         """The member `host` of the lab whose state is `state_dir` (its lab.json must name
         `host` as an etcd member)."""
-        try:
-            state = json.loads((state_dir / "lab.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"no lab state in {state_dir}: {exc}", "name a lab's state") from exc
-        hosts = {h["name"]: h for h in state.get("hosts", []) if "etcd" in h.get("roles", ())}
+        state = read_state(state_dir)
+        if state is None:
+            raise ConfigError(f"no lab state in {state_dir}", "name a lab's state")
+        hosts = {h["name"]: h for h in state["hosts"] if "etcd" in h["roles"]}
         if host not in hosts:
             raise ConfigError(
-                f"{host!r} is not an etcd member of lab {state.get('name')!r}",
+                f"{host!r} is not an etcd member of lab {state['name']!r}",
                 f"etcd members: {', '.join(sorted(hosts)) or 'none'}",
             )
         return cls(state_dir, host, hosts[host]["address"], int(state["etcd"]["peer_port"]))

@@ -139,6 +139,53 @@ def issue(
     return pair
 
 
+def load_authority(directory: Path, name: str = "ca") -> Authority:
+    """A CA made by `create_ca`, read back from its files (to renew what it signed)."""
+    pair = CertPair(directory / f"{name}.crt", directory / f"{name}.key")
+    cert = x509.load_pem_x509_certificate(pair.cert.read_bytes())
+    key = serialization.load_pem_private_key(pair.key.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{pair.key} is not the ECDSA key of a kubedrill CA")
+    return Authority(cert, key, pair)
+
+
+def renew(
+    ca: Authority,
+    pair: CertPair,
+    validity: dt.timedelta,
+    *,
+    not_before: dt.timedelta = dt.timedelta(minutes=5),
+) -> x509.Certificate:
+    """Re-issue `pair`'s certificate with a new serial and validity: same subject, names,
+    usages and key, as `kubeadm certs renew` does. Keeping the key means only the cert file
+    changes, and it is replaced by one rename: no reader (an apiserver's file watch, etcd's
+    per-handshake load) ever sees a cert and a key that do not match."""
+    old = x509.load_pem_x509_certificate(pair.cert.read_bytes())
+    key = serialization.load_pem_private_key(pair.key.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{pair.key} is not an ECDSA key made by the lab's PKI")
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(old.subject)
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - not_before)
+        .not_valid_after(now + validity)
+    )
+    for ext in old.extensions:
+        builder = builder.add_extension(ext.value, ext.critical)
+    cert = builder.sign(ca.key, hashes.SHA256())
+    tmp = pair.cert.with_name(f".{pair.cert.name}.renew")
+    with open(tmp, "wb") as fh:
+        fh.write(cert.public_bytes(serialization.Encoding.PEM))
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(pair.cert)
+    return cert
+
+
 def create_signing_key(directory: Path, name: str) -> CertPair:
     """A bare key pair (the service-account token signing key): name.key and name.pub."""
     key = ec.generate_private_key(ec.SECP256R1())

@@ -32,6 +32,11 @@ class HostRole:
     roles: frozenset[str]
     components: tuple[str, ...]
     zone: str | None = None  # its fault domain; None: the lab has no zones (or a shared host)
+    region: str | None = None  # the regions topology's region (WAN between regions)
+
+
+def region_name(index: int) -> str:
+    return f"r{index}"
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,8 @@ def worker_host(zone: str | None) -> str:
 def hosts(config: LabConfig) -> list[HostRole]:
     """etcd: etcd-1..N. stacked: control-1..3 carry etcd and the control plane, lb runs
     HAProxy, workers runs kwok (one worker host per zone when the lab has zones, plus `edge`
-    for an edge site). external: etcd-1..N for etcd, control-1..3 for the rest."""
+    for an edge site). external: etcd-1..N for etcd, control-1..3 for the rest. regions: as
+    stacked, control-N in region rN."""
     zones = zone_names(config.zones)
     if config.topology == "etcd":
         return [
@@ -78,13 +84,18 @@ def hosts(config: LabConfig) -> list[HostRole]:
             for i in range(1, config.members + 1)
         ]
     planes = config.kubernetes.control_planes
-    if config.topology == "stacked":
+    if config.topology in ("stacked", "regions"):
+        # regions: control-N stands in region rN (one control plane per region); the load
+        # balancer and the kwok workers stand in none (they are the clients, reached from any
+        # region without crossing the WAN).
+        regional = config.topology == "regions"
         layout = [
             HostRole(
                 f"control-{i}",
                 frozenset({"etcd", "control-plane"}),
                 ("etcd", *KUBE_COMPONENTS),
                 zone_of(i - 1, zones),
+                region=region_name(i) if regional else None,
             )
             for i in range(1, planes + 1)
         ]

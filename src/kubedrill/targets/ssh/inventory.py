@@ -1,7 +1,8 @@
 """The SSH inventory: which hosts make up a cluster, their roles, and how to log in to them.
 
-Parsing is strict, like the lab config: an unknown field, an unknown role or a malformed value
-is an error naming the field. Paths are local to the machine that runs kubedrill. `~/.ssh/config`
+Parsing is strict, like the lab config (the file's shape is the pydantic models below, read by
+kubedrill.validation): an unknown field, an unknown role or a malformed value is an error naming
+the field. Paths are local to the machine that runs kubedrill. `~/.ssh/config`
 is honoured (HostName, User, Port, IdentityFile, ProxyJump); an explicit field on a host wins
 over it, and it wins over the inventory's `defaults`.
 
@@ -21,13 +22,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import paramiko
+from pydantic import BaseModel, ConfigDict, Field
 
 from kubedrill.cluster import ROLES
 from kubedrill.errors import ConfigError
 from kubedrill.transport.ssh import Endpoint, SshSettings
+from kubedrill.validation import Port, PositiveSeconds, Text, int_range, validate_document
 from kubedrill.yaml_file import load_yaml_file
 
 MANAGERS = ("auto", "kubedrill-lab", "static-pod", "systemd", "process")
@@ -98,56 +101,93 @@ class Inventory:
         )
 
 
-# -- strict field readers ----------------------------------------------------------------------
+# -- the file's shape ---------------------------------------------------------------------------
 
 
-def _mapping(
-    raw: Any, where: str, known: tuple[str, ...], required: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where} must be a mapping, got {type(raw).__name__}", HINT)
-    for key in raw:
-        if key not in known:
-            raise ConfigError(
-                f"unknown field {where}.{key}", f"known fields of {where}: {', '.join(known)}"
-            )
-    for key in required:
-        if raw.get(key) in (None, ""):
-            raise ConfigError(f"{where}.{key} is required", HINT)
-    return dict(raw)
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _str(raw: Any, where: str) -> str:
-    if isinstance(raw, bool) or not isinstance(raw, str | int) or str(raw) == "":
-        raise ConfigError(f"{where} must be a non-empty string, got {raw!r}", HINT)
-    return str(raw)
+class DefaultsFile(_Section):
+    user: Text | None = None
+    port: Port | None = None
+    key: Text | None = None
+    sudo: bool | None = None
+    connect_timeout: PositiveSeconds | None = None
+    command_timeout: PositiveSeconds | None = None
 
 
-def _int(raw: Any, where: str, low: int = 1, high: int = 65535) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
-        raise ConfigError(f"{where} must be an integer in {low}..{high}, got {raw!r}", HINT)
-    return int(raw)
+class JumpFile(_Section):
+    host: Text
+    user: Text | None = None
+    port: Port | None = None
+    key: Text | None = None
+    host_key: Text | None = None
 
 
-def _seconds(raw: Any, where: str) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
-        raise ConfigError(f"{where} must be a positive number of seconds, got {raw!r}", HINT)
-    return float(raw)
+class HostFile(_Section):
+    name: Text
+    address: Text | None = None
+    roles: list[str] = Field(min_length=1)
+    user: Text | None = None
+    port: Port | None = None
+    key: Text | None = None
+    sudo: bool | None = None
+    host_key: Text | None = None
+    manager: Text = "auto"
+    connect_timeout: PositiveSeconds | None = None
+    command_timeout: PositiveSeconds | None = None
 
 
-def _bool(raw: Any, where: str) -> bool:
-    if not isinstance(raw, bool):
-        raise ConfigError(f"{where} must be true or false, got {raw!r}", HINT)
-    return raw
+class EtcdFile(_Section):
+    client_port: Port = 2379
+    peer_port: Port = 2380
+    scheme: Literal["https", "http"] = "https"
+    ca: Text | None = None
+    cert: Text | None = None
+    key: Text | None = None
+    election_timeout_ms: Annotated[int, int_range(1, 600000)] = 1000
+    heartbeat_interval_ms: Annotated[int, int_range(1, 60000)] = 100
+    metrics_port: Port | None = None
 
 
-def _path(raw: Any, where: str, base: Path) -> Path:
-    path = Path(_str(raw, where)).expanduser()
+class KubeFile(_Section):
+    kubeconfig: Text
+    kubectl: Text = "kubectl"
+    haproxy_socket: Text | None = None
+    envoy_admin: Text | None = None
+    ca: Text | None = None
+    cert: Text | None = None
+    key: Text | None = None
+
+
+class SshFile(_Section):
+    name: Text
+    known_hosts: Text = "~/.ssh/known_hosts"
+    ssh_config: Text | None = "~/.ssh/config"
+    accept_new_host_keys: bool = False
+    defaults: DefaultsFile | None = None
+    jump: JumpFile | None = None
+    etcd: EtcdFile | None = None
+    kube: KubeFile | None = None
+    hosts: list[HostFile] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class _Login:
+    """How to log in to one address, as far as a layer (host, ~/.ssh/config, defaults) says."""
+
+    user: str | None = None
+    port: int | None = None
+    key: str | None = None
+
+
+def _path(text: str, base: Path) -> Path:
+    path = Path(text).expanduser()
     return path if path.is_absolute() else base / path
 
 
-def _pin(raw: Any, where: str) -> str:
-    text = _str(raw, where)
+def _pin(text: str, where: str) -> str:
     if not _PIN.fullmatch(text):
         raise ConfigError(
             f"{where} {text!r} is not an OpenSSH SHA256 fingerprint",
@@ -158,50 +198,11 @@ def _pin(raw: Any, where: str) -> str:
 
 # -- sections -----------------------------------------------------------------------------------
 
-DEFAULT_FIELDS = ("user", "port", "key", "sudo", "connect_timeout", "command_timeout")
-HOST_FIELDS = (
-    "name",
-    "address",
-    "roles",
-    "user",
-    "port",
-    "key",
-    "sudo",
-    "host_key",
-    "manager",
-    "connect_timeout",
-    "command_timeout",
-)
-JUMP_FIELDS = ("host", "user", "port", "key", "host_key")
-ETCD_FIELDS = (
-    "client_port",
-    "peer_port",
-    "scheme",
-    "ca",
-    "cert",
-    "key",
-    "election_timeout_ms",
-    "heartbeat_interval_ms",
-    "metrics_port",
-)
-KUBE_FIELDS = ("kubeconfig", "kubectl", "haproxy_socket", "envoy_admin", "ca", "cert", "key")
-TOP_FIELDS = (
-    "name",
-    "known_hosts",
-    "ssh_config",
-    "accept_new_host_keys",
-    "defaults",
-    "jump",
-    "etcd",
-    "kube",
-    "hosts",
-)
 
-
-def _ssh_config(raw: Any, base: Path) -> paramiko.SSHConfig | None:
+def _ssh_config(raw: str | None, base: Path) -> paramiko.SSHConfig | None:
     if raw is None:
         return None
-    path = _path(raw, "ssh.ssh_config", base)
+    path = _path(raw, base)
     if not path.exists():
         return None
     try:
@@ -210,7 +211,7 @@ def _ssh_config(raw: Any, base: Path) -> paramiko.SSHConfig | None:
         raise ConfigError(f"ssh.ssh_config {path} cannot be read: {exc}", HINT) from exc
 
 
-def _jump_from_proxyjump(text: str, where: str) -> dict[str, Any]:
+def _jump_from_proxyjump(text: str, where: str) -> JumpFile:
     if "," in text:
         raise ConfigError(
             f"{where} ProxyJump {text!r} has several hops", "kubedrill supports one jump host"
@@ -218,40 +219,46 @@ def _jump_from_proxyjump(text: str, where: str) -> dict[str, Any]:
     match = re.fullmatch(r"(?:(?P<user>[^@]+)@)?(?P<host>[^:]+)(?::(?P<port>\d+))?", text)
     if match is None:
         raise ConfigError(f"{where} ProxyJump {text!r} is not [user@]host[:port]", HINT)
-    out: dict[str, Any] = {"host": match["host"]}
-    if match["user"]:
-        out["user"] = match["user"]
-    if match["port"]:
-        out["port"] = int(match["port"])
-    return out
+    port = int(match["port"]) if match["port"] else None
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"{where} ProxyJump {text!r} has no valid port", HINT)
+    return JumpFile(host=match["host"], user=match["user"] or None, port=port)
 
 
 def _endpoint(
-    merged: Mapping[str, Any], where: str, base: Path, config: paramiko.SSHConfig | None
-) -> tuple[Endpoint, dict[str, Any] | None]:
+    address: str,
+    explicit: _Login,
+    defaults: _Login,
+    host_key: str | None,
+    where: str,
+    base: Path,
+    config: paramiko.SSHConfig | None,
+) -> tuple[Endpoint, JumpFile | None]:
     """The login endpoint of one host or jump host; explicit fields > ~/.ssh/config > defaults.
-    Also returns the ProxyJump ~/.ssh/config names for it, if any."""
-    address = _str(merged["address"], f"{where}.address")
+    Also returns the jump host ~/.ssh/config names for it (ProxyJump), if any."""
     looked: dict[str, Any] = dict(config.lookup(address)) if config is not None else {}
-    explicit = merged["explicit"]
     host = str(looked.get("hostname", address))
-    user = explicit.get("user", looked.get("user", merged.get("user", "root")))
-    port = explicit.get("port", int(looked["port"]) if "port" in looked else merged.get("port", 22))
-    key: Any = explicit.get("key")
+    user = explicit.user or looked.get("user") or defaults.user or "root"
+    port = explicit.port
+    if port is None and "port" in looked:
+        port = int(looked["port"]) if str(looked["port"]).isdigit() else 0
+        if not 0 < port < 65536:
+            raise ConfigError(f"{where}.port from ssh_config is {looked['port']!r}", HINT)
+    port = port or defaults.port or 22
+    key = explicit.key
     if key is None and looked.get("identityfile"):
-        key = looked["identityfile"][0]
-    if key is None:
-        key = merged.get("key")
+        key = str(looked["identityfile"][0])
+    key = key or defaults.key
     jump = (
         _jump_from_proxyjump(str(looked["proxyjump"]), where) if looked.get("proxyjump") else None
     )
     return (
         Endpoint(
             host,
-            _int(port, f"{where}.port"),
-            _str(user, f"{where}.user"),
-            str(_path(key, f"{where}.key", base)) if key else "",
-            _pin(merged["host_key"], f"{where}.host_key") if merged.get("host_key") else "",
+            port,
+            str(user),
+            str(_path(key, base)) if key else "",
+            _pin(host_key, f"{where}.host_key") if host_key else "",
         ),
         jump,
     )
@@ -264,124 +271,100 @@ def parse_inventory(raw: Any, path: Path, *, accept_new_host_keys: bool = False)
             "see README: SSH targets for an example",
         )
     base = path.parent
-    top = _mapping(raw["ssh"], "ssh", TOP_FIELDS, required=("name", "hosts"))
-    name = _str(top["name"], "ssh.name")
-    if not _NAME.fullmatch(name):
+    top = validate_document(SshFile, raw["ssh"], root="ssh", hint=HINT)
+    if not _NAME.fullmatch(top.name):
         raise ConfigError(
-            f"ssh.name {name!r} is invalid", "use lowercase letters, digits, '.' and '-'"
+            f"ssh.name {top.name!r} is invalid", "use lowercase letters, digits, '.' and '-'"
         )
-    known_hosts = _path(top.get("known_hosts", "~/.ssh/known_hosts"), "ssh.known_hosts", base)
-    config = _ssh_config(top.get("ssh_config", "~/.ssh/config"), base)
-    accept_new = accept_new_host_keys or _bool(
-        top.get("accept_new_host_keys", False), "ssh.accept_new_host_keys"
-    )
-    defaults = _mapping(top.get("defaults") or {}, "ssh.defaults", DEFAULT_FIELDS)
-    jump_raw = top.get("jump")
-    jump_section = _mapping(jump_raw, "ssh.jump", JUMP_FIELDS, ("host",)) if jump_raw else None
-    hosts_raw = top["hosts"]
-    if not isinstance(hosts_raw, list) or not hosts_raw:
-        raise ConfigError("ssh.hosts must be a non-empty list of hosts", HINT)
-    hosts: list[HostEntry] = []
-    for i, item in enumerate(hosts_raw):
-        hosts.append(
-            _host(
-                item,
-                f"ssh.hosts[{i}]",
-                base,
-                defaults,
-                jump_section,
-                config,
-                known_hosts,
-                accept_new,
-            )
-        )
+    known_hosts = _path(top.known_hosts, base)
+    config = _ssh_config(top.ssh_config, base)
+    accept_new = accept_new_host_keys or top.accept_new_host_keys
+    defaults = top.defaults or DefaultsFile()
+    hosts = [
+        _host(item, f"ssh.hosts[{i}]", base, defaults, top.jump, config, known_hosts, accept_new)
+        for i, item in enumerate(top.hosts)
+    ]
     names = [h.name for h in hosts]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(
             f"ssh.hosts names {', '.join(dupes)} more than once", "name each host once"
         )
-    etcd = _etcd(top.get("etcd") or {}, base)
+    etcd = _etcd(top.etcd or EtcdFile(), base)
     if not any("etcd" in h.roles for h in hosts):
         raise ConfigError(
             "no host in ssh.hosts has the role etcd", "give the etcd members role etcd"
         )
-    kube = _kube(top["kube"], base) if top.get("kube") else None
-    return Inventory(name, path, known_hosts, tuple(hosts), etcd, kube, accept_new)
+    kube = _kube(top.kube, base) if top.kube else None
+    return Inventory(top.name, path, known_hosts, tuple(hosts), etcd, kube, accept_new)
 
 
 def _host(
-    item: Any,
+    entry: HostFile,
     where: str,
     base: Path,
-    defaults: Mapping[str, Any],
-    jump_section: Mapping[str, Any] | None,
+    defaults: DefaultsFile,
+    jump_section: JumpFile | None,
     config: paramiko.SSHConfig | None,
     known_hosts: Path,
     accept_new: bool,
 ) -> HostEntry:
-    entry = _mapping(item, where, HOST_FIELDS, required=("name", "roles"))
-    name = _str(entry["name"], f"{where}.name")
+    name = entry.name
     if not _NAME.fullmatch(name):
         raise ConfigError(
             f"{where}.name {name!r} is invalid", "lowercase letters, digits, '.', '-'"
         )
-    roles = entry["roles"]
-    if not isinstance(roles, list) or not roles:
-        raise ConfigError(f"{where}.roles must be a non-empty list", f"roles: {', '.join(ROLES)}")
-    unknown = [r for r in roles if r not in ROLES]
+    unknown = [r for r in entry.roles if r not in ROLES]
     if unknown:
         raise ConfigError(
             f"unknown role {unknown[0]!r} in {where}.roles (host {name})",
             f"known roles: {', '.join(ROLES)}",
         )
-    manager = _str(entry.get("manager", "auto"), f"{where}.manager")
-    if manager not in MANAGERS:
+    if entry.manager not in MANAGERS:
         raise ConfigError(
-            f"{where}.manager {manager!r} is unknown", f"use one of {', '.join(MANAGERS)}"
+            f"{where}.manager {entry.manager!r} is unknown", f"use one of {', '.join(MANAGERS)}"
         )
-    explicit = {k: entry[k] for k in ("user", "port", "key") if entry.get(k) not in (None, "")}
-    merged = {
-        **defaults,
-        "address": entry.get("address", name),
-        "explicit": explicit,
-        "host_key": entry.get("host_key"),
-    }
-    target, jump_from_config = _endpoint(merged, where, base, config)
+    fallback = _Login(defaults.user, defaults.port, defaults.key)
+    target, jump_from_config = _endpoint(
+        entry.address or name,
+        _Login(entry.user, entry.port, entry.key),
+        fallback,
+        entry.host_key,
+        where,
+        base,
+        config,
+    )
     jump = None
-    jump_fields = dict(jump_section) if jump_section else jump_from_config
+    jump_fields = jump_section or jump_from_config
     if jump_fields:
-        jump_merged = {
-            **defaults,
-            "address": jump_fields["host"],
-            "host_key": jump_fields.get("host_key"),
-            "explicit": {
-                k: jump_fields[k]
-                for k in ("user", "port", "key")
-                if jump_fields.get(k) not in (None, "")
-            },
-        }
-        jump, _ = _endpoint(jump_merged, "ssh.jump", base, config)
-    sudo = _bool(entry.get("sudo", defaults.get("sudo", False)), f"{where}.sudo")
-    connect_timeout = _seconds(
-        entry.get("connect_timeout", defaults.get("connect_timeout", 10)),
-        f"{where}.connect_timeout",
-    )
-    command_timeout = _seconds(
-        entry.get("command_timeout", defaults.get("command_timeout", 60)),
-        f"{where}.command_timeout",
-    )
+        jump, _ = _endpoint(
+            jump_fields.host,
+            _Login(jump_fields.user, jump_fields.port, jump_fields.key),
+            fallback,
+            jump_fields.host_key,
+            "ssh.jump",
+            base,
+            config,
+        )
+    sudo = _first(entry.sudo, defaults.sudo, False)
+    connect_timeout = _first(entry.connect_timeout, defaults.connect_timeout, 10.0)
+    command_timeout = _first(entry.command_timeout, defaults.command_timeout, 60.0)
     settings = SshSettings(target, str(known_hosts), jump, accept_new, sudo, connect_timeout)
-    return HostEntry(name, frozenset(roles), settings, manager, command_timeout)
+    return HostEntry(name, frozenset(entry.roles), settings, entry.manager, command_timeout)
 
 
-def _etcd(raw: Any, base: Path) -> EtcdEntry:
-    entry = _mapping(raw, "ssh.etcd", ETCD_FIELDS)
-    scheme = _str(entry.get("scheme", "https"), "ssh.etcd.scheme")
-    if scheme not in ("https", "http"):
-        raise ConfigError(f"ssh.etcd.scheme {scheme!r} is unknown", "use https or http")
-    tls = {k: _path(entry[k], f"ssh.etcd.{k}", base) for k in ("ca", "cert", "key") if entry.get(k)}
-    if scheme == "https" and len(tls) != 3:
+def _first(*values: Any) -> Any:
+    """The host's own value, else the defaults', else kubedrill's."""
+    return next(v for v in values if v is not None)
+
+
+def _etcd(entry: EtcdFile, base: Path) -> EtcdEntry:
+    tls = {
+        k: _path(v, base)
+        for k, v in (("ca", entry.ca), ("cert", entry.cert), ("key", entry.key))
+        if v
+    }
+    if entry.scheme == "https" and len(tls) != 3:
         raise ConfigError(
             "ssh.etcd needs ca, cert and key (local copies of an etcd client certificate)",
             "copy e.g. /etc/kubernetes/pki/etcd/{ca.crt,healthcheck-client.crt,"
@@ -391,31 +374,35 @@ def _etcd(raw: Any, base: Path) -> EtcdEntry:
         if not file.is_file():
             raise ConfigError(f"ssh.etcd.{key} {file} does not exist", "give a readable local file")
     return EtcdEntry(
-        _int(entry.get("client_port", 2379), "ssh.etcd.client_port"),
-        _int(entry.get("peer_port", 2380), "ssh.etcd.peer_port"),
-        scheme,
+        entry.client_port,
+        entry.peer_port,
+        entry.scheme,
         tls.get("ca"),
         tls.get("cert"),
         tls.get("key"),
-        _int(entry.get("election_timeout_ms", 1000), "ssh.etcd.election_timeout_ms", 1, 600000),
-        _int(entry.get("heartbeat_interval_ms", 100), "ssh.etcd.heartbeat_interval_ms", 1, 60000),
-        _int(entry["metrics_port"], "ssh.etcd.metrics_port") if entry.get("metrics_port") else None,
+        entry.election_timeout_ms,
+        entry.heartbeat_interval_ms,
+        entry.metrics_port,
     )
 
 
-def _kube(raw: Any, base: Path) -> KubeEntry:
-    entry = _mapping(raw, "ssh.kube", KUBE_FIELDS, required=("kubeconfig",))
-    kubeconfig = _path(entry["kubeconfig"], "ssh.kube.kubeconfig", base)
+def _kube(entry: KubeFile, base: Path) -> KubeEntry:
+    kubeconfig = _path(entry.kubeconfig, base)
     if not kubeconfig.is_file():
         raise ConfigError(
             f"ssh.kube.kubeconfig {kubeconfig} does not exist", "give a readable file"
         )
     paths = {
-        k: _path(entry[k], f"ssh.kube.{k}", base)
-        for k in ("haproxy_socket", "ca", "cert", "key")
-        if entry.get(k)
+        k: _path(v, base)
+        for k, v in (
+            ("haproxy_socket", entry.haproxy_socket),
+            ("ca", entry.ca),
+            ("cert", entry.cert),
+            ("key", entry.key),
+        )
+        if v
     }
-    envoy = _str(entry["envoy_admin"], "ssh.kube.envoy_admin") if entry.get("envoy_admin") else None
+    envoy = entry.envoy_admin
     if envoy is not None and not envoy.startswith(("http://", "https://")):
         raise ConfigError(
             f"ssh.kube.envoy_admin {envoy!r} is not a URL", "write it as http://HOST:PORT"
@@ -426,7 +413,7 @@ def _kube(raw: Any, base: Path) -> KubeEntry:
         )
     return KubeEntry(
         kubeconfig,
-        _str(entry.get("kubectl", "kubectl"), "ssh.kube.kubectl"),
+        entry.kubectl,
         paths.get("haproxy_socket"),
         envoy,
         paths.get("ca"),

@@ -25,6 +25,7 @@ from kubedrill.errors import MissingBinaryError, TargetError
 from kubedrill.polling import poll_until
 from kubedrill.targets.lab import lab
 from kubedrill.targets.lab.config import LabConfig
+from kubedrill.targets.lab.state import HostState, LabState
 
 SSHD = "/usr/sbin/sshd"
 
@@ -114,7 +115,7 @@ def start_sshd(config: LabConfig) -> Path:
     return inventory
 
 
-def _start(host: dict[str, Any], cfg: Path, host_dir: Path) -> None:
+def _start(host: HostState, cfg: Path, host_dir: Path) -> None:
     script = f'hostname "$0" && exec {SSHD} -D -f {cfg} -E {host_dir / "sshd.log"}'
     subprocess.Popen(
         [
@@ -137,7 +138,7 @@ def _start(host: dict[str, Any], cfg: Path, host_dir: Path) -> None:
     )
 
 
-def inventory_of(state: dict[str, Any], ssh_dir: Path) -> dict[str, Any]:
+def inventory_of(state: LabState, ssh_dir: Path) -> dict[str, Any]:
     """The SSH inventory a user would write for this lab."""
     e = state["etcd"]
     h0 = next(iter(e["metrics"]))

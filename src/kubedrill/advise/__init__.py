@@ -1,0 +1,1 @@
+"""Advice measured on the cluster itself: `kubedrill advise etcd` (etcd's time parameters)."""

@@ -1,0 +1,38 @@
+"""The rolling restart's request accounting can fail the drill: on the seed's settings
+(fixtures/labs/maintenance-seed.yaml: no apiserver shutdown delay, a 10 s stop grace)
+requests through the load balancer fail during the rolling restart, and the drill fails
+listing each one with its moment, its reason and what the restart was doing then."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.integration.conftest import ROOT, run_pytest
+from tests.integration.test_drill_runner import report_args
+
+SEED = ROOT / "fixtures" / "labs" / "maintenance-seed.yaml"
+
+
+def test_seed_settings_fail_requests_each_explained(tmp_path: Path) -> None:
+    result = run_pytest(
+        "drills/test_maintenance.py",
+        "-k",
+        "control_plane",
+        "--basetemp",
+        str(tmp_path / "bt"),
+        *report_args(tmp_path, SEED),
+        timeout=1200,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out[-3000:]
+    assert "no request through the load balancer failed" in out, out[-3000:]
+    [drill] = json.loads((tmp_path / "summary.json").read_text())["drills"]
+    seen = drill["observations"]
+    failures = seen["failed_requests_list"]
+    assert seen["failed_requests"] == len(failures) > 0
+    for failure in failures:
+        assert failure["reason"], failure
+        assert failure["during"], failure  # what the rolling restart was doing then
+    assert sum(seen["failed_by_reason"].values()) == len(failures)
+    assert set(seen["per_host_restart_s"]) == {"control-1", "control-2", "control-3"}
