@@ -143,7 +143,9 @@ def test_edge_partition_evicts_after_toleration(
         drill.wait_for("pods.evicted", evicted, budget="reschedule")
         drill.observe("api_view_evicted", api_view(probes.pods(namespace, SELECTOR) or []))
     grace = node_monitor_grace_s(drill.cluster)
-    not_ready = drill.offset("nodes.not_ready") - drill.offset("fault.injected")
+    # From the start of the inject: its first rules cut the site (the whole inject can take
+    # seconds on a loaded runner), so this is the earliest the Nodes' silence can have begun.
+    not_ready = drill.offset("nodes.not_ready") - drill.offset("fault.injecting")
     eviction = drill.offset("pods.evicted") - drill.offset("nodes.tainted")
     drill.observe("not_ready_after_s", round(not_ready, 3))
     drill.observe(
@@ -180,9 +182,10 @@ def test_edge_partition_evicts_after_toleration(
 def test_short_edge_partition_evicts_nothing(
     drill: Drill, kube: KubeProbes, namespace: str
 ) -> None:
-    """Cut the edge site off for less than its pods' toleration after the taint: its Nodes go
-    NotReady and tainted, but no pod is deleted, and after the link returns the same pods (same
-    UIDs) run on Ready, untainted Nodes."""
+    """Cut the edge site off for less than its pods' toleration after the taint (counted until
+    the Nodes are Ready again, not until the link returns): its Nodes go NotReady and tainted,
+    but no pod is deleted, and after the link returns the same pods (same UIDs) run on Ready,
+    untainted Nodes."""
     edge = edge_site(drill)
     probes = ZoneProbes(kube)
     nodes, pods = site_workload(drill, kube, probes, namespace, edge)
@@ -198,17 +201,23 @@ def test_short_edge_partition_evicts_nothing(
 
     with drill.fault(ZoneOutage("network", edge)):
         wait_site_lost(drill, probes, nodes)
-        drill.hold(toleration / 2, none_deleted)
-    drill.expect(
-        drill.offset("fault.healed") < drill.offset("nodes.tainted") + toleration,
-        f"the link returned before the toleration ({toleration} s) ran out",
-        drill.offset("fault.healed") - drill.offset("nodes.tainted"),
-    )
+        # Healed a quarter of the toleration after the taint: the site is back for the control
+        # plane only when kwok's next lease renewal gets through (5-10 s after the link here),
+        # and the eviction clock runs until then.
+        drill.hold(toleration / 4, none_deleted)
     with drill.verify():
         wait_site_back(drill, probes, nodes)
         drill.hold(2.0, none_deleted)
         now = probes.pods(namespace, SELECTOR) or []
         same = {p.uid for p in now if p.phase == "Running" and not p.deleting}
+        # The partition as the control plane saw it: from the taint until the Nodes were Ready.
+        seen = drill.offset("nodes.ready") - drill.offset("nodes.tainted")
+        drill.observe("tainted_for_s", round(seen, 3))
+        drill.expect(
+            seen < toleration,
+            f"the site was back (Nodes Ready) before the toleration ({toleration} s) ran out",
+            seen,
+        )
         drill.expect(same == before, "the same pods run after the partition", api_view(now))
         drill.observe(
             "ready_after_heal_s",
