@@ -83,18 +83,19 @@ integration: ## integration tests against real labs, sshd, podman, chromium (roo
 	  $(PYTEST) tests/integration -q --durations=15 \
 	  $(foreach f,$(KIND_TESTS) $(KIND_UP_TEST),--ignore $(f))
 
-drills: ## every drill against the (stacked) lab, with reports in reports/ (the maintenance drills: drill-maintenance)
-	@$(PYTEST) drills/ -v -m "not maintenance"
+# Drill families that need a lab of their own (LB pair, zones, an edge site, regions, the
+# maintenance fixtures) run in their own targets, not against the default stacked lab.
+OWN_LAB_DRILLS := maintenance or wan or zone or edge or lb
+drills: ## every drill against the (stacked) lab, with reports in reports/ (the families on labs of their own: drill-maintenance, drill-wan, drill-zone, drill-edge)
+	@$(PYTEST) drills/ -v -m "not ($(OWN_LAB_DRILLS))"
 
-        test: lint unit integration drills drill-disk drill-disk-failpoints drill-maintenance report report-check test-kind ## the representative tier (what CI runs): every target, drill family drill-wan \
+test: lint unit integration drills drill-disk drill-disk-failpoints drill-maintenance drill-wan drill-zone drill-edge report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
 	@echo "make test: done (lab drills, report, real kind cluster: drills through the Docker API and through SSH)"
 
 test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills, the zone and edge drills, the WAN drills at every delay
 	@$(MAKE) --no-print-directory test KIND_ALL=1 FULL_MATRIX=1
 	@$(MAKE) --no-print-directory drill-external
 	@$(MAKE) --no-print-directory drill-wan-all
-	@$(MAKE) --no-print-directory drill-zone
-	@$(MAKE) --no-print-directory drill-edge
 	@$(PYTEST) -q $(KIND_UP_TEST)
 
 drill-etcd: ## etcd drills (pytest drills/ -m etcd)
@@ -157,7 +158,7 @@ drill-certs: ## certificate drills: rotate every control-plane cert one host at 
 
 gameday: setup ## set up, bring the stacked lab up, run every drill (the seed's script too), write reports/ (then: make report)
 	@$(KUBEDRILL) lab up --topology stacked
-	@$(PYTEST) drills/ -v -m "not maintenance" --lab-keep; status=$$?; \
+	@$(PYTEST) drills/ -v -m "not ($(OWN_LAB_DRILLS))" --lab-keep; status=$$?; \
 	  echo "reports: $(REPORTS)/allure-results, $(REPORTS)/junit.xml, $(REPORTS)/summary.json"; \
 	  exit $$status
 
@@ -216,8 +217,8 @@ KIND_SSH_DIR := /var/lib/kubedrill/kind/$(KIND_NAME)/ssh
 # runs them all (quorum loss and a stopped follower too: 3.5 min more), on kind and through SSH.
 KIND_CI_DRILLS := -k "kill_leader or isolate_leader or pause_leader or peer_latency_above \
   or stop_apiserver or kill_scheduler or drain or gameday or pause_etcd_leader_node"
-# The maintenance drills run on labs of their own (make drill-maintenance).
-KIND_DRILLS ?= -m "not maintenance"
+# The families on labs of their own (OWN_LAB_DRILLS) run in their own targets, on the lab.
+KIND_DRILLS ?= -m "not ($(OWN_LAB_DRILLS))"
 # Drills through SSH on the kind nodes: the static-pod path for etcd and the control plane.
 KIND_SSH_CI_DRILLS := -k "test_kill_leader or stop_apiserver"
 KIND_SSH_DRILLS ?= -m "(etcd or apiserver or controller or scheduler) and not node"

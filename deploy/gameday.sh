@@ -22,7 +22,7 @@ kubedrill heal || true # a previous run killed mid-fault (node restart, OOM) lef
 
 if [ "${GAMEDAY_TARGET:-lab}" = kind ]; then
   cluster="${KIND_CLUSTER:?set KIND_CLUSTER to the name of the kind cluster}"
-  pytest -p no:cacheprovider drills/ -v -m "not maintenance" --target kind --kind-cluster "${cluster}" \
+  pytest -p no:cacheprovider drills/ -v -m "not (maintenance or wan or zone or edge or lb)" --target kind --kind-cluster "${cluster}" \
     --allow-target "kind/${cluster}" --kubedrill-reports "${out}" \
     --alluredir "${out}/allure-results" --junitxml "${out}/junit.xml"
   status=$?
@@ -38,7 +38,7 @@ else
     printf 'lab:\n  name: %s\n  topology: stacked\n  subnet: %s\n  kubernetes:\n    version: %s\n' \
       "${LAB_NAME:-gameday}" "${LAB_SUBNET:-10.213.7.0/24}" "${version}" >"${dir}/lab.yaml"
     started=${SECONDS}
-    pytest -p no:cacheprovider drills/ -v -m "not maintenance" --lab-config "${dir}/lab.yaml" \
+    pytest -p no:cacheprovider drills/ -v -m "not (maintenance or wan or zone or edge or lb)" --lab-config "${dir}/lab.yaml" \
       --kubedrill-reports "${dir}" --alluredir "${dir}/allure-results" \
       --junitxml "${dir}/junit.xml" || status=1
     echo "game day on ${version}: $((SECONDS - started)) s" | tee -a "${out}/times.txt"
