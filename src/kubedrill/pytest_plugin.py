@@ -41,6 +41,8 @@ MARKERS = {
     "disruptive": "drills that take part of the cluster down",
     "disk": "drills that exhaust etcd's disk quota (need a small-quota lab: "
     "fixtures/labs/quota-etcd.yaml)",
+    "lb": "drills that fail the active host of a keepalived LB pair (need a lab with a pair: "
+    "fixtures/labs/lb-pair.yaml, lb-nginx.yaml; make drill-lb)",
     "slow": "drills that take more than a minute",
     "disaster": "disaster-recovery drills (backup verified, a lost quorum restored from a "
     "snapshot with RTO and exact RPO, a member's lost disk replaced and the wrong way round "

@@ -23,9 +23,10 @@ from kubedrill.faults.disk import remove_lab_cgroups
 from kubedrill.ledger import Ledger, UndoRecord, pid_alive
 from kubedrill.polling import poll_until
 from kubedrill.probes.etcd import EtcdClient
-from kubedrill.probes.lb import HaproxySocket
+from kubedrill.probes.lb import FirstAnswering, HaproxySocket, LoadBalancerView
 from kubedrill.probes.leaders import add_leader_locators
-from kubedrill.targets.lab import kube, kube_lab, network, pki, topology
+from kubedrill.probes.vip import add_vip_locators
+from kubedrill.targets.lab import balancer, kube, kube_lab, network, pki, topology
 from kubedrill.targets.lab.build import ensure_built, find_binaries
 from kubedrill.targets.lab.config import LabConfig
 from kubedrill.targets.lab.control import LOCAL, LabControl
@@ -39,6 +40,7 @@ from kubedrill.transport.kernel import local_delay_method
 
 Progress = Callable[[str], None]
 REQUIRED_TOOLS = {"ip": "iproute2", "iptables": "iptables", "tc": "iproute2"}
+LB_TOOLS = {"haproxy": {"haproxy": "haproxy"}, "nginx": {"nginx": "nginx"}}
 
 
 def require_root(action: str) -> None:
@@ -52,12 +54,20 @@ def require_root(action: str) -> None:
 def require_tools(config: LabConfig) -> None:
     tools = dict(REQUIRED_TOOLS)
     if topology.has_kubernetes(config):
-        tools["haproxy"] = "haproxy"
+        tools |= LB_TOOLS[config.lb.kind]
+        if config.lb.pair:
+            tools |= {"keepalived": "keepalived", "curl": "curl"}
     missing = [
         f"{tool} (Debian package {pkg})"
         for tool, pkg in tools.items()
         if shutil.which(tool) is None
     ]
+    if (
+        topology.has_kubernetes(config)
+        and config.lb.kind == "nginx"
+        and not balancer.NGINX_STREAM_MODULE.exists()
+    ):
+        missing.append(f"{balancer.NGINX_STREAM_MODULE} (Debian package libnginx-mod-stream)")
     if missing:
         raise MissingBinaryError(
             f"missing {', '.join(missing)}",
@@ -93,7 +103,8 @@ def binaries(config: LabConfig, progress: Progress) -> dict[str, Path]:
             paths |= {n: kube_dir / n for n in KUBE_BINARIES}
             paths["kwok"] = kwok_dir / "kwok"
     if kubernetes:
-        paths["haproxy"] = Path(shutil.which("haproxy") or "haproxy")
+        for tool in (config.lb.kind, *(["keepalived"] if config.lb.pair else [])):
+            paths[tool] = Path(shutil.which(tool) or tool)
     return paths
 
 
@@ -184,6 +195,13 @@ def up(config: LabConfig, progress: Progress = print) -> Cluster:
 API_WAIT_MAX_S = 120.0
 
 
+def front_address(config: LabConfig, plan: network.NetworkPlan) -> str:
+    """Where clients reach the API: the LB host, or a pair's VIP."""
+    if config.lb.pair:
+        return balancer.vip_address(config.subnet)
+    return next(h.address for h in plan.hosts if h.name == "lb")
+
+
 def readyz(host: network.HostPlan) -> str:
     return f"https://{host.address}:{kube.APISERVER_PORT}/readyz"
 
@@ -206,7 +224,11 @@ def component_specs(
         validity = dt.timedelta(days=config.cert_validity_days)
         etcd_ca = make_pki(pki_dir, members, validity)
         if controls:
-            kube.make_kube_pki(paths, etcd_ca, controls, by_name["lb"], config.kubernetes, validity)
+            lbs = [by_name[h.name] for h in layout if "lb" in h.roles]
+            kube.make_kube_pki(
+                paths, etcd_ca, controls, lbs, front_address(config, plan), config.kubernetes,
+                validity,
+            )  # fmt: skip
     specs = [
         ComponentSpec(
             host.name,
@@ -257,18 +279,17 @@ def component_specs(
                 after_max_s=API_WAIT_MAX_S,
             ),
         ]
-    lb = by_name["lb"]
-    paths.haproxy_cfg.parent.mkdir(parents=True, exist_ok=True)
-    paths.haproxy_cfg.write_text(kube.haproxy_config(lb, controls, paths, k))
-    specs.append(
-        ComponentSpec(
-            lb.name,
-            "haproxy",
-            lb.netns,
-            kube.haproxy_argv(str(bins["haproxy"]), paths),
-            after=tuple(readyz(c) for c in controls),
-            after_max_s=API_WAIT_MAX_S,
-        )
+    specs += balancer.specs(
+        [balancer.LbHost(by_name[h.name], h.vrrp_priority) for h in layout if "lb" in h.roles],
+        controls,
+        state_dir,
+        bins,
+        config.lb,
+        k,
+        prefixlen=plan.prefixlen,
+        vip=balancer.vip_address(config.subnet),
+        after=tuple(readyz(c) for c in controls),
+        after_max_s=API_WAIT_MAX_S,
     )
     workers = by_name["workers"]
     specs.append(
@@ -280,7 +301,7 @@ def component_specs(
                 bins["kwok"], paths, kwok_stages(config.kubernetes.kwok_version, config.cache_dir)
             ),
             # kwok talks to the API through the load balancer.
-            after=(readyz(lb),),
+            after=(f"https://{front_address(config, plan)}:{kube.APISERVER_PORT}/readyz",),
             after_max_s=API_WAIT_MAX_S,
         )
     )
@@ -369,12 +390,24 @@ def write_state(
         },
     }
     if topology.has_kubernetes(config):
-        lb = next(h for h in plan.hosts if h.name == "lb")
+        lbs = [h.name for h in layout if "lb" in h.roles]
+        bpaths = balancer.BalancerPaths(state_dir)
+        sockets = (
+            [str(bpaths.haproxy_socket(h)) for h in lbs]
+            if config.lb.pair
+            else [str(KubePaths(state_dir).haproxy_socket)]
+        )
         state["kubernetes"] = {
             "kubeconfig": str(KubePaths(state_dir).admin),
-            "server": f"https://{lb.address}:{kube.APISERVER_PORT}",
-            "haproxy_socket": str(KubePaths(state_dir).haproxy_socket),
+            "server": f"https://{front_address(config, plan)}:{kube.APISERVER_PORT}",
+            "haproxy_socket": sockets[0] if config.lb.kind == "haproxy" else None,
+            "haproxy_sockets": sockets if config.lb.kind == "haproxy" else [],
             "workers": config.kubernetes.workers,
+            "lb": {
+                "kind": config.lb.kind,
+                "hosts": lbs,
+                "vip": balancer.vip_address(config.subnet) if config.lb.pair else None,
+            },
         }
     (state_dir / "lab.json").write_text(json.dumps(state, indent=1))
 
@@ -472,7 +505,20 @@ def load_cluster(state_dir: Path) -> Cluster:
     if "kubernetes" in state:
         add_kubernetes(cluster, state)
     add_leader_locators(cluster)
+    lb = state.get("kubernetes", {}).get("lb") or {}
+    if lb.get("vip"):
+        add_vip_locators(cluster, lb["vip"], ("keepalived", lb["kind"]))
     return cluster
+
+
+def lb_view(k: dict[str, Any]) -> LoadBalancerView | None:
+    """HAProxy's stats socket (of a pair: the first that answers); nginx has no such view."""
+    sockets = k.get("haproxy_sockets") or ([k["haproxy_socket"]] if k.get("haproxy_socket") else [])
+    if not sockets:
+        return None
+    if len(sockets) == 1:
+        return HaproxySocket(Path(sockets[0]))
+    return FirstAnswering(tuple(HaproxySocket(Path(s)) for s in sockets))
 
 
 def add_kubernetes(cluster: Cluster, state: dict[str, Any]) -> None:
@@ -484,7 +530,7 @@ def add_kubernetes(cluster: Cluster, state: dict[str, Any]) -> None:
         pki_dir / "ca.crt",
         pki_dir / "admin.crt",
         pki_dir / "admin.key",
-        lb=HaproxySocket(Path(k["haproxy_socket"])),
+        lb=lb_view(k),
         component_ca=pki_dir / "ca.crt",
     )
     cluster.facts = dataclasses.replace(

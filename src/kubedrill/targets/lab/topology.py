@@ -14,11 +14,26 @@ class HostRole:
     name: str
     roles: frozenset[str]
     components: tuple[str, ...]
+    # An LB host of a keepalived pair: its VRRP priority (the higher one takes the VIP first).
+    vrrp_priority: int | None = None
+
+
+def lb_hosts(config: LabConfig) -> list[HostRole]:
+    """One LB host `lb` running the proxy, or a pair `lb-1`, `lb-2` each running the proxy and
+    keepalived (lb-1 with the higher priority takes the VIP first)."""
+    lb = config.lb
+    if not lb.pair:
+        return [HostRole("lb", frozenset({"lb"}), (lb.kind,))]
+    return [
+        HostRole(f"lb-{i}", frozenset({"lb"}), (lb.kind, "keepalived"), vrrp_priority=priority)
+        for i, priority in ((1, 150), (2, 100))
+    ]
 
 
 def hosts(config: LabConfig) -> list[HostRole]:
-    """etcd: etcd-1..N. stacked: control-1..3 carry etcd and the control plane, lb runs
-    HAProxy, workers runs kwok. external: etcd-1..N for etcd, control-1..3 for the rest."""
+    """etcd: etcd-1..N. stacked: control-1..3 carry etcd and the control plane, lb (or lb-1,
+    lb-2) runs the load balancer, workers runs kwok. external: etcd-1..N for etcd,
+    control-1..3 for the rest."""
     if config.topology == "etcd":
         return [
             HostRole(f"etcd-{i}", frozenset({"etcd"}), ("etcd",))
@@ -43,7 +58,7 @@ def hosts(config: LabConfig) -> list[HostRole]:
         ]
     return [
         *layout,
-        HostRole("lb", frozenset({"lb"}), ("haproxy",)),
+        *lb_hosts(config),
         HostRole("workers", frozenset({"worker"}), ("kwok",)),
     ]
 
