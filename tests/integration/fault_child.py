@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 from kubedrill.faults import (
+    CrashHost,
     Fault,
     Isolate,
     KillComponent,
@@ -30,6 +31,8 @@ FAULTS: dict[str, Fault] = {
     "blackhole": Isolate(Selector.follower(), port=2380),
     "partition": Partition(),
     "delay": NetemDelay(200, Selector.follower()),
+    # The LB pair drills' host crash, on an etcd host here: every process killed, link down.
+    "crash-host": CrashHost("etcd", Selector.follower()),
 }
 
 

@@ -20,7 +20,7 @@ from kubedrill.probes.etcd import EtcdClient
 from kubedrill.targets.lab.config import LabConfig
 from tests.integration.conftest import ROOT, fault_traces, run_cli
 
-FAULTS = ["stop", "kill", "pause", "isolate", "blackhole", "partition", "delay"]
+FAULTS = ["stop", "kill", "pause", "isolate", "blackhole", "partition", "delay", "crash-host"]
 EXIT_PATHS = ["normal", "exception", "sigint", "sigterm", "sigkill"]
 CHILD = Path(__file__).with_name("fault_child.py")
 
