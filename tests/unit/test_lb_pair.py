@@ -83,7 +83,7 @@ def test_keepalived_unicast_nopreempt_and_the_health_script() -> None:
     assert "unicast_src_ip 10.0.0.14" in text and "10.0.0.15" in text
     assert "10.0.0.10/24 dev eth0" in text
     assert f'script "{script}"' in text and "fall 2" in text and "rise 2" in text
-    assert "weight " not in text  # a failing script means FAULT: the VIP is given up
+    assert "\n        weight" not in text  # a failing script means FAULT: the VIP is given up
     assert "https://localhost:6443/healthz" in check_script(2)
 
 

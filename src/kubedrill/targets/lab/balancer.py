@@ -161,7 +161,7 @@ vrrp_instance kube_apiserver {{
     virtual_ipaddress {{
         {vip}/{prefixlen} dev eth0
     }}
-    # Without a weight a failing script puts the instance in FAULT, which gives the VIP up.
+    # No script weight: failing, the instance goes to FAULT, which gives the VIP up.
     track_script {{
         check_apiserver
     }}
