@@ -106,7 +106,12 @@ class LabControl:
         return FaultSteps(
             inject=(
                 Step(local, ("touch", *holds)),
-                Step(local, ("sh", "-c", f"{pids} | xargs -r kill -KILL")),
+                # Frozen first, then killed: no process sees another die first (keepalived's
+                # VRRP child gets a signal when its parent dies and would send a goodbye).
+                Step(
+                    local,
+                    ("sh", "-c", f"{pids} | xargs -r kill -STOP; {pids} | xargs -r kill -KILL"),
+                ),
                 Step(local, ("timeout", "10", "sh", "-c", gone), timeout=15),
                 Step(local, ("ip", "-n", netns, "link", "set", "eth0", "down")),
             ),
