@@ -137,7 +137,10 @@ def lb_config(cluster: Cluster, node: Node) -> tuple[list[lb.HealthCheck], str] 
     for component, flag, parse in readers:
         command = cluster.control.command_line(node, component)
         if command is not None:
+            # nginx retitles its master: one string "nginx: master process <command line>".
             argv = list(command.argv)
+            if len(argv) == 1:
+                argv = argv[0].split()
             if flag in argv[:-1]:
                 candidates.append((argv[argv.index(flag) + 1], parse))
     candidates += [
