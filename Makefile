@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 KUBEDRILL := $(VENV)/bin/kubedrill
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 REPORTS ?= reports
-APT_PACKAGES := iproute2 iptables procps psmisc haproxy libnetfilter-queue-dev gcc python3-dev chromium \
+APT_PACKAGES := iproute2 iptables procps psmisc haproxy keepalived nginx libnginx-mod-stream curl \
+  libnetfilter-queue-dev gcc python3-dev chromium \
   podman runc netavark aardvark-dns busybox-static openssh-server debootstrap
 # Only for promtool: without its recommends (node-exporter), which would run as a service.
 APT_NO_RECOMMENDS := prometheus
 
 .PHONY: help setup system-deps python-deps container-engine binaries lab-up lab-down lab-status test lint \
-        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-maintenance drill-partition drill-control-plane drill-external gameday gameday-dry-run ci bench bench-lab heal clean drill-certs drill-wan drill-wan-all drill-zone drill-edge drill-upgrade gameday-minors \
+        unit integration drills drill-etcd drill-disk drill-disk-failpoints drill-maintenance drill-partition drill-control-plane drill-external gameday gameday-dry-run ci bench bench-lab heal clean drill-certs drill-wan drill-wan-all drill-zone drill-edge drill-upgrade gameday-minors drill-lb \
         report report-tool report-check kind-image kind-up kind-down drill-kind drill-kind-ssh test-kind \
         test-all
 
@@ -148,6 +149,13 @@ drill-edge: ## edge partition drills (past and short of the toleration) on a lab
 	@$(PYTEST) drills/test_edge.py -m edge -v --lab-config fixtures/labs/edge.yaml \
 	  --kubedrill-reports $(REPORTS)/edge --alluredir $(REPORTS)/edge/allure-results \
 	  --junitxml $(REPORTS)/edge/junit.xml
+
+drill-lb: ## LB pair drills (keepalived VIP): HAProxy pair then nginx pair (fixtures/labs/lb-pair.yaml, lb-nginx.yaml)
+	@status=0; for lab in lb-pair lb-nginx; do \
+	  $(PYTEST) drills/test_lb.py -m lb -v --lab-config fixtures/labs/$$lab.yaml \
+	    --kubedrill-reports $(REPORTS)/$$lab --alluredir $(REPORTS)/$$lab/allure-results \
+	    --junitxml $(REPORTS)/$$lab/junit.xml || status=1; \
+	done; exit $$status
 
 drill-control-plane: ## apiserver, controller-manager, scheduler and node drills
 	@$(PYTEST) drills/ -m "apiserver or controller or scheduler or node" -v

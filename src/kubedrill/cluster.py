@@ -25,6 +25,8 @@ COMPONENT_ROLE: Mapping[str, str] = {
     "kube-controller-manager": "control-plane",
     "kube-scheduler": "control-plane",
     "haproxy": "lb",
+    "nginx": "lb",
+    "keepalived": "lb",
     "kwok": "worker",
 }
 

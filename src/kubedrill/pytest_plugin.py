@@ -42,6 +42,8 @@ MARKERS = {
     "disruptive": "drills that take part of the cluster down",
     "disk": "drills that exhaust etcd's disk quota (need a small-quota lab: "
     "fixtures/labs/quota-etcd.yaml)",
+    "lb": "drills that fail the active host of a keepalived LB pair (need a lab with a pair: "
+    "fixtures/labs/lb-pair.yaml, lb-nginx.yaml; make drill-lb)",
     "slow": "drills that take more than a minute",
     "maintenance": "planned maintenance: rolling restarts one host at a time with every failed "
     "request through the load balancer accounted for (make drill-maintenance, its own labs)",

@@ -17,8 +17,9 @@ from kubedrill.targets.lab import lab
 from kubedrill.targets.lab.config import LabConfig, load_lab_config
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_LAB = "kdtest"
-TEST_SUBNET = "10.213.8.0/24"
+# Overridable, so that runs beside each other on one machine use labs of their own.
+TEST_LAB = os.environ.get("KUBEDRILL_TEST_LAB", "kdtest")
+TEST_SUBNET = os.environ.get("KUBEDRILL_TEST_SUBNET", "10.213.8.0/24")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -64,6 +65,9 @@ def fault_traces(cluster: Cluster, lab_config: LabConfig) -> list[str]:
         found += [f"{node.name}: {r}" for r in rules.splitlines() if "KUBEDRILL" in r]
         qdisc = transport.run(["tc", "qdisc", "show", "dev", "eth0"]).stdout
         found += [f"{node.name}: {q}" for q in qdisc.splitlines() if "netem" in q or "prio" in q]
+        link = transport.run(["ip", "-o", "link", "show", "eth0"]).stdout
+        if ",UP" not in link:
+            found.append(f"{node.name}: eth0 down")
         if not cluster.control.is_running(node, "etcd"):
             found.append(f"{node.name}: etcd not running")
     holds = lab_config.state_dir / "holds"

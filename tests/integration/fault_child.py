@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 from kubedrill.faults import (
+    CrashHost,
     Fault,
     Isolate,
     KillComponent,
@@ -37,6 +38,8 @@ FAULTS: dict[str, Fault] = {
     # On a lab with zones (test_zone_heal.py): the etcd leader's zone, by power or network.
     "zone-power": ZoneOutage("power"),
     "zone-network": ZoneOutage("network"),
+    # The LB pair drills' host crash, on an etcd host here: every process killed, link down.
+    "crash-host": CrashHost("etcd", Selector.follower()),
 }
 
 

@@ -20,7 +20,7 @@ from kubedrill.probes.etcd import EtcdClient
 from kubedrill.targets.lab.config import LabConfig
 from tests.integration.conftest import ROOT, fault_traces, run_cli
 
-FAULTS = ["stop", "kill", "pause", "isolate", "blackhole", "partition", "delay"]
+FAULTS = ["stop", "kill", "pause", "isolate", "blackhole", "partition", "delay", "crash-host"]
 EXIT_PATHS = ["normal", "exception", "sigint", "sigterm", "sigkill"]
 CHILD = Path(__file__).with_name("fault_child.py")
 
@@ -44,7 +44,9 @@ def test_fault_leaves_nothing_behind(
     test_lab: Cluster, lab_config: LabConfig, tmp_path: Path, fault: str, exit_path: str
 ) -> None:
     ledger_dir = tmp_path / "ledger"
-    env = {**os.environ, "KUBEDRILL_LEDGER_DIR": str(ledger_dir), "PYTHONPATH": str(ROOT)}
+    # The caller's PYTHONPATH first (a worktree's src/), then the repo root (the child script).
+    path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(ROOT)) if p)
+    env = {**os.environ, "KUBEDRILL_LEDGER_DIR": str(ledger_dir), "PYTHONPATH": path}
     etcd = EtcdClient(test_lab.etcd)
     try:
         _, healthy = poll_until(lambda: etcd_checks.all_healthy(etcd), bool, timeout=30)

@@ -126,15 +126,28 @@ def _cat(node: Node, cluster: Cluster, path: str) -> str | None:
 
 
 def lb_config(cluster: Cluster, node: Node) -> tuple[list[lb.HealthCheck], str] | None:
-    """The LB's checks and where they were read: HAProxy's -f file from its command line, else
-    Envoy's cds.yaml (kind), else /etc/haproxy/haproxy.cfg."""
-    command = cluster.control.command_line(node, "haproxy")
+    """The LB's checks and where they were read: HAProxy's -f file or nginx's -c file from
+    its command line, else Envoy's cds.yaml (kind), /etc/haproxy/haproxy.cfg or
+    /etc/nginx/nginx.conf."""
     candidates: list[tuple[str, Callable[[str], list[lb.HealthCheck]]]] = []
-    if command is not None:
-        argv = list(command.argv)
-        if "-f" in argv[:-1]:
-            candidates.append((argv[argv.index("-f") + 1], lb.parse_haproxy))
-    candidates += [(lb.ENVOY_CDS, lb.parse_envoy_cds), (lb.HAPROXY_DEFAULT_CFG, lb.parse_haproxy)]
+    readers: list[tuple[str, str, Callable[[str], list[lb.HealthCheck]]]] = [
+        ("haproxy", "-f", lb.parse_haproxy),
+        ("nginx", "-c", lb.parse_nginx),
+    ]
+    for component, flag, parse in readers:
+        command = cluster.control.command_line(node, component)
+        if command is not None:
+            # nginx retitles its master: one string "nginx: master process <command line>".
+            argv = list(command.argv)
+            if len(argv) == 1:
+                argv = argv[0].split()
+            if flag in argv[:-1]:
+                candidates.append((argv[argv.index(flag) + 1], parse))
+    candidates += [
+        (lb.ENVOY_CDS, lb.parse_envoy_cds),
+        (lb.HAPROXY_DEFAULT_CFG, lb.parse_haproxy),
+        (lb.NGINX_DEFAULT_CFG, lb.parse_nginx),
+    ]
     for path, parse in candidates:
         text = _cat(node, cluster, path)
         if text is not None:
@@ -161,7 +174,7 @@ def check_lb(cluster: Cluster) -> Judgement:
             judged.append(
                 Judgement(
                     "warn",
-                    f"unknown: no readable HAProxy or Envoy config on {node.name}",
+                    f"unknown: no readable HAProxy, nginx or Envoy config on {node.name}",
                     "make the LB's config readable to kubedrill (HAProxy's -f file, or "
                     "/etc/haproxy/haproxy.cfg)",
                 )

@@ -2,11 +2,14 @@
 `check fall 3 rise 2 inter 2000`; kubedrill's lab checks `GET /readyz`).
 
 Parsed from the LB's own config: HAProxy's `haproxy.cfg` (the `-f` file of its command line,
-else /etc/haproxy/haproxy.cfg) or Envoy's `cds.yaml` (kind's load balancer). Judged:
+else /etc/haproxy/haproxy.cfg), nginx's stream upstreams (the `-c` file of its command line,
+else /etc/nginx/nginx.conf) or Envoy's `cds.yaml` (kind's load balancer). Judged:
 no check on the backends fails, and so does a detection time (`inter x fall`) above the
 `detect` budget (15 s); a TCP-only check or another path than /readyz (an apiserver that is
 shutting down or has lost etcd still answers /healthz and TCP) warns, as do checks faster than
-every 0.5 s or a return to service slower than 30 s.
+every 0.5 s or a return to service slower than 30 s. Open-source nginx checks passively only
+(`max_fails` failed client connections within `fail_timeout`): it warns, since an apiserver that
+accepts connections but is not ready keeps getting requests.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from kubedrill.audit.flags import go_duration
 
 DETECT_BUDGET_S = 15.0  # kubedrill.budgets "detect"
 HAPROXY_DEFAULT_CFG = "/etc/haproxy/haproxy.cfg"
+NGINX_DEFAULT_CFG = "/etc/nginx/nginx.conf"
 ENVOY_CDS = "/home/envoy/cds.yaml"  # kind's load balancer
 
 
@@ -30,7 +34,7 @@ class HealthCheck:
     """One backend's health check, as configured."""
 
     backend: str
-    kind: str  # "http" | "tcp" | "none"
+    kind: str  # "http" | "tcp" | "passive" (nginx's max_fails) | "none"
     path: str
     inter_s: float
     fall: int
@@ -194,6 +198,81 @@ def parse_envoy_cds(text: str) -> list[HealthCheck]:
     return found
 
 
+def _nginx_statements(text: str) -> list[list[str]]:
+    """nginx's config as statements: words up to `;`, `{` or `}` (comments dropped); a block
+    opener keeps `{` as its last word, a closer is `["}"]`."""
+    out: list[list[str]] = []
+    words: list[str] = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0]
+        for ch in "{};":
+            line = line.replace(ch, f" {ch} ")
+        for word in line.split():
+            if word == ";":
+                out.append(words)
+                words = []
+            elif word in "{}":
+                out.append([*words, word] if word == "{" else ["}"])
+                words = []
+            else:
+                words.append(word)
+    return [w for w in out if w]
+
+
+def parse_nginx(text: str) -> list[HealthCheck]:
+    """Upstreams with servers. Open-source nginx has no active check: each server's
+    `max_fails` (default 1) failed connections within `fail_timeout` (default 10 s) leave it out
+    for `fail_timeout`. A `check` line (the third-party upstream check module the seed shows)
+    counts as an active TCP or HTTP check."""
+    found: list[HealthCheck] = []
+    upstream: str | None = None
+    servers: list[dict[str, str]] = []
+    active: tuple[str, dict[str, str]] | None = None
+    for words in _nginx_statements(text):
+        if words[0] == "upstream" and words[-1] == "{":
+            upstream, servers, active = words[1], [], None
+        elif words == ["}"] and upstream is not None:
+            if servers:
+                found.append(_nginx_upstream(upstream, servers, active))
+            upstream = None
+        elif upstream is not None and words[0] == "server" and len(words) > 1:
+            servers.append(dict(w.split("=", 1) for w in words[2:] if "=" in w))
+        elif upstream is not None and words[0] == "check":
+            params = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+            active = (params.get("type", "tcp"), params)
+    return found
+
+
+def _nginx_upstream(
+    name: str, servers: list[dict[str, str]], active: tuple[str, dict[str, str]] | None
+) -> HealthCheck:
+    if active is not None:
+        kind, params = active
+        return HealthCheck(
+            backend=name,
+            kind="http" if kind == "http" else "tcp",
+            path="",
+            inter_s=float(params.get("interval", "30000")) / 1000,
+            fall=int(params.get("fall", "5")),
+            rise=int(params.get("rise", "2")),
+            servers=len(servers),
+            checked=len(servers),
+        )
+    first = servers[0]
+    fails = int(first.get("max_fails", "1"))
+    window = haproxy_time(first.get("fail_timeout", "10s")) or 10.0
+    return HealthCheck(
+        backend=name,
+        kind="passive" if fails > 0 else "none",
+        path="",
+        inter_s=window,
+        fall=fails,
+        rise=0,
+        servers=len(servers),
+        checked=len(servers) if fails > 0 else 0,
+    )
+
+
 def judge_check(check: HealthCheck) -> Judgement:
     name = f"backend {check.backend} ({check.servers} servers)"
     if check.kind == "none" or check.checked == 0:
@@ -202,6 +281,15 @@ def judge_check(check: HealthCheck) -> Judgement:
             f"{name}: no health checks",
             "enable HTTPS health checks on /readyz for every apiserver (`check`, `option "
             "httpchk GET /readyz`, inter 2000 fall 3 rise 2)",
+        )
+    if check.kind == "passive":
+        return Judgement(
+            "warn",
+            f"{name}: passive checks only (max_fails {check.fall} within fail_timeout "
+            f"{check.inter_s:g} s): a dead apiserver is found by failing client connections, and "
+            "one that accepts connections but is not ready (lost etcd) keeps getting requests",
+            "check actively: HAProxy with `option httpchk GET /readyz` (inter 2000 fall 3 "
+            "rise 2), or an nginx build with an active upstream check",
         )
     timing = f"inter {check.inter_s:g} s fall {check.fall} rise {check.rise}"
     detect = check.inter_s * check.fall

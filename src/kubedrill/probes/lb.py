@@ -82,3 +82,20 @@ def parse_envoy_clusters(text: str, cluster: str, names: Mapping[str, str]) -> d
         node = names.get(host, host)
         states[node] = "UP" if parts[3].strip() == "healthy" else "DOWN"
     return states
+
+
+@dataclass(frozen=True)
+class FirstAnswering:
+    """The LBs of a keepalived pair: both check the same backends, so the first that answers
+    speaks for them (one may be down: that is what the pair is for)."""
+
+    views: tuple[LoadBalancerView, ...]
+
+    def states(self) -> dict[str, str]:
+        error: Exception = OSError("no load balancer to ask")
+        for view in self.views:
+            try:
+                return view.states()
+            except (OSError, requests.RequestException) as exc:
+                error = exc
+        raise error

@@ -5,6 +5,8 @@ load balancer afresh: the failures recorded are the ones a new client would see.
 
 from __future__ import annotations
 
+import errno
+import ssl
 from dataclasses import dataclass
 
 import requests
@@ -45,10 +47,30 @@ class ApiReader(BackgroundClient):
         except requests.exceptions.SSLError as exc:
             error = f"SSLError: {tls_reason(str(exc))}"
         except requests.RequestException as exc:
-            error = type(exc).__name__
+            error = failure_reason(exc)
         return Operation(
             self.name, "get", self.path, "", invoke, self.timeline.now(), outcome, 0, error
         )
 
     def close(self) -> None:
         self._session.close()
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The exception's class and, when a system call failed under it, that errno's name
+    (`ConnectionError: ECONNREFUSED`, `...: ECONNRESET`): the reasons a failover's failed
+    requests are counted by. requests wraps urllib3 wraps the OSError: follow every link."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ssl.SSLError):  # its errno is OpenSSL's, not the system's
+            return f"{type(exc).__name__}: {item.reason or 'SSL'}"
+        code = item.errno if isinstance(item, OSError) else None
+        if code is not None and code in errno.errorcode:
+            return f"{type(exc).__name__}: {errno.errorcode[code]}"
+        todo += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+    return type(exc).__name__

@@ -132,6 +132,40 @@ class KubernetesSettings:
             )
 
 
+# What serves the API in front of the apiservers: HAProxy (active /readyz checks) or nginx's
+# stream module (the seed's other example; open-source nginx has passive checks only).
+LB_KINDS = ("haproxy", "nginx")
+
+
+@dataclass(frozen=True)
+class LoadBalancerSettings:
+    """The load balancer in front of the apiservers: one host (`lb`, the default) or a pair
+    (`lb-1`, `lb-2`) running keepalived, which holds a virtual IP on the lab subnet (the
+    seed's `VIP: apiserver.cluster.local`); the lab's kubeconfigs then point at the VIP.
+
+    keepalived's health script (the seed's check-apiserver.sh: GET /healthz through the local
+    LB) runs every `check_interval_s`; `check_fall` failures in a row drop the VIP (FAULT
+    state), `check_rise` successes bring the host back. `advert_interval_s` is VRRP's
+    advertisement interval: a backup takes over after 3 missed ones (plus a skew)."""
+
+    __pydantic_config__ = _STRICT
+
+    kind: str = "haproxy"
+    hosts: int = 1
+    advert_interval_s: float = 1.0
+    check_interval_s: int = 1
+    check_fall: int = 2
+    check_rise: int = 2
+    check_timeout_s: int = 2
+    # nginx (passive checks only): a backend that failed max_fails (lb_check_fall) times within
+    # fail_timeout is left out for fail_timeout; the seed's value is 30 s.
+    nginx_fail_timeout_s: int = 30
+
+    @property
+    def pair(self) -> bool:
+        return self.hosts == 2
+
+
 @dataclass(frozen=True)
 class SupervisorSettings:
     """Restart like kubelet does for static pods, with a shorter back-off suited to drills."""
@@ -159,6 +193,7 @@ class LabConfig:
     etcd: EtcdSettings = field(default_factory=EtcdSettings)
     supervisor: SupervisorSettings = field(default_factory=SupervisorSettings)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
+    lb: LoadBalancerSettings = field(default_factory=LoadBalancerSettings)
     # Validity of the serving and client certificates `lab up` issues (the CAs get ten years):
     # a short one makes a lab whose certificates expire soon, for `kubedrill audit`.
     cert_validity_days: int = 365
@@ -231,6 +266,7 @@ class LabConfig:
                 "lab.etcd.election_timeout_ms must be at least 5x heartbeat_interval_ms",
                 "etcd refuses smaller ratios; the seed uses 100 ms / 1000 ms",
             )
+        validate_lb(self.lb)
         return self
 
     def _validate_zones(self) -> None:
@@ -260,6 +296,29 @@ class LabConfig:
                 f"node_monitor_grace_period_s {k.node_monitor_grace_period_s}",
                 "kwok renews every quarter of its lease: keep two renewals inside the grace period",
             )
+
+
+def validate_lb(lb: LoadBalancerSettings) -> None:
+    if lb.kind not in LB_KINDS:
+        raise ConfigError(
+            f"lab.lb.kind {lb.kind!r} is unknown", f"use one of: {', '.join(LB_KINDS)}"
+        )
+    if lb.hosts not in (1, 2):
+        raise ConfigError(
+            f"lab.lb.hosts is {lb.hosts}", "use 1 (one LB host) or 2 (a keepalived pair with a VIP)"
+        )
+    # VRRPv3 counts the advertisement interval in centiseconds, up to 40.95 s.
+    if not 0.01 <= lb.advert_interval_s <= 40.95:
+        raise ConfigError(
+            f"lab.lb.advert_interval_s is {lb.advert_interval_s}", "use 0.01-40.95 s (VRRP: 1)"
+        )
+    for name in ("check_interval_s", "check_fall", "check_rise", "check_timeout_s"):
+        if getattr(lb, name) < 1:
+            raise ConfigError(f"lab.lb.{name} is {getattr(lb, name)}", "use 1 or more")
+    if lb.nginx_fail_timeout_s < 1:
+        raise ConfigError(
+            f"lab.lb.nginx_fail_timeout_s is {lb.nginx_fail_timeout_s}", "use 1 or more (seed: 30)"
+        )
 
 
 _FIELD_HINT = "fix that field in the lab config (README: The lab)"

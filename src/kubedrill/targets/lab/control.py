@@ -102,6 +102,40 @@ class LabControl:
             undo=(Step(self.where(node), ("sh", "-c", f"kill -CONT {pid} 2>/dev/null; true")),),
         )
 
+    def crash_host(self, node: Node) -> FaultSteps:
+        """The lab host goes dark as a powered-off host does: every process on it dies at once
+        (SIGKILL: nothing runs its shutdown, keepalived sends no goodbye) and its interface goes
+        down (a dead kernel answers no ARP: without this the VIP keepalived held would stay on
+        it, answering beside the new holder's). Held so until heal, which is the host booting:
+        its interface up with its own address only (a VIP it held is gone), its components
+        started again."""
+        netns = node.transport.params.get("netns")
+        if not netns:
+            raise FaultError(f"{node.name} is not a lab host", "run this fault on a lab")
+        holds = [self._hold(node, c) for c in self.components(node)]
+        pids = f"ip netns pids {netns}"
+        gone = f'until [ -z "$({pids})" ]; do sleep 0.02; done'
+        boot = (
+            f"ip -n {netns} -4 addr flush dev eth0 secondary && "
+            f"ip -n {netns} link set eth0 up && "
+            f"ip -n {netns} -o link show eth0 | grep -q ',UP'"
+        )
+        local = self.where(node)
+        return FaultSteps(
+            inject=(
+                Step(local, ("touch", *holds)),
+                # Frozen first, then killed: no process sees another die first (keepalived's
+                # VRRP child gets a signal when its parent dies and would send a goodbye).
+                Step(
+                    local,
+                    ("sh", "-c", f"{pids} | xargs -r kill -STOP; {pids} | xargs -r kill -KILL"),
+                ),
+                Step(local, ("timeout", "10", "sh", "-c", gone), timeout=15),
+                Step(local, ("ip", "-n", netns, "link", "set", "eth0", "down")),
+            ),
+            undo=(Step(local, ("sh", "-c", boot)), Step(local, ("rm", "-f", *holds))),
+        )
+
     def member_disk(self, node: Node) -> MemberDisk:
         """The etcd member on `node`: its data dir, and starts with other flags (member
         replacement drills)."""

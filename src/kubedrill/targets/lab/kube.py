@@ -59,10 +59,12 @@ def make_kube_pki(
     paths: KubePaths,
     etcd_ca: pki.Authority,
     controls: Sequence[HostPlan],
-    lb: HostPlan,
+    lbs: Sequence[HostPlan],
+    front: str,
     settings: KubernetesSettings,
     validity: dt.timedelta = pki.VALIDITY,
 ) -> None:
+    """`lbs`: the LB hosts; `front`: the address clients use (the LB's, or the pair's VIP)."""
     d = paths.pki
     ca = pki.create_ca(d, "ca", "kubernetes")
     names = [
@@ -71,15 +73,20 @@ def make_kube_pki(
         "kubernetes.default.svc",
         "kubernetes.default.svc.cluster.local",
         "localhost",
-        lb.name,
+        *[lb.name for lb in lbs],
         *[c.name for c in controls],
     ]
-    ips = [
-        service_ip(settings.service_cidr),
-        "127.0.0.1",
-        lb.address,
-        *[c.address for c in controls],
-    ]
+    ips = list(
+        dict.fromkeys(
+            [
+                service_ip(settings.service_cidr),
+                "127.0.0.1",
+                front,
+                *[lb.address for lb in lbs],
+                *[c.address for c in controls],
+            ]
+        )
+    )
     v = validity
     # Every control-plane host has its own serving cert and its own controller-manager and
     # scheduler client certs, as kubeadm nodes do: one host's can be renewed (or expire)
@@ -109,7 +116,7 @@ def make_kube_pki(
                 validity=v,
             )  # fmt: skip
     pki.create_signing_key(d, "sa")
-    server_lb = f"https://{lb.address}:{APISERVER_PORT}"
+    server_lb = f"https://{front}:{APISERVER_PORT}"
     write_kubeconfig(paths.admin, server_lb, d / "ca.crt", d / "admin.crt", d / "admin.key")
     write_kubeconfig(
         paths.kubeconfig("kwok"), server_lb, d / "ca.crt", d / "kwok.crt", d / "kwok.key"
@@ -273,9 +280,21 @@ def kwok_argv(
 
 
 def haproxy_config(
-    lb: HostPlan, controls: Sequence[HostPlan], paths: KubePaths, settings: KubernetesSettings
+    lb: HostPlan,
+    controls: Sequence[HostPlan],
+    paths: KubePaths,
+    settings: KubernetesSettings,
+    *,
+    bind: str | None = None,
+    stats_socket: Path | None = None,
 ) -> str:
-    """TCP load balancing with HTTPS health checks on /readyz (the seed's section 4.1)."""
+    """TCP load balancing with HTTPS health checks on /readyz (the seed's section 4.1).
+
+    `bind` is the listening address (default the LB host's own; an LB of a keepalived pair
+    listens on every address, so that it serves the VIP once it holds it and its health script
+    reaches it on localhost); `stats_socket` is per host when there are two."""
+    listen = lb.address if bind is None else bind
+    sock = paths.haproxy_socket if stats_socket is None else stats_socket
     checks = (
         f"inter {settings.lb_check_inter_ms} fall {settings.lb_check_fall} "
         f"rise {settings.lb_check_rise}"
@@ -294,7 +313,7 @@ def haproxy_config(
     # Only the backend logs, so the API's connections add no lines.
     return f"""global
     maxconn 4000
-    stats socket {paths.haproxy_socket} mode 600 level admin
+    stats socket {sock} mode 600 level admin
     log stdout format iso local0
 
 defaults
@@ -308,7 +327,7 @@ defaults
     timeout server 60s
 
 frontend kube-apiserver
-    bind {lb.address}:{APISERVER_PORT}{connections}
+    bind {listen}:{APISERVER_PORT}{connections}
     default_backend kube-apiserver
 
 backend kube-apiserver
@@ -321,5 +340,5 @@ backend kube-apiserver
 """
 
 
-def haproxy_argv(binary: str, paths: KubePaths) -> tuple[str, ...]:
-    return (binary, "-db", "-f", str(paths.haproxy_cfg))
+def haproxy_argv(binary: str, paths: KubePaths, config: Path | None = None) -> tuple[str, ...]:
+    return (binary, "-db", "-f", str(paths.haproxy_cfg if config is None else config))

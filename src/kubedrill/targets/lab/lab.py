@@ -23,9 +23,10 @@ from kubedrill.faults.disk import remove_lab_cgroups
 from kubedrill.ledger import Ledger, UndoRecord, pid_alive
 from kubedrill.polling import poll_until
 from kubedrill.probes.etcd import EtcdClient
-from kubedrill.probes.lb import HaproxySocket
+from kubedrill.probes.lb import FirstAnswering, HaproxySocket, LoadBalancerView
 from kubedrill.probes.leaders import add_leader_locators
-from kubedrill.targets.lab import kube, kube_lab, network, pki, topology
+from kubedrill.probes.vip import add_vip_locators
+from kubedrill.targets.lab import balancer, kube, kube_lab, network, pki, topology
 from kubedrill.targets.lab import state as lab_state
 from kubedrill.targets.lab.build import ensure_built, find_binaries
 from kubedrill.targets.lab.config import LabConfig
@@ -34,13 +35,14 @@ from kubedrill.targets.lab.etcd import etcd_argv, etcd_env, failpoint_url, start
 from kubedrill.targets.lab.gofail import etcd_build_for
 from kubedrill.targets.lab.kube import KubePaths
 from kubedrill.targets.lab.kube_build import kubernetes_build, kwok_build, kwok_stages
-from kubedrill.targets.lab.state import LabState
+from kubedrill.targets.lab.state import KubeState, LabState
 from kubedrill.targets.lab.supervisor import ComponentSpec
 from kubedrill.transport import TransportSpec
 from kubedrill.transport.kernel import local_delay_method
 
 Progress = Callable[[str], None]
 REQUIRED_TOOLS = {"ip": "iproute2", "iptables": "iptables", "tc": "iproute2"}
+LB_TOOLS = {"haproxy": {"haproxy": "haproxy"}, "nginx": {"nginx": "nginx"}}
 
 
 def require_root(action: str) -> None:
@@ -54,12 +56,20 @@ def require_root(action: str) -> None:
 def require_tools(config: LabConfig) -> None:
     tools = dict(REQUIRED_TOOLS)
     if topology.has_kubernetes(config):
-        tools["haproxy"] = "haproxy"
+        tools |= LB_TOOLS[config.lb.kind]
+        if config.lb.pair:
+            tools |= {"keepalived": "keepalived", "curl": "curl"}
     missing = [
         f"{tool} (Debian package {pkg})"
         for tool, pkg in tools.items()
         if shutil.which(tool) is None
     ]
+    if (
+        topology.has_kubernetes(config)
+        and config.lb.kind == "nginx"
+        and not balancer.NGINX_STREAM_MODULE.exists()
+    ):
+        missing.append(f"{balancer.NGINX_STREAM_MODULE} (Debian package libnginx-mod-stream)")
     if missing:
         raise MissingBinaryError(
             f"missing {', '.join(missing)}",
@@ -95,7 +105,8 @@ def binaries(config: LabConfig, progress: Progress) -> dict[str, Path]:
             paths |= {n: kube_dir / n for n in KUBE_BINARIES}
             paths["kwok"] = kwok_dir / "kwok"
     if kubernetes:
-        paths["haproxy"] = Path(shutil.which("haproxy") or "haproxy")
+        for tool in (config.lb.kind, *(["keepalived"] if config.lb.pair else [])):
+            paths[tool] = Path(shutil.which(tool) or tool)
     return paths
 
 
@@ -182,6 +193,13 @@ def up(config: LabConfig, progress: Progress = print) -> Cluster:
 API_WAIT_MAX_S = 120.0
 
 
+def front_address(config: LabConfig, plan: network.NetworkPlan) -> str:
+    """Where clients reach the API: the LB host, or a pair's VIP."""
+    if config.lb.pair:
+        return balancer.vip_address(config.subnet)
+    return next(h.address for h in plan.hosts if h.name == "lb")
+
+
 def readyz(host: network.HostPlan) -> str:
     return f"https://{host.address}:{kube.APISERVER_PORT}/readyz"
 
@@ -204,7 +222,11 @@ def component_specs(
         validity = dt.timedelta(days=config.cert_validity_days)
         etcd_ca = make_pki(pki_dir, members, validity)
         if controls:
-            kube.make_kube_pki(paths, etcd_ca, controls, by_name["lb"], config.kubernetes, validity)
+            lbs = [by_name[h.name] for h in layout if "lb" in h.roles]
+            kube.make_kube_pki(
+                paths, etcd_ca, controls, lbs, front_address(config, plan), config.kubernetes,
+                validity,
+            )  # fmt: skip
     specs = [
         ComponentSpec(
             host.name,
@@ -255,18 +277,17 @@ def component_specs(
                 after_max_s=API_WAIT_MAX_S,
             ),
         ]
-    lb = by_name["lb"]
-    paths.haproxy_cfg.parent.mkdir(parents=True, exist_ok=True)
-    paths.haproxy_cfg.write_text(kube.haproxy_config(lb, controls, paths, k))
-    specs.append(
-        ComponentSpec(
-            lb.name,
-            "haproxy",
-            lb.netns,
-            kube.haproxy_argv(str(bins["haproxy"]), paths),
-            after=tuple(readyz(c) for c in controls),
-            after_max_s=API_WAIT_MAX_S,
-        )
+    specs += balancer.specs(
+        [balancer.LbHost(by_name[h.name], h.vrrp_priority) for h in layout if "lb" in h.roles],
+        controls,
+        state_dir,
+        bins,
+        config.lb,
+        k,
+        prefixlen=plan.prefixlen,
+        vip=balancer.vip_address(config.subnet),
+        after=tuple(readyz(c) for c in controls),
+        after_max_s=API_WAIT_MAX_S,
     )
     stages = kwok_stages(config.kubernetes.kwok_version, config.cache_dir)
     sites = [h for h in layout if "worker" in h.roles]
@@ -281,8 +302,8 @@ def component_specs(
                 kube.kwok_argv(
                     bins["kwok"], paths, stages, site.name, k, cidr=f"10.244.{16 * index}.0/20"
                 ),
-                # kwok talks to the API through the load balancer.
-                after=(readyz(lb),),
+                # kwok talks to the API through the load balancer (a pair's VIP).
+                after=(f"https://{front_address(config, plan)}:{kube.APISERVER_PORT}/readyz",),
                 after_max_s=API_WAIT_MAX_S,
             )
         )
@@ -382,12 +403,24 @@ def write_state(
         },
     }
     if topology.has_kubernetes(config):
-        lb = next(h for h in plan.hosts if h.name == "lb")
+        lbs = [h.name for h in layout if "lb" in h.roles]
+        bpaths = balancer.BalancerPaths(state_dir)
+        sockets = (
+            [str(bpaths.haproxy_socket(h)) for h in lbs]
+            if config.lb.pair
+            else [str(KubePaths(state_dir).haproxy_socket)]
+        )
         state["kubernetes"] = {
             "kubeconfig": str(KubePaths(state_dir).admin),
-            "server": f"https://{lb.address}:{kube.APISERVER_PORT}",
-            "haproxy_socket": str(KubePaths(state_dir).haproxy_socket),
+            "server": f"https://{front_address(config, plan)}:{kube.APISERVER_PORT}",
+            "haproxy_socket": sockets[0] if config.lb.kind == "haproxy" else None,
+            "haproxy_sockets": sockets if config.lb.kind == "haproxy" else [],
             "workers": config.kubernetes.workers,
+            "lb": {
+                "kind": config.lb.kind,
+                "hosts": lbs,
+                "vip": balancer.vip_address(config.subnet) if config.lb.pair else None,
+            },
         }
     lab_state.write_state(state_dir, state)
 
@@ -487,7 +520,21 @@ def load_cluster(state_dir: Path) -> Cluster:
     if "kubernetes" in state:
         add_kubernetes(cluster, state)
     add_leader_locators(cluster)
+    lb = state["kubernetes"].get("lb") if "kubernetes" in state else None
+    if lb is not None and lb["vip"]:
+        add_vip_locators(cluster, lb["vip"], ("keepalived", lb["kind"]))
     return cluster
+
+
+def lb_view(k: KubeState) -> LoadBalancerView | None:
+    """HAProxy's stats socket (of a pair: the first that answers); nginx has no such view."""
+    single = k["haproxy_socket"]
+    sockets = k.get("haproxy_sockets") or ([single] if single else [])
+    if not sockets:
+        return None
+    if len(sockets) == 1:
+        return HaproxySocket(Path(sockets[0]))
+    return FirstAnswering(tuple(HaproxySocket(Path(s)) for s in sockets))
 
 
 def add_kubernetes(cluster: Cluster, state: LabState) -> None:
@@ -499,7 +546,7 @@ def add_kubernetes(cluster: Cluster, state: LabState) -> None:
         pki_dir / "ca.crt",
         pki_dir / "admin.crt",
         pki_dir / "admin.key",
-        lb=HaproxySocket(Path(k["haproxy_socket"])),
+        lb=lb_view(k),
         component_ca=pki_dir / "ca.crt",
     )
     cluster.facts = dataclasses.replace(

@@ -53,11 +53,20 @@ class EtcdState(TypedDict):
 
 
 @with_config(_KEEP_EXTRA)
+class LbState(TypedDict):
+    kind: str  # haproxy | nginx
+    hosts: list[str]
+    vip: str | None  # a keepalived pair's virtual IP, else None
+
+
+@with_config(_KEEP_EXTRA)
 class KubeState(TypedDict):
     kubeconfig: str
     server: str
-    haproxy_socket: str
+    haproxy_socket: str | None  # None: nginx, which has no stats socket
+    haproxy_sockets: NotRequired[list[str]]  # one per LB host of a pair
     workers: int
+    lb: NotRequired[LbState]
 
 
 @with_config(_KEEP_EXTRA)

@@ -34,6 +34,9 @@ class HostRole:
     zone: str | None = None  # its fault domain; None: the lab has no zones (or a shared host)
     region: str | None = None  # the regions topology's region (WAN between regions)
 
+    # An LB host of a keepalived pair: its VRRP priority (the higher one takes the VIP first).
+    vrrp_priority: int | None = None
+
 
 def region_name(index: int) -> str:
     return f"r{index}"
@@ -72,11 +75,30 @@ def worker_host(zone: str | None) -> str:
     return "workers" if zone is None else f"workers-{zone.removeprefix('zone-')}"
 
 
+def lb_hosts(config: LabConfig, zones: tuple[str, ...]) -> list[HostRole]:
+    """One LB host `lb` running the proxy (outside the zones, like a cloud LB spanning them), or
+    a pair `lb-1`, `lb-2` each running the proxy and keepalived (lb-1 with the higher priority
+    takes the VIP first), in the first two zones when the lab has zones."""
+    lb = config.lb
+    if not lb.pair:
+        return [HostRole("lb", frozenset({"lb"}), (lb.kind,))]
+    return [
+        HostRole(
+            f"lb-{i}",
+            frozenset({"lb"}),
+            (lb.kind, "keepalived"),
+            zone_of(i - 1, zones),
+            vrrp_priority=priority,
+        )
+        for i, priority in ((1, 150), (2, 100))
+    ]
+
+
 def hosts(config: LabConfig) -> list[HostRole]:
-    """etcd: etcd-1..N. stacked: control-1..3 carry etcd and the control plane, lb runs
-    HAProxy, workers runs kwok (one worker host per zone when the lab has zones, plus `edge`
-    for an edge site). external: etcd-1..N for etcd, control-1..3 for the rest. regions: as
-    stacked, control-N in region rN."""
+    """etcd: etcd-1..N. stacked: control-1..3 carry etcd and the control plane, lb (or lb-1,
+    lb-2) runs the load balancer, workers runs kwok (one worker host per zone when the lab has
+    zones, plus `edge` for an edge site). external: etcd-1..N for etcd, control-1..3 for the
+    rest. regions: as stacked, control-N in region rN."""
     zones = zone_names(config.zones)
     if config.topology == "etcd":
         return [
@@ -110,7 +132,7 @@ def hosts(config: LabConfig) -> list[HostRole]:
             )
             for i in range(1, planes + 1)
         ]
-    layout.append(HostRole("lb", frozenset({"lb"}), ("haproxy",)))
+    layout += lb_hosts(config, zones)
     layout += [
         HostRole(worker_host(zone), frozenset({"worker"}), ("kwok",), zone)
         for zone in (zones or (None,))
