@@ -90,7 +90,7 @@ OWN_LAB_DRILLS := maintenance or wan or zone or edge or lb
 drills: ## every drill against the (stacked) lab, with reports in reports/ (the families on labs of their own: drill-maintenance, drill-wan, drill-zone, drill-edge)
 	@$(PYTEST) drills/ -v -m "not ($(OWN_LAB_DRILLS))"
 
-test: lint unit integration drills drill-disk drill-disk-failpoints drill-maintenance drill-wan drill-zone drill-edge report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
+test: lint unit integration drills drill-disk drill-disk-failpoints drill-maintenance drill-wan drill-zone drill-edge drill-lb report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
 	@echo "make test: done (lab drills, report, real kind cluster: drills through the Docker API and through SSH)"
 
 test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills, the zone and edge drills, the WAN drills at every delay

@@ -4,11 +4,11 @@ gave, at a fraction of the CPU; and the allowlists keep every family the alert r
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
+from kubedrill.data import ALERT_RULES
 from kubedrill.probes.metrics import (
     APISERVER_SERIES,
     ETCD_SERIES,
@@ -18,7 +18,7 @@ from kubedrill.probes.metrics import (
     series_key,
 )
 
-RULES = Path(__file__).resolve().parents[2] / "alerts"
+RULES = ALERT_RULES.parent
 # Series the recorder makes itself rather than scraping.
 SYNTHETIC = {"up", "kube_node_status_condition"}
 
