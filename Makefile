@@ -90,13 +90,14 @@ OWN_LAB_DRILLS := maintenance or wan or zone or edge or lb
 drills: ## every drill against the (stacked) lab, with reports in reports/ (the families on labs of their own: drill-maintenance, drill-wan, drill-zone, drill-edge)
 	@$(PYTEST) drills/ -v -m "not ($(OWN_LAB_DRILLS))"
 
-test: lint unit integration drills drill-disk drill-disk-failpoints drill-maintenance drill-wan drill-zone drill-edge drill-lb report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
+test: lint unit integration drills drill-disk drill-disk-failpoints drill-maintenance drill-wan drill-zone drill-lb report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
 	@echo "make test: done (lab drills, report, real kind cluster: drills through the Docker API and through SSH)"
 
 test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills, the zone and edge drills, the WAN drills at every delay
 	@$(MAKE) --no-print-directory test KIND_ALL=1 FULL_MATRIX=1
 	@$(MAKE) --no-print-directory drill-external
 	@$(MAKE) --no-print-directory drill-wan-all
+	@$(MAKE) --no-print-directory drill-edge
 	@$(PYTEST) -q $(KIND_UP_TEST)
 
 drill-etcd: ## etcd drills (pytest drills/ -m etcd)
@@ -110,8 +111,8 @@ drill-external: ## etcd drills on the external topology with 5 etcd members
 	  --kubedrill-reports $(REPORTS)/external --alluredir $(REPORTS)/external/allure-results \
 	  --junitxml $(REPORTS)/external/junit.xml
 
-drill-wan: ## multi-region drills at one WAN delay (25 ms one way): etcd flags seed vs advised, a region dark (fixtures/labs/regions.yaml)
-	@KUBEDRILL_WAN_DELAYS=25 $(PYTEST) drills/test_wan.py -m wan -v --lab-config fixtures/labs/regions.yaml \
+drill-wan: ## multi-region drills at one WAN delay (25 ms one way): etcd flags seed vs advised, a region dark, and the edge site cut off (fixtures/labs/regions.yaml)
+	@KUBEDRILL_WAN_DELAYS=25 $(PYTEST) drills/test_wan.py drills/test_edge.py -m "wan or edge" -v --lab-config fixtures/labs/regions.yaml \
 	  --kubedrill-reports $(REPORTS)/wan --alluredir $(REPORTS)/wan/allure-results \
 	  --junitxml $(REPORTS)/wan/junit.xml
 

@@ -91,3 +91,20 @@ def test_a_kwok_lease_too_long_for_the_grace_period_is_refused() -> None:
     k = KubernetesSettings(node_monitor_grace_period_s=10, kwok_node_lease_s=40)
     with pytest.raises(ConfigError, match="kwok_node_lease_s"):
         LabConfig(kubernetes=k).validate()
+
+
+def test_a_regions_lab_with_zones_puts_each_zones_workers_in_its_region() -> None:
+    regional = {
+        h.name: (h.zone, h.region)
+        for h in hosts(LabConfig(topology="regions", zones=3, name="r").validate())
+    }
+    assert regional["control-1"] == ("zone-a", "r1")
+    assert regional["workers-a"] == ("zone-a", "r1")
+    assert regional["workers-c"] == ("zone-c", "r3")
+    assert regional["lb"] == (None, None)  # the clients' way in, outside the WAN
+
+
+def test_a_regions_lab_without_zones_keeps_its_workers_outside_the_regions() -> None:
+    regional = {h.name: h.region for h in hosts(LabConfig(topology="regions", name="r").validate())}
+    assert regional == {"control-1": "r1", "control-2": "r2", "control-3": "r3", "lb": None,
+                        "workers": None}  # fmt: skip

@@ -14,7 +14,7 @@ zone each.
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kubedrill.targets.lab.config import LabConfig
 
@@ -133,10 +133,22 @@ def hosts(config: LabConfig) -> list[HostRole]:
             for i in range(1, planes + 1)
         ]
     layout += lb_hosts(config, zones)
+    # With zones, a regions lab's zones are its regions: each zone's worker host (and an LB
+    # placed in a zone) stands in the region of that zone's control-plane host, so its traffic
+    # to the other regions crosses the WAN like theirs does.
+    region_of_zone: dict[str | None, str] = {
+        h.zone: h.region for h in layout if h.zone and h.region
+    }
     layout += [
-        HostRole(worker_host(zone), frozenset({"worker"}), ("kwok",), zone)
+        HostRole(
+            worker_host(zone), frozenset({"worker"}), ("kwok",), zone, region_of_zone.get(zone)
+        )
         for zone in (zones or (None,))
     ]
+    if region_of_zone:
+        layout = [
+            replace(h, region=region_of_zone.get(h.zone)) if h.region is None else h for h in layout
+        ]
     if config.kubernetes.edge_workers:
         layout.append(HostRole(EDGE_HOST, frozenset({"worker"}), ("kwok",), EDGE_ZONE))
     return layout
