@@ -42,6 +42,16 @@ def probe(drill: Drill, node: Node, component: str, since_wall: float) -> Callab
     return lambda: drill.cluster.control.is_running(node, component)
 
 
+def up_before_stop(drill: Drill, node: Node, component: str) -> Callable[[], bool]:
+    """Running (and, for the controller-manager and scheduler, healthy) right now: what a
+    rolling restart waits for before it stops a component. Restarting the apiserver next to
+    them can make them exit (a leader that cannot renew its Lease exits) and the supervisor
+    brings them back after its back-off, as kubelet does a static pod's container."""
+    if component in HEALTH_PORTS:
+        return lambda: healthy(drill, node, component)
+    return lambda: drill.cluster.control.is_running(node, component)
+
+
 def apiserver_ready(drill: Drill, node: Node) -> bool:
     server = f"https://{node.address}:6443"
     return drill.kube.readyz.ready(server) and drill.kube.backend_is(node.name, "UP")

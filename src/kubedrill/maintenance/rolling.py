@@ -156,6 +156,13 @@ class RollingRestart:
             self.before_stop(host, component)
             self._phase(host, component, "before the stop (e.g. moving leadership)", before)
         result = ComponentRestart(component)
+        waiting = now()
+        drill.wait_for(
+            f"maintenance.up.{host}.{component}",
+            readiness.up_before_stop(drill, node, component),
+            budget="recovery",
+        )
+        self._phase(host, component, "until it runs (before the stop)", waiting)
         stopping, stopping_wall = now(), time.time()
         with drill.fault(StopComponent(component, Selector.named(host)), concurrent=True):
             result.stop_s = self._phase(host, component, "stop (SIGTERM until it exits)", stopping)
