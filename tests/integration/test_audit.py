@@ -143,10 +143,10 @@ class TestSeedLab:
         assert "10 endpoints" in evidence(report, "certificates")
         assert "restored into a scratch member serving revision" in evidence(report, "etcd-backup")
         assert "3 voting member(s)" in evidence(report, "etcd-members")
-        assert "9 pass, 1 warn, 0 fail -> exit 0" in stdout
+        assert "9 pass, 1 warn, 0 fail, 1 not applicable -> exit 0" in stdout
         # Allure: one test per item, the warning as broken.
         allure = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
-        assert sorted(r["status"] for r in allure) == ["broken"] + ["passed"] * 9
+        assert sorted(r["status"] for r in allure) == ["broken"] + ["passed"] * 9 + ["skipped"]
         # Read only: nothing restarted, held or journalled by the audit.
         assert restarts(state_dir) == before
         holds = state_dir / "holds"
@@ -224,7 +224,7 @@ class TestLabAgainstTheSeed:
         assert "inter 20 s fall 3" in evidence(report, "lb-health-checks")
         assert "expires in 10.0 days" in evidence(report, "certificates")
         assert "older than 24 h" in evidence(report, "etcd-backup")
-        assert "4 fail -> exit 1" in stdout
+        assert "4 fail, 1 not applicable -> exit 1" in stdout
 
 
 ETCD_ONLY = "lab:\n  name: kdaudit\n  topology: etcd\n  subnet: 10.213.88.0/24\n"
