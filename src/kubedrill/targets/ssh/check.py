@@ -30,17 +30,32 @@ def check(inventory: Inventory) -> list[Row]:
     for entry in inventory.hosts:
         node = node_of(entry)
         where = entry.settings.target.where
+        missing: list[Row] = []
         for component, role in COMPONENT_ROLE.items():
             if role not in entry.roles:
                 continue
             try:
-                how, ok = describe(control.manager(node, component)), True
+                how = describe(control.manager(node, component))
             except FaultError as exc:
-                if component == "kwok":  # only the lab simulates its workers with kwok
-                    continue
-                how, ok = exc.message, False
-            rows.append(Row(entry.name, where, facts[entry.name], component, how, ok))
+                if component not in OPTIONAL:
+                    missing.append(
+                        Row(entry.name, where, facts[entry.name], component, exc.message, False)
+                    )
+                continue
+            rows.append(Row(entry.name, where, facts[entry.name], component, how, True))
+        found = {r.component for r in rows if r.host == entry.name}
+        # Of a group of alternatives (the LB's proxy) one found is enough.
+        rows += [
+            r for r in missing if not any(r.component in g and found & set(g) for g in ALTERNATIVES)
+        ]
     return rows
+
+
+# Components a host of their role may well not run: kwok (only the lab simulates its workers
+# with it) and keepalived (only beside an LB pair's proxy).
+OPTIONAL = frozenset({"kwok", "keepalived"})
+# An LB host runs one proxy or the other.
+ALTERNATIVES = (("haproxy", "nginx"),)
 
 
 def render(rows: list[Row]) -> str:
