@@ -90,11 +90,17 @@ OWN_LAB_DRILLS := maintenance or wan or zone or edge or lb
 drills: ## every drill against the (stacked) lab, with reports in reports/ (the families on labs of their own: drill-maintenance, drill-wan, drill-zone, drill-edge)
 	@$(PYTEST) drills/ -v -m "not ($(OWN_LAB_DRILLS))"
 
+# The representative tier runs one of each where a family has variants: the LB drills on the
+# HAProxy pair (nginx's in test-all), the zone outage by power (the network cut in test-all).
+LB_LABS ?= lb-pair lb-nginx
+ZONE_DRILLS ?=
+test: LB_LABS = lb-pair
+test: ZONE_DRILLS = -k power
 test: lint unit integration drills drill-disk drill-disk-failpoints drill-maintenance drill-wan drill-zone drill-lb report report-check test-kind ## the representative tier (what CI runs): every target, every drill family
 	@echo "make test: done (lab drills, report, real kind cluster: drills through the Docker API and through SSH)"
 
 test-all: ## everything: make test with every drill on kind and through SSH, plus the external 5-member etcd drills, the zone and edge drills, the WAN drills at every delay
-	@$(MAKE) --no-print-directory test KIND_ALL=1 FULL_MATRIX=1
+	@$(MAKE) --no-print-directory test KIND_ALL=1 FULL_MATRIX=1 LB_LABS="lb-pair lb-nginx" ZONE_DRILLS=
 	@$(MAKE) --no-print-directory drill-external
 	@$(MAKE) --no-print-directory drill-wan-all
 	@$(MAKE) --no-print-directory drill-edge
@@ -142,7 +148,7 @@ drill-maintenance: ## rolling restarts (control plane, then etcd leader last) wi
 	  --junitxml $(REPORTS)/maintenance/junit.xml
 
 drill-zone: ## zone outage drills (power and network) on a lab in 3 zones (fixtures/labs/zones.yaml; ~6 min)
-	@$(PYTEST) drills/test_zone.py -m zone -v --lab-config fixtures/labs/zones.yaml \
+	@$(PYTEST) drills/test_zone.py -m zone $(ZONE_DRILLS) -v --lab-config fixtures/labs/zones.yaml \
 	  --kubedrill-reports $(REPORTS)/zone --alluredir $(REPORTS)/zone/allure-results \
 	  --junitxml $(REPORTS)/zone/junit.xml
 
@@ -151,8 +157,8 @@ drill-edge: ## edge partition drills (past and short of the toleration) on a lab
 	  --kubedrill-reports $(REPORTS)/edge --alluredir $(REPORTS)/edge/allure-results \
 	  --junitxml $(REPORTS)/edge/junit.xml
 
-drill-lb: ## LB pair drills (keepalived VIP): HAProxy pair then nginx pair (fixtures/labs/lb-pair.yaml, lb-nginx.yaml)
-	@status=0; for lab in lb-pair lb-nginx; do \
+drill-lb: ## LB pair drills (keepalived VIP): HAProxy pair then nginx pair (fixtures/labs/lb-pair.yaml, lb-nginx.yaml; LB_LABS picks)
+	@status=0; for lab in $(LB_LABS); do \
 	  $(PYTEST) drills/test_lb.py -m lb -v --lab-config fixtures/labs/$$lab.yaml \
 	    --kubedrill-reports $(REPORTS)/$$lab --alluredir $(REPORTS)/$$lab/allure-results \
 	    --junitxml $(REPORTS)/$$lab/junit.xml || status=1; \
