@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING
 
 from kubedrill.faults.base import FaultPlan
 from kubedrill.faults.shape import Selector
-from kubedrill.faults.victims import NEEDS_LEADER, component_nodes, resolve_victims
+from kubedrill.faults.victims import (
+    resolve_victims,
+    unavailable_victims,
+)
 from kubedrill.targets.lab import certs
 from kubedrill.transport.step import Step
 
@@ -45,11 +48,7 @@ class ExpireCert:
 
         if not isinstance(cluster.control, LabControl):
             return f"kubedrill does not hold the {cluster.target} target's CA to issue with"
-        if not component_nodes(cluster, self.component):
-            return f"{cluster.name} has no node that runs {self.component}"
-        if self.victims.kind in NEEDS_LEADER and self.component not in cluster.leader_locators:
-            return f"{cluster.target} target cannot tell which {self.component} leads"
-        return None
+        return unavailable_victims(cluster, self.component, self.victims)
 
     def plan(self, cluster: Cluster) -> FaultPlan:
         from kubedrill.targets.lab.control import LOCAL, LabControl  # noqa: PLC0415

@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from kubedrill.faults.base import FaultPlan
 from kubedrill.faults.shape import Selector
-from kubedrill.faults.victims import NEEDS_LEADER, component_nodes, resolve_victims
+from kubedrill.faults.victims import (
+    resolve_victims,
+    unavailable_victims,
+)
 from kubedrill.transport.step import Step
 
 if TYPE_CHECKING:
@@ -38,11 +41,7 @@ class CrashHost:
     def available(self, cluster: Cluster) -> str | None:
         if not isinstance(cluster.control, CrashesHosts):
             return f"the {cluster.target} target cannot crash a host (the lab can)"
-        if not component_nodes(cluster, self.component):
-            return f"{cluster.name} has no node that runs {self.component}"
-        if self.victims.kind in NEEDS_LEADER and self.component not in cluster.leader_locators:
-            return f"{cluster.target} target cannot tell which {self.component} leads"
-        return None
+        return unavailable_victims(cluster, self.component, self.victims)
 
     def plan(self, cluster: Cluster) -> FaultPlan:
         control = cluster.control

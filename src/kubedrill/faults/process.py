@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING
 
 from kubedrill.faults.base import FaultPlan
 from kubedrill.faults.shape import Selector
-from kubedrill.faults.victims import NEEDS_LEADER, component_nodes, resolve_victims
+from kubedrill.faults.victims import (
+    resolve_victims,
+    unavailable_victims,
+)
 from kubedrill.transport.step import Step
 
 if TYPE_CHECKING:
@@ -31,11 +34,7 @@ class _ComponentFault:
         raise NotImplementedError
 
     def available(self, cluster: Cluster) -> str | None:
-        if not component_nodes(cluster, self.component):
-            return f"{cluster.name} has no node that runs {self.component}"
-        if self.victims.kind in NEEDS_LEADER and self.component not in cluster.leader_locators:
-            return f"{cluster.target} target cannot tell which {self.component} leads"
-        return None
+        return unavailable_victims(cluster, self.component, self.victims)
 
     def plan(self, cluster: Cluster) -> FaultPlan:
         victims = resolve_victims(cluster, self.component, self.victims)

@@ -36,6 +36,16 @@ def component_nodes(cluster: Cluster, component: str) -> list[str]:
     return [n.name for n in cluster.with_role(role)]
 
 
+def unavailable_victims(cluster: Cluster, component: str, selector: Selector) -> str | None:
+    """Why `selector` cannot pick victims running `component` on `cluster` (no node runs it,
+    or it needs the leader and the target cannot tell which one leads), or None."""
+    if not component_nodes(cluster, component):
+        return f"{cluster.name} has no node that runs {component}"
+    if selector.kind in NEEDS_LEADER and component not in cluster.leader_locators:
+        return f"{cluster.target} target cannot tell which {component} leads"
+    return None
+
+
 def resolve_victims(cluster: Cluster, component: str, selector: Selector) -> Victims:
     candidates = component_nodes(cluster, component)
     leader = cluster.leader(component) if selector.kind in NEEDS_LEADER else None
