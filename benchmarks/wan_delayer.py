@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
+from kubedrill.faults.wan_shape import loss_rule, queue_rule
 from kubedrill.polling import poll_until
 
 NS_A, NS_B = "kd-wan3-a", "kd-wan3-b"
@@ -127,36 +128,8 @@ def wan(delay_ms: float, jitter_ms: float, loss_pct: float) -> Iterator[list[int
             sh(*ipt, "-I", "OUTPUT", "1", "-j", CHAIN)
             sh(*ipt, "-I", "INPUT", "1", "-j", CHAIN)
             if loss_pct:
-                # Lost on arrival (INPUT), not on sending: a drop in OUTPUT is reported to the
-                # sender (EPERM), which a packet lost on a WAN never is.
-                prob = f"{loss_pct / 100:.6f}"
-                sh(
-                    *ipt,
-                    "-A",
-                    CHAIN,
-                    "-s",
-                    peer,
-                    "-m",
-                    "statistic",
-                    "--mode",
-                    "random",
-                    "--probability",
-                    prob,
-                    "-j",
-                    "DROP",
-                )
-            sh(
-                *ipt,
-                "-A",
-                CHAIN,
-                "-d",
-                peer,
-                "-j",
-                "NFQUEUE",
-                "--queue-num",
-                str(QUEUE),
-                "--queue-bypass",
-            )
+                sh(*ipt, *loss_rule(CHAIN, peer, loss_pct))
+            sh(*ipt, *queue_rule(CHAIN, peer, QUEUE))
         yield [p.pid for p in procs]
     finally:
         for ns in (NS_A, NS_B):

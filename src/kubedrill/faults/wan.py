@@ -31,7 +31,15 @@ from kubedrill.faults.network import (
 )
 from kubedrill.faults.shape import Selector, complete_grudge
 from kubedrill.faults.victims import resolve_victims
-from kubedrill.faults.wan_shape import LinkSpec, Pair, Route, wan_links, wan_routes
+from kubedrill.faults.wan_shape import (
+    LinkSpec,
+    Pair,
+    Route,
+    loss_rule,
+    queue_rule,
+    wan_links,
+    wan_routes,
+)
 from kubedrill.transport import TransportSpec
 from kubedrill.transport.node_container import host_side, thaw_first
 from kubedrill.transport.step import Step
@@ -131,44 +139,8 @@ def wan_steps(
     ]
     for r in routes:
         if r.link.loss_pct:
-            prob = f"{r.link.loss_pct / 100:.6f}"
-            inject.append(
-                Step(
-                    spec,
-                    (
-                        *ipt,
-                        "-A",
-                        chain,
-                        "-s",
-                        r.address,
-                        "-m",
-                        "statistic",
-                        "--mode",
-                        "random",
-                        "--probability",
-                        prob,
-                        "-j",
-                        "DROP",
-                    ),
-                )
-            )
-        inject.append(
-            Step(
-                spec,
-                (
-                    *ipt,
-                    "-A",
-                    chain,
-                    "-d",
-                    r.address,
-                    "-j",
-                    "NFQUEUE",
-                    "--queue-num",
-                    queue,
-                    "--queue-bypass",
-                ),
-            )
-        )
+            inject.append(Step(spec, (*ipt, *loss_rule(chain, r.address, r.link.loss_pct))))
+        inject.append(Step(spec, (*ipt, *queue_rule(chain, r.address, queue))))
     unhook = (
         f"while iptables -w -D OUTPUT -j {chain} 2>/dev/null; do :; done; "
         f"while iptables -w -D INPUT -j {chain} 2>/dev/null; do :; done; "

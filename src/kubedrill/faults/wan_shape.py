@@ -113,3 +113,19 @@ def wan_routes(
 
 def regions_of(region_of: Mapping[str, str | None]) -> list[str]:
     return sorted({r for r in region_of.values() if r is not None})
+
+
+def loss_rule(chain: str, source: str, loss_pct: float) -> tuple[str, ...]:
+    """iptables arguments that drop `loss_pct` % of what arrives from `source`: lost on arrival
+    (INPUT), not on sending, since a drop in OUTPUT is reported to the sender (EPERM), which a
+    packet lost on a WAN never is."""
+    probability = f"{loss_pct / 100:.6f}"
+    return ("-A", chain, "-s", source, "-m", "statistic", "--mode", "random",
+            "--probability", probability, "-j", "DROP")  # fmt: skip
+
+
+def queue_rule(chain: str, destination: str, queue: int | str) -> tuple[str, ...]:
+    """iptables arguments that hand what is sent to `destination` to the delayer's queue (let
+    through if no delayer is bound, never dropped)."""
+    return ("-A", chain, "-d", destination, "-j", "NFQUEUE", "--queue-num", str(queue),
+            "--queue-bypass")  # fmt: skip
