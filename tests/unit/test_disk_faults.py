@@ -190,6 +190,18 @@ def test_latency_window_counts_puts_invoked_inside_it() -> None:
     assert (during.puts, during.failed, during.p99_ms) == (1, 1, 1500.0)
 
 
+def test_latency_window_overlapping_counts_a_put_in_flight_when_it_began() -> None:
+    # Invoked before the stall, answered 7 s later (etcd's request timeout at a leader change).
+    ops = [put(0.0, 0.005), put(3.9, 7.0), put(11.0, 0.004)]
+    strict = disk.latency_window("before", ops, 0.0, 4.0)
+    assert (strict.puts, strict.max_ms) == (1, 5.0)  # the stuck put is no baseline
+    during = disk.latency_window("during", ops, 4.0, 10.0, overlapping=True)
+    assert (during.puts, during.max_ms) == (1, 7000.0)
+    assert disk.latency_window("during", ops, 4.0, 10.0).puts == 0
+    assert disk.acknowledged_between(ops, 4.0, 10.0) == 0  # the stuck put answered at 10.9
+    assert disk.acknowledged_between(ops, 4.0, 11.0) == 1
+
+
 def test_lease_figures_see_an_expired_lease_and_the_longest_gap() -> None:
     def ka(at: float, ttl: str, ok: bool = True) -> Operation:
         return Operation("l", "keepalive", "1", ttl, at, at + 0.01, "ok" if ok else "fail")

@@ -63,9 +63,19 @@ class LatencyWindow:
         }
 
 
-def latency_window(name: str, ops: Iterable[Operation], start: float, end: float) -> LatencyWindow:
-    """Puts invoked in [start, end): their latency (acknowledged ones) and failures."""
-    inside = [op for op in ops if op.kind == "put" and start <= op.invoke < end]
+def latency_window(
+    name: str, ops: Iterable[Operation], start: float, end: float, *, overlapping: bool = False
+) -> LatencyWindow:
+    """Puts in [start, end): their latency (acknowledged ones) and failures. By default the
+    puts invoked and answered inside it (a baseline untouched by what follows); `overlapping`
+    takes every put in flight at some moment of it, so a put that was waiting when a fault
+    began and answered only after seconds counts, with its whole latency (a leader change
+    drops the old leader's proposals: the client waits etcd's request timeout, 5 s plus
+    twice the election timeout, and only then tries another member)."""
+    if overlapping:
+        inside = [op for op in ops if op.kind == "put" and op.invoke < end and op.complete > start]
+    else:
+        inside = [op for op in ops if op.kind == "put" and start <= op.invoke and op.complete < end]
     acked = [(op.complete - op.invoke) * 1000 for op in inside if op.ok]
 
     def rounded(value: float | None) -> float | None:
@@ -79,6 +89,11 @@ def latency_window(name: str, ops: Iterable[Operation], start: float, end: float
         rounded(percentile(acked, 0.99)),
         rounded(max(acked) if acked else None),
     )
+
+
+def acknowledged_between(ops: Iterable[Operation], start: float, end: float) -> int:
+    """How many puts were answered OK in [start, end), whenever they were sent."""
+    return sum(1 for op in ops if op.kind == "put" and op.ok and start <= op.complete < end)
 
 
 # -- the lease ---------------------------------------------------------------------------------
