@@ -378,7 +378,7 @@ def private_key_lines(state_dir: Path) -> list[str]:
     return lines
 
 
-# make test (CI) runs a representative few drills of each family through SSH; make test-all
+# make test (CI) runs two drills of each family through SSH; make test-all
 # (KUBEDRILL_FULL_MATRIX=1) every one. The kind tier runs drills through SSH on kind's nodes too.
 FULL = os.environ.get("KUBEDRILL_FULL_MATRIX") == "1"
 
@@ -410,11 +410,10 @@ def _drills(
 
 
 def test_etcd_drills_through_ssh(ssh_lab: tuple[LabConfig, Cluster, Path], tmp_path: Path) -> None:
-    summary = _drills(
-        ssh_lab, tmp_path, "etcd", "kill_leader or isolate_leader or peer_latency_above"
-    )
+    # CI: the network faults (the kind tier kills the leader through SSH on kind's nodes).
+    summary = _drills(ssh_lab, tmp_path, "etcd", "isolate_leader or peer_latency_above")
     passed = [d for d in summary["drills"] if d["verdict"] == "passed"]
-    assert len(passed) >= (7 if FULL else 3), [
+    assert len(passed) >= (7 if FULL else 2), [
         (d["drill"], d["verdict"]) for d in summary["drills"]
     ]
     assert {d["target"] for d in summary["drills"]} == {"ssh"}
@@ -429,11 +428,12 @@ def test_control_plane_drills_through_ssh(
         ssh_lab,
         tmp_path,
         "apiserver or controller or scheduler or node",
-        "stop_apiserver or kill_controller_manager or drain",
+        # CI: a Lease holder and a Node (the kind tier stops an apiserver on kind).
+        "kill_controller_manager or drain",
     )
     verdicts = {d["drill"]: d["verdict"] for d in summary["drills"]}
     assert "failed" not in verdicts.values(), verdicts
-    assert sum(v == "passed" for v in verdicts.values()) >= (6 if FULL else 3), verdicts
+    assert sum(v == "passed" for v in verdicts.values()) >= (6 if FULL else 2), verdicts
 
 
 def test_transport_runs_commands_faithfully(ssh_lab: tuple[LabConfig, Cluster, Path]) -> None:

@@ -107,12 +107,16 @@ def test_seed_settings_unchanged_and_fixed_ones_rendered() -> None:
     seed = haproxy_config(lb, [c1], paths, KubernetesSettings())
     assert "option redispatch\n" in seed and "log-format" not in seed
     fixed = KubernetesSettings(
-        lb_redispatch_every_retry=True, lb_log_connections=True, apiserver_shutdown_delay_s=10
+        lb_redispatch_every_retry=True,
+        lb_log_connections=True,
+        apiserver_shutdown_delay_s=10,
+        apiserver_watch_termination_grace_s=5,
     )
     text = haproxy_config(lb, [c1], paths, fixed)
     assert "option redispatch 1\n" in text and 'log-format "conn %ci:%cp' in text
     argv = apiserver_argv(Path("/k"), c1, paths, ["https://e"], Path("/ca"), fixed)
     assert "--shutdown-delay-duration=10s" in argv
+    assert "--shutdown-watch-termination-grace-period=5s" in argv
     seed_argv = apiserver_argv(Path("/k"), c1, paths, [], Path("/ca"), KubernetesSettings())
     assert not any("shutdown" in a for a in seed_argv)
 
@@ -127,3 +131,16 @@ def test_shutdown_delay_must_fit_in_the_grace() -> None:
     ).validate()
     with pytest.raises(ConfigError, match="stop_grace_s"):
         LabConfig(supervisor=SupervisorSettings(stop_grace_s=0)).validate()
+
+
+def test_watch_termination_must_end_before_the_sigkill() -> None:
+    grace = SupervisorSettings(stop_grace_s=30)
+    fits = KubernetesSettings(apiserver_shutdown_delay_s=10, apiserver_watch_termination_grace_s=5)
+    LabConfig(kubernetes=fits, supervisor=grace).validate()
+    late = KubernetesSettings(apiserver_shutdown_delay_s=10, apiserver_watch_termination_grace_s=20)
+    with pytest.raises(ConfigError, match="still be open at SIGKILL"):
+        LabConfig(kubernetes=late, supervisor=grace).validate()
+    with pytest.raises(ConfigError, match="watch_termination"):
+        LabConfig(
+            kubernetes=KubernetesSettings(apiserver_watch_termination_grace_s=-1), supervisor=grace
+        ).validate()

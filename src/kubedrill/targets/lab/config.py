@@ -93,6 +93,11 @@ class KubernetesSettings:
     # --shutdown-send-retry-after: while draining, answer 429 + Retry-After + Connection:
     # close instead of closing the listener (upstream default off).
     apiserver_shutdown_send_retry_after: bool = False
+    # --shutdown-watch-termination-grace-period: after the delay, end the open watches within
+    # this long. At 0 (upstream's default) the apiserver lets them run until its shutdown
+    # timeout (--request-timeout, 60 s), so a stop waits out the whole stop grace and ends in
+    # SIGKILL; with it, the apiserver exits by itself about delay + this after SIGTERM.
+    apiserver_watch_termination_grace_s: int = 0
     # HAProxy `option redispatch 1`: every retry of a refused connection goes to another
     # server (the seed's plain `option redispatch` moves only the last of `retries`, after
     # a 1 s turn-around per retry).
@@ -123,6 +128,15 @@ class KubernetesSettings:
                 f"lab.supervisor.stop_grace_s {stop_grace_s}: a stop would SIGKILL the "
                 "apiserver before it drained",
                 "use 0 <= apiserver_shutdown_delay_s < stop_grace_s (e.g. 10 and 30)",
+            )
+        watches = self.apiserver_watch_termination_grace_s
+        if watches < 0 or (watches and self.apiserver_shutdown_delay_s + watches >= stop_grace_s):
+            raise ConfigError(
+                f"lab.kubernetes.apiserver_watch_termination_grace_s is {watches} with "
+                f"apiserver_shutdown_delay_s {self.apiserver_shutdown_delay_s} and "
+                f"lab.supervisor.stop_grace_s {stop_grace_s}: the watches would still be open "
+                "at SIGKILL",
+                "use 0 (upstream) or a value with delay + it < stop_grace_s (e.g. 10 + 5 < 30)",
             )
         if self.lb_check_inter_ms < 100 or self.lb_check_fall < 1 or self.lb_check_rise < 1:
             raise ConfigError(

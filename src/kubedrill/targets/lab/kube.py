@@ -196,6 +196,9 @@ def _shutdown_flags(settings: KubernetesSettings) -> tuple[str, ...]:
         flags.append(f"--shutdown-delay-duration={settings.apiserver_shutdown_delay_s}s")
     if settings.apiserver_shutdown_send_retry_after:
         flags.append("--shutdown-send-retry-after=true")
+    if settings.apiserver_watch_termination_grace_s:
+        grace = settings.apiserver_watch_termination_grace_s
+        flags.append(f"--shutdown-watch-termination-grace-period={grace}s")
     return tuple(flags)
 
 
