@@ -32,6 +32,10 @@ DEFAULT_BUDGETS: Mapping[str, float] = {
     # seed's multi-region RTO, < 5 min), and the returning region's members caught up.
     "region_rto": 300.0,
     "region_catch_up": 300.0,
+    # One API request through the load balancer, as the maintenance drills' clients wait for
+    # it: a slower answer is a failed request ("timeout"). A stricter client (a probe, an
+    # operator with a short deadline) is `--budget request=2s`.
+    "request": 5.0,
     # Not a failover figure: how long a drill waits for a healthy cluster before its fault
     # (the previous drill's aftermath may still be settling); past it the drill is skipped.
     "settle": 30.0,

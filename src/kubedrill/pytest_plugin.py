@@ -43,10 +43,11 @@ MARKERS = {
     "disk": "drills that exhaust etcd's disk quota (need a small-quota lab: "
     "fixtures/labs/quota-etcd.yaml)",
     "lb": "drills that fail the active host of a keepalived LB pair (need a lab with a pair: "
-    "fixtures/labs/lb-pair.yaml, lb-nginx.yaml; make drill-lb)",
+    "fixtures/labs/lb-pair.yaml, lb-nginx.yaml, ha-stack.yaml; make drill-lb, drill-ha-stack)",
     "slow": "drills that take more than a minute",
     "maintenance": "planned maintenance: rolling restarts one host at a time with every failed "
-    "request through the load balancer accounted for (make drill-maintenance, its own labs)",
+    "request through the load balancer accounted for (make drill-maintenance, "
+    "drill-ha-stack: labs of their own)",
     "disaster": "disaster-recovery drills (backup verified, a lost quorum restored from a "
     "snapshot with RTO and exact RPO, a member's lost disk replaced and the wrong way round "
     "caught)",
@@ -55,7 +56,7 @@ MARKERS = {
     "wan": "multi-region drills over WAN links (need a regions lab: --topology regions): etcd's "
     "time flags at distance, a region going dark",
     "zone": "zone outage drills: every host of one zone down at once, by power or network "
-    "(need a lab with zones: fixtures/labs/zones.yaml)",
+    "(need a lab with zones: fixtures/labs/zones.yaml, ha-stack.yaml)",
     "edge": "edge partition drills: an edge site of workers cut off from the control plane "
     "(need a lab with an edge site: fixtures/labs/edge.yaml)",
     "budget(**limits)": "override budgets for this drill, e.g. budget(leader_election=5)",

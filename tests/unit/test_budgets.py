@@ -67,6 +67,7 @@ def test_defaults_match_seed_and_are_a_copy() -> None:
         "reschedule": 90.0,
         "region_rto": 300.0,
         "region_catch_up": 300.0,
+        "request": 5.0,
     }
     assert budgets.limits is not DEFAULT_BUDGETS
     assert budgets["leader_election"] == 15.0
