@@ -90,7 +90,7 @@ OWN_LAB_DRILLS := maintenance or wan or zone or edge or lb
 # make test leaves the certificate drills to drill-ha-stack (they run there, on the whole stack).
 DRILLS_ELSEWHERE ?=
 drills: ## every drill against the (stacked) lab, with reports in reports/ (the families on labs of their own: drill-ha-stack, drill-wan, drill-edge)
-	@$(PYTEST) drills/ -v -m "not ($(OWN_LAB_DRILLS)$(DRILLS_ELSEWHERE))"
+	@$(PYTEST) drills/ -v -m "not ($(OWN_LAB_DRILLS) $(DRILLS_ELSEWHERE))"
 
 # The representative tier runs one of each where a family has variants: on the whole HA stack
 # (drill-ha-stack) the zone outage by power (the network cut in test-all); the LB drills on
