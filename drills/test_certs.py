@@ -148,7 +148,7 @@ def test_rotate_certs_one_host_at_a_time(drill: Drill, kube: KubeProbes, etcd: E
         drill.expect(not failed, "no request failed during the rotation", failed)
 
 
-VALID_S = 60.0  # the short-lived certificate's validity from the inject
+VALID_S = 30.0  # the short-lived certificate's validity from the inject
 
 
 def direct_refused(drill: Drill, node: Node) -> str | None:
@@ -168,7 +168,7 @@ def direct_refused(drill: Drill, node: Node) -> str | None:
 @pytest.mark.slow
 @pytest.mark.expect_alerts("TLSCertificateExpiryCritical")
 def test_apiserver_cert_expires_under_the_drill(drill: Drill, kube: KubeProbes) -> None:
-    """One apiserver's serving cert is re-issued valid for a minute and expires: measured is
+    """One apiserver's serving cert is re-issued valid for 30 s and expires: measured is
     what fails (new clients straight to it; through the load balancer, the requests routed
     to it), whether HAProxy's health check notices, which alert fires and when; the undo
     re-issues a valid cert and the apiserver serves it without a restart."""

@@ -95,7 +95,8 @@ def measure_flags(drill: Drill, etcd: EtcdClient, label: str) -> dict[str, float
 )
 @pytest.mark.parametrize("delay_ms", DELAYS, ids=[f"oneway{d:g}ms" for d in DELAYS])
 def test_etcd_flags_at_distance(drill: Drill, etcd: EtcdClient, delay_ms: float) -> None:
-    """At one WAN delay: the seed's flags, then the advised ones, measured the same way."""
+    """At one WAN delay: the seed's flags, then the advised ones, measured the same way (once
+    only when the advice is the seed's flags)."""
     drill.steady_state(ETCD_HEALTHY, lambda: check.all_healthy(etcd))
     with drill.fault(WanLinks(link(delay_ms))):
         seed = measure_flags(drill, etcd, "seed")
@@ -115,9 +116,19 @@ def test_etcd_flags_at_distance(drill: Drill, etcd: EtcdClient, delay_ms: float)
             f"etcd measures at least the WAN's round trip ({2 * delay_ms:g} ms)",
             f"{advice.rtt_mean_ms:.1f} ms",
         )
-        flags = EtcdTimeFlags(advice.heartbeat_ms, advice.election_ms)
-        with drill.fault(flags, concurrent=True):
-            advised = measure_flags(drill, etcd, "advised")
+        facts = drill.cluster.facts
+        if (advice.heartbeat_ms, advice.election_ms) == (
+            facts.heartbeat_interval_ms,
+            facts.election_timeout_ms,
+        ):
+            # The advice is the flags the members run with: a second measurement would
+            # restart every member to measure the same flags again (a minute of the drill).
+            drill.observe("advised_is_seed", True)
+            advised = seed
+        else:
+            flags = EtcdTimeFlags(advice.heartbeat_ms, advice.election_ms)
+            with drill.fault(flags, concurrent=True):
+                advised = measure_flags(drill, etcd, "advised")
     drill.observe("row", {"seed": seed, "advised": advised})
 
 

@@ -378,7 +378,7 @@ def private_key_lines(state_dir: Path) -> list[str]:
     return lines
 
 
-# make test (CI) runs two drills of each family through SSH; make test-all
+# make test (CI) runs one or two drills of each family through SSH; make test-all
 # (KUBEDRILL_FULL_MATRIX=1) every one. The kind tier runs drills through SSH on kind's nodes too.
 FULL = os.environ.get("KUBEDRILL_FULL_MATRIX") == "1"
 
@@ -410,10 +410,10 @@ def _drills(
 
 
 def test_etcd_drills_through_ssh(ssh_lab: tuple[LabConfig, Cluster, Path], tmp_path: Path) -> None:
-    # CI: the network faults (the kind tier kills the leader through SSH on kind's nodes).
-    summary = _drills(ssh_lab, tmp_path, "etcd", "isolate_leader or peer_latency_above")
+    # CI: a network fault (the kind tier kills the leader through SSH on kind's nodes).
+    summary = _drills(ssh_lab, tmp_path, "etcd", "isolate_leader")
     passed = [d for d in summary["drills"] if d["verdict"] == "passed"]
-    assert len(passed) >= (7 if FULL else 2), [
+    assert len(passed) >= (7 if FULL else 1), [
         (d["drill"], d["verdict"]) for d in summary["drills"]
     ]
     assert {d["target"] for d in summary["drills"]} == {"ssh"}
