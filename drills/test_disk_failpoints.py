@@ -117,13 +117,8 @@ def test_leader_disk_stall(drill: Drill, stall: str) -> None:
         base = disk.latency_window(
             "before", ops, drill.offset("steady_state.ok"), drill.offset("fault.injecting")
         )
-        held = disk.latency_window(
-            "during",
-            ops,
-            drill.offset("fault.injected"),
-            drill.offset("fault.healing"),
-            overlapping=True,
-        )
+        stalled = (drill.offset("fault.injected"), drill.offset("fault.healing"))
+        held = disk.latency_window("during", ops, *stalled, overlapping=True)
         histograms = disk.histogram_deltas(seen_before or {}, seen_after or {})
         drill.observe("victim", victim)
         drill.observe("leader_changed", after.leader != before.leader or after.term > before.term)
@@ -135,19 +130,10 @@ def test_leader_disk_stall(drill: Drill, stall: str) -> None:
         drill.observe("put_latency_during", held.to_dict())
         drill.observe("lease", lease.to_dict())
         drill.observe("victim_histograms_during", {k: v.to_dict() for k, v in histograms.items()})
-        answered = disk.latency_window(
-            "deadline",
-            deadline_ops,
-            drill.offset("fault.injected"),
-            drill.offset("fault.healing"),
-            overlapping=True,
-        )
+        answered = disk.latency_window("deadline", deadline_ops, *stalled, overlapping=True)
         drill.observe(f"put_latency_during_{DEADLINE_S:g}s_deadline", answered.to_dict())
         drill.expect(
-            disk.acknowledged_between(
-                deadline_ops, drill.offset("fault.injected"), drill.offset("fault.healing")
-            )
-            > 0,
+            disk.acknowledged_between(deadline_ops, *stalled) > 0,
             f"writes were acknowledged during the stall (a client with a {DEADLINE_S:g} s "
             "deadline per member)",
             answered.to_dict(),
