@@ -35,7 +35,7 @@ def test_rolling_restart_control_plane(drill: Drill, kube: KubeProbes) -> None:
     hosts = [n.name for n in drill.cluster.with_role("control-plane")]
     if len(hosts) < 2:
         pytest.skip("a rolling restart needs 2 or more control-plane hosts")
-    accounting = RequestAccounting(drill, timeout=drill.budgets["request"]).start()
+    accounting = RequestAccounting(drill).start()
     rolling = RollingRestart(drill)
     failed: list[str] = []
     try:

@@ -54,7 +54,7 @@ def test_upgrade_control_plane(drill: Drill, kube: KubeProbes, etcd: EtcdClient)
         )
         drill.wait_for("etcd.leader_moved", lambda: etcd.leader() == to, budget="leader_election")
 
-    accounting = RequestAccounting(drill, timeout=drill.budgets["request"]).start()
+    accounting = RequestAccounting(drill).start()
     rolling = RollingRestart(
         drill, components=plan.components, while_down=switch, before_stop=move_leadership_away
     )

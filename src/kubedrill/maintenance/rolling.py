@@ -196,8 +196,8 @@ class RequestAccounting:
     clients: int = 2
     interval: float = 0.1  # per client: about 20 requests a second with two
     # A client's patience for one request (kubectl waits far longer); a slower answer is a
-    # failure, "timeout (stage)".
-    timeout: float = 5.0
+    # failure, "timeout (stage)". None: the drill's `request` budget (5 s unless overridden).
+    timeout: float | None = None
     _clients: list[AccountedClient] = field(default_factory=list)
     started_wall: float = 0.0
 
@@ -217,7 +217,7 @@ class RequestAccounting:
                 timeline=self.drill.timeline,
                 interval=self.interval,
                 max_duration=900,
-                timeout=self.timeout,
+                timeout=self.drill.budgets["request"] if self.timeout is None else self.timeout,
                 name=f"lb-client-{i + 1}",
             )
             self._clients.append(client.start())
